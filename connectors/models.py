@@ -1,0 +1,275 @@
+"""The canonical model: one shape per business object, whichever system it came from.
+
+Connectors translate their wire format to and from these records. Every record knows the
+system it came from and its id there (``system``, ``id``); the gateway adds freshness
+(fetched at, cached, stale) when it serves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from connectors.money import Money
+
+
+class SystemName(StrEnum):
+    OPSGRAPH = "opsgraph"
+    BILLING = "billing"
+    ERP = "erp"
+    CRM = "crm"
+    SUPPORT = "support"
+
+
+class ObjectKind(StrEnum):
+    CUSTOMER = "customer"  # a system's own record of the customer (Stripe customer, ...)
+    CROSSWALK = "crosswalk"  # which ids in which systems are one customer
+    ACCOUNT = "account"
+    PLAN = "plan"
+    SUBSCRIPTION = "subscription"
+    ENTITLEMENT = "entitlement"
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+    USAGE = "usage"
+    POSTING = "posting"
+    BALANCE = "balance"
+    CASE = "case"
+    SLA_BREACH = "sla_breach"
+    CREDIT_REQUEST = "credit_request"
+    WORKFLOW_RUN = "workflow_run"
+    RECONCILIATION_EXCEPTION = "reconciliation_exception"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    system: SystemName
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerRecord(Record):
+    """A system's own record of a customer: Stripe customer, NetSuite customer, Salesforce
+    account reference, Zendesk organization. ``ref`` is the opsgraph customer id the system
+    carries (metadata / externalId / external_id), when it carries one."""
+
+    name: str
+    ref: str | None = None
+    email: str | None = None
+    currency: str | None = None
+    legal_entity: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account(Record):
+    name: str
+    ref: str | None
+    segment: str | None
+    owner: str | None
+    strategic: bool
+    renewal_date: date | None
+    health_score: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan(Record):
+    name: str
+    price: Money
+    interval: str
+    features: tuple[str, ...]
+    support_tier: str
+    sla_hours: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscription(Record):
+    customer_id: str
+    plan_id: str
+    quantity: int
+    status: str  # Stripe's: trialing active past_due canceled unpaid incomplete paused
+    current_period_start: datetime
+    current_period_end: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entitlement:
+    """Derived from a plan: what a subscriber may use and the support promised to it."""
+
+    feature: str
+    plan_id: str
+    support_tier: str
+    sla_hours: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invoice(Record):
+    customer_id: str
+    number: str | None
+    status: str  # draft open paid void uncollectible
+    subtotal: Money
+    tax: Money
+    total: Money
+    issued_at: datetime
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Payment(Record):
+    customer_id: str
+    invoice_id: str | None
+    amount: Money
+    status: str
+    created_at: datetime
+
+
+class PostingType(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_MEMO = "credit_memo"
+    JOURNAL_ENTRY = "journal_entry"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Posting(Record):
+    """A financial posting in the ERP. ``external_id`` is the billing invoice id it posts
+    (NetSuite ``externalId``), or the credit request id for a credit memo."""
+
+    type: PostingType
+    customer_id: str
+    external_id: str | None
+    subsidiary: str
+    amount: Money
+    tax: Money
+    tran_date: date
+    status: str
+    memo: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balance(Record):
+    customer_id: str
+    receivable: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case(Record):
+    organization_id: str
+    subject: str
+    priority: str  # urgent high normal low
+    status: str  # new open pending hold solved closed
+    created_at: datetime
+    updated_at: datetime
+    sla_breached: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaBreach(Record):
+    case_id: str
+    metric: str
+    breached_at: datetime
+
+
+class CreditStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    POSTED = "posted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreditRequest(Record):
+    customer_id: str
+    case_id: str | None
+    amount: Money
+    reason: str
+    status: CreditStatus
+    requested_by: str
+    approved_by: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """One page of a cursor-paged listing; ``cursor`` fetches the next, None at the end."""
+
+    items: list[Any]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteCommand:
+    """A write routed to the system that owns ``kind``. ``action`` names the operation in
+    the canonical vocabulary (``create``, ``upsert``, ``create_credit_memo`` ...)."""
+
+    kind: ObjectKind
+    action: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult:
+    system: SystemName
+    kind: ObjectKind
+    id: str
+    created: bool
+    record: Record | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeEvent:
+    system: SystemName
+    kind: ObjectKind
+    id: str
+    occurred_at: datetime
+    type: str  # created updated deleted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeBatch:
+    events: list[ChangeEvent]
+    cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectorConfig:
+    """What a connector needs to reach its system; the gateway builds it from settings."""
+
+    base_url: str
+    secret: str
+    timeout: float = 10.0
+    webhook_secret: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    system: SystemName
+    healthy: bool
+    latency_ms: int
+    detail: str | None = None
+
+
+RECORD_KINDS: dict[type[Record], ObjectKind] = {
+    CustomerRecord: ObjectKind.CUSTOMER,
+    Account: ObjectKind.ACCOUNT,
+    Plan: ObjectKind.PLAN,
+    Subscription: ObjectKind.SUBSCRIPTION,
+    Invoice: ObjectKind.INVOICE,
+    Payment: ObjectKind.PAYMENT,
+    Posting: ObjectKind.POSTING,
+    Balance: ObjectKind.BALANCE,
+    Case: ObjectKind.CASE,
+    SlaBreach: ObjectKind.SLA_BREACH,
+    CreditRequest: ObjectKind.CREDIT_REQUEST,
+}
+
+
+def kind_of(record: Record) -> ObjectKind:
+    return RECORD_KINDS[type(record)]

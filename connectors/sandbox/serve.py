@@ -1,0 +1,62 @@
+"""Serving sandbox apps on loopback: in the foreground (``opsgraph sandbox``, ``make demo``)
+or in a background thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+HOST = "127.0.0.1"
+
+
+def _bind(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    sock.listen(128)
+    return sock
+
+
+def _server(app: ASGIApp) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+    )
+    return uvicorn.Server(config)
+
+
+@dataclass
+class Running:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: ASGIApp, port: int = 0) -> Running:
+    """Serve ``app`` on a loopback port from a daemon thread; returns once it accepts."""
+    sock = _bind(port)
+    server = _server(app)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("sandbox server did not start")
+        time.sleep(0.01)
+    return Running(f"http://{HOST}:{sock.getsockname()[1]}", server, thread)
+
+
+async def serve_forever(apps: Sequence[tuple[ASGIApp, int]]) -> None:
+    """Serve several apps, each on its own fixed port, until interrupted."""
+    servers = [(_server(app), _bind(port)) for app, port in apps]
+    await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))

@@ -1,0 +1,133 @@
+"""A sandbox's own storage: JSON documents in SQLite, with a change sequence for change
+feeds and a table of idempotent responses.
+
+The standard library's ``sqlite3`` is used synchronously on purpose: every statement is
+sub-millisecond on a local file, and a sandbox is a stand-in, not a production service.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: str = ":memory:") -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def put(self, collection: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Insert or replace a document and record the change."""
+        with self._lock:
+            existed = self._db.execute(
+                "SELECT 1 FROM docs WHERE collection=? AND id=?", (collection, id)
+            ).fetchone()
+            self._db.execute(
+                "INSERT OR REPLACE INTO docs (collection, id, body) VALUES (?, ?, ?)",
+                (collection, id, json.dumps(body)),
+            )
+            self._db.execute(
+                "INSERT INTO changes (collection, id, type, at) VALUES (?, ?, ?, ?)",
+                (collection, id, "updated" if existed else "created", _now()),
+            )
+        return body
+
+    def get(self, collection: str, id: str) -> dict[str, Any] | None:
+        rows = self._run("SELECT body FROM docs WHERE collection=? AND id=?", (collection, id))
+        return json.loads(rows[0][0]) if rows else None
+
+    def get_many(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._run(
+            f"SELECT id, body FROM docs WHERE collection=? AND id IN ({marks})",
+            [collection, *wanted],
+        )
+        return {id_: json.loads(body) for id_, body in rows}
+
+    def all(
+        self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every document in insertion order, optionally filtered."""
+        rows = self._run("SELECT body FROM docs WHERE collection=? ORDER BY rowid", (collection,))
+        docs = [json.loads(body) for (body,) in rows]
+        return [d for d in docs if where is None or where(d)]
+
+    def delete(self, collection: str, id: str) -> bool:
+        with self._lock:
+            gone = self._db.execute(
+                "DELETE FROM docs WHERE collection=? AND id=?", (collection, id)
+            ).rowcount
+            if gone:
+                self._db.execute(
+                    "INSERT INTO changes (collection, id, type, at) VALUES (?, ?, 'deleted', ?)",
+                    (collection, id, _now()),
+                )
+        return bool(gone)
+
+    def changes(self, after: int, limit: int = 100) -> list[tuple[int, str, str, str, str]]:
+        """(seq, collection, id, type, at) after ``after``, oldest first."""
+        rows = self._run(
+            "SELECT seq, collection, id, type, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def next_number(self, name: str, start: int = 1) -> int:
+        """A per-name counter for generating ids: start, start+1, ..."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+            value = start if row is None else row[0] + 1
+            self._db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (name, value))
+        return value
+
+    def remembered(self, key: str) -> tuple[int, Any] | None:
+        """The response stored for an idempotency key, if any."""
+        rows = self._run("SELECT status, body FROM idempotency WHERE key=?", (key,))
+        return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+    def remember(self, key: str, status: int, body: Any) -> None:
+        self._run(
+            "INSERT OR IGNORE INTO idempotency (key, status, body) VALUES (?, ?, ?)",
+            (key, status, json.dumps(body)),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
