@@ -69,7 +69,7 @@ def from_json(data: dict[str, Any]) -> models.Record:
     try:
         cls = RECORD_TYPES[data["@type"]]
     except KeyError:
-        raise ValueError(f"unknown record type {data.get("@type")!r}") from None
+        raise ValueError(f"unknown record type {data.get('@type')!r}") from None
     hints = _HINTS[cls.__name__]
     kwargs = {
         f.name: _decode(hints[f.name], data[f.name])
