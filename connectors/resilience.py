@@ -1,0 +1,207 @@
+"""The resilience every connector gets without writing it: a deadline per attempt, retries
+with exponential backoff and jitter for retryable errors only (a 429's Retry-After wins over
+the backoff), a circuit breaker per connector and a concurrency limit per connector.
+
+Retries come from tenacity and the breaker from purgatory (its Redis unit of work shares
+breaker state between replicas); this module only composes them in the right order:
+
+    bulkhead (semaphore) -> breaker -> deadline -> connector call,  all inside the retry loop
+
+so a retry waits outside the bulkhead, every attempt counts towards the breaker, and an open
+breaker fails fast without being retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connectors.base import Connector
+from connectors.errors import (
+    CircuitOpen,
+    GatewayError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from connectors.models import (
+    ChangeBatch,
+    Health,
+    ObjectKind,
+    Page,
+    Record,
+    SystemName,
+    WriteCommand,
+    WriteResult,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Policy:
+    timeout_s: float = 10.0
+    attempts: int = 3  # first try included
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 2.0
+    max_retry_after_s: float = 10.0  # a longer Retry-After is surfaced, not waited for
+    breaker_threshold: int = 5  # consecutive failures that open the breaker
+    breaker_reset_s: float = 30.0  # open -> half-open after this long
+    max_concurrency: int = 16
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
+        return True
+    return isinstance(exc, GatewayError) and exc.retryable
+
+
+class Resilient:
+    """Wraps a connector with ``Policy``. Exposes the connector's methods and attributes."""
+
+    def __init__(
+        self,
+        inner: Connector,
+        policy: Policy | None = None,
+        breakers: AsyncCircuitBreakerFactory | None = None,
+    ) -> None:
+        self.inner = inner
+        self.policy = policy or Policy()
+        self.system: SystemName = inner.system
+        self.reads = inner.reads
+        self.writes = inner.writes
+        self.batch_limit = inner.batch_limit
+        self._breakers = breakers or AsyncCircuitBreakerFactory()
+        self._bulkhead = asyncio.Semaphore(self.policy.max_concurrency)
+        self._circuit = f"opsgraph:{inner.system.value}"
+
+    @property
+    def calls(self) -> int:
+        return int(getattr(self.inner, "calls", 0))
+
+    async def breaker_state(self) -> str:
+        """closed, open or half_open."""
+        async with self._breakers.uow as uow:
+            context = await uow.contexts.get(self._circuit)
+        state = "closed" if context is None else context.state
+        return {"opened": "open", "half-opened": "half_open"}.get(state, state)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        backoff = wait_exponential_jitter(
+            initial=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
+        )
+        return float(backoff(state))
+
+    def _should_retry(self, exc: BaseException) -> bool:
+        if isinstance(exc, UpstreamRateLimited):
+            wait = exc.retry_after or 0.0
+            return wait <= self.policy.max_retry_after_s
+        return _retryable(exc)
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
+        async with self._bulkhead:
+            breaker = await self._breakers.get_breaker(
+                self._circuit,
+                threshold=self.policy.breaker_threshold,
+                ttl=self.policy.breaker_reset_s,
+                # Only the system's own failures count; a refusal, a 404 or a rate limit
+                # says nothing about whether it is up.
+                exclude=[
+                    (
+                        GatewayError,
+                        lambda e: not isinstance(e, UpstreamTimeout | UpstreamUnavailable),
+                    )
+                ],
+            )
+            try:
+                async with breaker:
+                    try:
+                        async with asyncio.timeout(self.policy.timeout_s):
+                            return await call()
+                    except TimeoutError:
+                        raise UpstreamTimeout(
+                            f"{self.system} did not answer within {self.policy.timeout_s:g}s",
+                            system=self.system.value,
+                        ) from None
+            except OpenedState:
+                raise CircuitOpen(
+                    f"{self.system} is failing; calls are paused for up to "
+                    f"{self.policy.breaker_reset_s:g}s",
+                    system=self.system.value,
+                ) from None
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(self._should_retry),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(call)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def fetch_many(self, kind: ObjectKind, ids: Sequence[str]) -> list[Record | None]:
+        return await self.run(lambda: self.inner.fetch_many(kind, ids))
+
+    async def list(
+        self,
+        kind: ObjectKind,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, str] | None = None,
+    ) -> Page:
+        return await self.run(
+            lambda: self.inner.list(kind, cursor=cursor, limit=limit, filters=filters)
+        )
+
+    async def list_all(
+        self, kind: ObjectKind, *, filters: Mapping[str, str] | None = None, limit: int = 100
+    ) -> builtins.list[Any]:
+        return await self.run(lambda: self.inner.list_all(kind, filters=filters, limit=limit))
+
+    async def fetch_related(
+        self, kind: ObjectKind, parent_ids: Sequence[str]
+    ) -> builtins.list[builtins.list[Record]]:
+        return await self.run(lambda: self.inner.fetch_related(kind, parent_ids))
+
+    async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:
+        # Safe to retry: the idempotency key makes a repeated write a replay.
+        return await self.run(lambda: self.inner.write(command, idempotency_key))
+
+    async def changes(self, since: str | None) -> ChangeBatch:
+        return await self.run(lambda: self.inner.changes(since))
+
+    async def health(self) -> Health:
+        """One attempt, no breaker: health must say what the system does right now."""
+        try:
+            async with asyncio.timeout(self.policy.timeout_s):
+                return await self.inner.health()
+        except TimeoutError:
+            return Health(
+                system=self.system,
+                healthy=False,
+                latency_ms=0,
+                detail=f"no answer within {self.policy.timeout_s:g}s",
+            )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,1 @@
+"""The opsgraph gateway: one GraphQL endpoint over the company's systems of record."""

@@ -1,0 +1,56 @@
+"""The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST),
+``/healthz``, ``/readyz``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from gateway.health import healthz, readyz
+from gateway.ownership import OwnershipMap
+from gateway.schema import build_schema
+from gateway.services import Services
+from gateway.settings import Settings, load_settings
+from resolvers.context import Context
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None
+    ) -> Context:
+        return Context(services=request.app.state.services, request=request, response=response)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    """The gateway. Settings and the ownership file are validated here, before serving.
+    Pass ``services`` to share already-built ones (tests); the app then does not close them."""
+    settings = settings or load_settings()
+    ownership = OwnershipMap.load(settings.ownership_file)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        owned = services is None
+        app.state.services = services or Services.build(settings, ownership)
+        try:
+            yield {}
+        finally:
+            if owned:
+                await app.state.services.aclose()
+
+    graphql = GraphQLApp(build_schema(), allow_queries_via_get=True)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )

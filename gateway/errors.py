@@ -1,0 +1,67 @@
+"""The gateway's errors. The root and the upstream branch live in ``connectors.errors``
+(connectors may not import the gateway); this module adds what only the gateway raises::
+
+    GatewayError
+    ├── UpstreamError ...           (see connectors.errors)
+    ├── BadUserInput                the request itself is wrong: fix it and send it again
+    ├── NotFound                    no such customer / record in opsgraph
+    ├── OwnershipViolation          a write aimed at a system that does not own the object
+    ├── Forbidden                   the principal may not do this
+    └── ConfigurationError          settings or the ownership file are invalid (start-up)
+
+GraphQL errors carry ``extensions.code`` (and ``extensions.system`` for upstream failures);
+anything that is not a ``GatewayError`` is reported as ``INTERNAL`` with no detail.
+"""
+
+from __future__ import annotations
+
+from connectors.errors import (
+    CircuitOpen,
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "BadUserInput",
+    "CircuitOpen",
+    "ConfigurationError",
+    "Forbidden",
+    "GatewayError",
+    "NotFound",
+    "OwnershipViolation",
+    "UpstreamAuthError",
+    "UpstreamConflict",
+    "UpstreamError",
+    "UpstreamNotFound",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+
+class BadUserInput(GatewayError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
+
+
+class OwnershipViolation(GatewayError):
+    code = "OWNERSHIP_VIOLATION"
+
+
+class Forbidden(GatewayError):
+    code = "FORBIDDEN"
+
+
+class ConfigurationError(GatewayError):
+    code = "CONFIGURATION_ERROR"

@@ -1,0 +1,91 @@
+"""The connector registry: builds one resilient connector per configured system and answers
+"who owns X" through the ownership map."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from purgatory import AsyncCircuitBreakerFactory
+
+from connectors.base import Connector
+from connectors.models import ConnectorConfig, Health, ObjectKind, SystemName
+from connectors.resilience import Policy, Resilient
+from gateway.errors import ConfigurationError, UpstreamUnavailable
+from gateway.ownership import OwnershipMap
+from gateway.settings import ConnectorSettings, Settings
+
+EXTERNAL = (SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT)
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    system: SystemName
+    health: Health
+    breaker: str
+
+
+def _config(settings: ConnectorSettings) -> ConnectorConfig:
+    options = {"email": settings.email} if settings.email else {}
+    return ConnectorConfig(
+        base_url=str(settings.base_url).rstrip("/"),
+        secret=settings.secret,
+        timeout=settings.timeout_s,
+        webhook_secret=settings.webhook_secret or None,
+        options=options,
+    )
+
+
+def build_connector(system: SystemName, settings: ConnectorSettings) -> Connector:
+    module = importlib.import_module(f"connectors.{system.value}")
+    connector: Connector = module.connect(_config(settings))
+    return connector
+
+
+class Registry:
+    def __init__(self, connectors: Mapping[SystemName, Resilient], ownership: OwnershipMap):
+        self._connectors = dict(connectors)
+        self.ownership = ownership
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        ownership: OwnershipMap,
+        breakers: AsyncCircuitBreakerFactory | None = None,
+    ) -> Registry:
+        breakers = breakers or AsyncCircuitBreakerFactory()
+        built: dict[SystemName, Resilient] = {}
+        for name, conf in settings.connectors().items():
+            system = SystemName(name)
+            try:
+                inner = build_connector(system, conf)
+            except ImportError as exc:
+                raise ConfigurationError(f"connector {name} is not available: {exc}") from None
+            built[system] = Resilient(inner, Policy(timeout_s=conf.timeout_s), breakers)
+        return cls(built, ownership)
+
+    @property
+    def systems(self) -> list[SystemName]:
+        return [s for s in EXTERNAL if s in self._connectors]
+
+    def get(self, system: SystemName) -> Resilient:
+        try:
+            return self._connectors[system]
+        except KeyError:
+            raise UpstreamUnavailable(f"{system} is not configured", system=system.value) from None
+
+    def owner_of(self, kind: ObjectKind) -> Resilient:
+        return self.get(self.ownership.owner(kind))
+
+    async def status(self) -> list[SystemStatus]:
+        async def one(connector: Resilient) -> SystemStatus:
+            health, breaker = await asyncio.gather(connector.health(), connector.breaker_state())
+            return SystemStatus(connector.system, health, breaker)
+
+        return list(await asyncio.gather(*(one(self._connectors[s]) for s in self.systems)))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self._connectors.values()))

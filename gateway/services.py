@@ -1,0 +1,46 @@
+"""The process-wide services a request may use, built once at start-up and closed at exit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gateway.crosswalk import Crosswalk
+from gateway.ownership import OwnershipMap
+from gateway.registry import Registry
+from gateway.settings import Settings
+from gateway.storage.database import create_engine, sessions
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    ownership: OwnershipMap
+    registry: Registry
+    crosswalk: Crosswalk
+    redis: Redis | None
+
+    @classmethod
+    def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
+        engine = create_engine(settings.database_url)
+        session_factory = sessions(engine)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory,
+            ownership=ownership,
+            registry=Registry.from_settings(settings, ownership),
+            crosswalk=Crosswalk(session_factory),
+            redis=redis,
+        )
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,84 @@
+"""Typed settings, read from ``OPSGRAPH_*`` environment variables (and ``.env``).
+
+``load_settings()`` validates everything at start and turns a bad value into one
+``ConfigurationError`` line that names the setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from gateway.errors import ConfigurationError
+
+DEFAULT_OWNERSHIP = Path(__file__).with_name("ownership.toml")
+
+_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+
+
+class ConnectorSettings(BaseModel):
+    """One system of record: where it is and how we authenticate. A connector whose
+    ``base_url`` is unset is not configured and does not appear in ``systems``."""
+
+    base_url: AnyHttpUrl | None = None
+    secret: str = Field(default="", repr=False)
+    webhook_secret: str = Field(default="", repr=False)
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    email: str | None = None  # Zendesk's API user
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPSGRAPH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./.opsgraph/opsgraph.db"
+    redis_url: str | None = None
+    ownership_file: Path = DEFAULT_OWNERSHIP
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    billing: ConnectorSettings = ConnectorSettings()
+    erp: ConnectorSettings = ConnectorSettings()
+    crm: ConnectorSettings = ConnectorSettings()
+    support: ConnectorSettings = ConnectorSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        if url.drivername not in _DRIVERS:
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported; use one of {sorted(_DRIVERS)}"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    def connectors(self) -> dict[str, ConnectorSettings]:
+        systems = {"billing": self.billing, "erp": self.erp, "crm": self.crm}
+        systems["support"] = self.support
+        return {name: s for name, s in systems.items() if s.base_url is not None}
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "__".join(str(p) for p in first["loc"]).upper()
+        raise ConfigurationError(f"OPSGRAPH_{where}: {first['msg']}") from None

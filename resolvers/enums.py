@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+import strawberry
+
+from connectors.models import SystemName
+
+SystemNameEnum = strawberry.enum(SystemName, name="SystemName")

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from connectors.models import SystemName
+from resolvers.context import Info
+from resolvers.enums import SystemNameEnum
+
+
+@strawberry.enum
+class BreakerState(Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@strawberry.type(description="A configured system of record and how it is doing right now.")
+class SystemStatus:
+    name: SystemNameEnum  # type: ignore[valid-type]
+    healthy: bool
+    latency_ms: int
+    detail: str | None
+    breaker: BreakerState
+
+
+@strawberry.type
+class SystemQuery:
+    @strawberry.field(description="Every configured connector with its health and breaker.")
+    async def systems(self, info: Info) -> list[SystemStatus]:
+        statuses = await info.context.services.registry.status()
+        return [
+            SystemStatus(
+                name=SystemName(s.system),
+                healthy=s.health.healthy,
+                latency_ms=s.health.latency_ms,
+                detail=s.health.detail,
+                breaker=BreakerState(s.breaker),
+            )
+            for s in statuses
+        ]
