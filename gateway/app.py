@@ -13,7 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
+from gateway.extensions.error_codes import coded
 from gateway.health import healthz, readyz
 from gateway.ownership import OwnershipMap
 from gateway.schema import build_schema
@@ -27,6 +30,13 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
         return Context(services=request.app.state.services, request=request, response=response)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [coded(error) for error in result.errors]
+        return await super().process_result(request, result)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

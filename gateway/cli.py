@@ -68,6 +68,7 @@ def sandbox(
         int, typer.Option(help="First port; billing, erp, crm, support follow.")
     ] = 8101,
     state_dir: Annotated[Path, typer.Option(help="Where sandbox data lives.")] = Path(".opsgraph"),
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
 ) -> None:
     """Serve the four sandboxes (empty; seed them through POST /_sandbox/seed)."""
     from connectors.sandbox.serve import serve_forever
@@ -76,8 +77,8 @@ def sandbox(
     state_dir.mkdir(parents=True, exist_ok=True)
     apps = sandbox_apps(state_dir, port - 1, webhook_base=None)
     for system, (_, p) in apps.items():
-        typer.echo(f"{system.value:<8} http://127.0.0.1:{p}")
-    asyncio.run(serve_forever(list(apps.values())))
+        typer.echo(f"{system.value:<8} http://{host}:{p}")
+    asyncio.run(serve_forever(list(apps.values()), host))
 
 
 @ownership_app.command("check")

@@ -16,10 +16,10 @@ from starlette.types import ASGIApp
 HOST = "127.0.0.1"
 
 
-def _bind(port: int = 0) -> socket.socket:
+def _bind(port: int = 0, host: str = HOST) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, port))
+    sock.bind((host, port))
     sock.listen(128)
     return sock
 
@@ -56,7 +56,7 @@ def serve_in_thread(app: ASGIApp, port: int = 0) -> Running:
     return Running(f"http://{HOST}:{sock.getsockname()[1]}", server, thread)
 
 
-async def serve_forever(apps: Sequence[tuple[ASGIApp, int]]) -> None:
+async def serve_forever(apps: Sequence[tuple[ASGIApp, int]], host: str = HOST) -> None:
     """Serve several apps, each on its own fixed port, until interrupted."""
-    servers = [(_server(app), _bind(port)) for app, port in apps]
+    servers = [(_server(app), _bind(port, host)) for app, port in apps]
     await asyncio.gather(*(s.serve(sockets=[sock]) for s, sock in servers))

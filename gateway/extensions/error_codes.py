@@ -17,34 +17,45 @@ from connectors.errors import GatewayError
 log = logging.getLogger("opsgraph.errors")
 
 
+INTERNAL_MESSAGE = "Internal error."
+
+
+def coded(error: GraphQLError) -> GraphQLError:
+    """The error as it may leave the gateway. Idempotent: a coded error passes unchanged."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        extensions: dict[str, object] = {"code": original.code}
+        if original.system:
+            extensions["system"] = original.system
+        return _rebuild(error, original.message, extensions)
+    if original is None or isinstance(original, GraphQLError):
+        parse = error.message.startswith("Syntax Error")
+        code = "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
+        return _rebuild(error, error.message, {"code": code})
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
+
+
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
 class ErrorCodes(MaskErrors):
+    """Codes errors on every transport; ``GraphQLApp.process_result`` catches the ones
+    raised before execution (parse, validation), which strawberry returns around it."""
+
     def __init__(self) -> None:
-        super().__init__(error_message="Internal error.")
+        super().__init__(error_message=INTERNAL_MESSAGE)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._coded(error) for error in errors]
-
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, GatewayError):
-            extensions: dict[str, object] = {"code": original.code}
-            if original.system:
-                extensions["system"] = original.system
-            return self._rebuild(error, original.message, extensions)
-        if original is None:
-            code = "GRAPHQL_VALIDATION_FAILED" if error.nodes else "GRAPHQL_PARSE_FAILED"
-            return self._rebuild(error, error.message, {"code": code})
-        log.error("unexpected error at %s", error.path, exc_info=original)
-        return self._rebuild(error, self.error_message, {"code": "INTERNAL"})
-
-    @staticmethod
-    def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-            extensions=extensions,
-        )
+        return [coded(error) for error in errors]

@@ -93,8 +93,14 @@ async def test_times_come_back_aware_and_in_utc(migrated_url: str) -> None:
     try:
         async with make.begin() as session:
             session.add(
-                IdempotencyRecord(key="k", operation="op", request_hash="h", principal="p",
-                                  status="completed", expires_at=tokyo)
+                IdempotencyRecord(
+                    key="k",
+                    operation="op",
+                    request_hash="h",
+                    principal="p",
+                    status="completed",
+                    expires_at=tokyo,
+                )
             )
         async with make() as session:
             stored = await session.scalar(select(IdempotencyRecord.expires_at))
@@ -102,8 +108,15 @@ async def test_times_come_back_aware_and_in_utc(migrated_url: str) -> None:
         assert stored is not None and stored.tzinfo is not None
         with pytest.raises(Exception, match="naive datetimes are not stored"):
             async with make.begin() as session:
-                session.add(IdempotencyRecord(key="n", operation="op", request_hash="h",
-                                              principal="p", status="completed",
-                                              expires_at=datetime(2026, 1, 1)))
+                session.add(
+                    IdempotencyRecord(
+                        key="n",
+                        operation="op",
+                        request_hash="h",
+                        principal="p",
+                        status="completed",
+                        expires_at=datetime(2026, 1, 1),
+                    )
+                )
     finally:
         await engine.dispose()

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from connectors.models import SystemName
+from gateway.app import create_app
+from gateway.crosswalk import Crosswalk
+from gateway.settings import load_settings
+from gateway.storage.database import create_engine, sessions
+
+
+async def _seed(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        walk = Crosswalk(sessions(engine))
+        await walk.link("cust_0001", "Acme", {SystemName.BILLING: "cus_A", SystemName.ERP: "1001"})
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def client(migrated_url: str) -> Iterator[TestClient]:
+    asyncio.run(_seed(migrated_url))
+    with TestClient(create_app(load_settings(database_url=migrated_url))) as client:
+        yield client
+
+
+CUSTOMER = '{ customer(id: "cust_0001") { id name externalIds { system id } } }'
+
+
+def test_a_customer_is_answered_over_post_and_get(client: TestClient) -> None:
+    expected = {
+        "data": {
+            "customer": {
+                "id": "cust_0001",
+                "name": "Acme",
+                "externalIds": [
+                    {"system": "BILLING", "id": "cus_A"},
+                    {"system": "ERP", "id": "1001"},
+                ],
+            }
+        }
+    }
+    assert client.post("/graphql", json={"query": CUSTOMER}).json() == expected
+    assert client.get("/graphql", params={"query": CUSTOMER}).json() == expected
+
+
+def test_lookup_by_external_id(client: TestClient) -> None:
+    query = '{ customerByExternalId(system: ERP, externalId: "1001") { id } }'
+    assert client.post("/graphql", json={"query": query}).json() == {
+        "data": {"customerByExternalId": {"id": "cust_0001"}}
+    }
+
+
+def test_an_unknown_customer_is_a_typed_error(client: TestClient) -> None:
+    body = client.post("/graphql", json={"query": '{ customer(id: "nope") { id } }'}).json()
+    assert body == {
+        "data": None,
+        "errors": [
+            {
+                "message": "no customer with id 'nope'",
+                "locations": [{"line": 1, "column": 3}],
+                "path": ["customer"],
+                "extensions": {"code": "NOT_FOUND"},
+            }
+        ],
+    }
+
+
+def test_invalid_documents_carry_a_graphql_code(client: TestClient) -> None:
+    bad_field = client.post("/graphql", json={"query": "{ nope }"}).json()
+    assert bad_field["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+    unparsable = client.post("/graphql", json={"query": "{ customer("}).json()
+    assert unparsable["errors"][0]["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+def test_no_connectors_configured_means_no_systems(client: TestClient) -> None:
+    assert client.post("/graphql", json={"query": "{ systems { name } }"}).json() == {
+        "data": {"systems": []}
+    }
+
+
+def test_healthz_and_readyz_on_a_migrated_database(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "redis": "not configured (in-process)"},
+    }
+
+
+def test_readyz_checks_real_redis_when_configured(migrated_url: str, redis_url: str) -> None:
+    with TestClient(create_app(load_settings(database_url=migrated_url, redis_url=redis_url))) as c:
+        assert c.get("/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_refuses_an_unmigrated_database_and_a_dead_redis(database_url: str) -> None:
+    settings = load_settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["database"].startswith("migrations at None, head is 0001")
+    assert checks["redis"] == "unreachable: ConnectionError"
