@@ -51,9 +51,10 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     name = f"opsgraph_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
     try:
-        yield postgres_server.rsplit("/", 1)[0].replace(
-            "postgresql://", "postgresql+asyncpg://"
-        ) + f"/{name}"
+        yield (
+            postgres_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + f"/{name}"
+        )
     finally:
         asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
