@@ -13,6 +13,8 @@ both raise errors of one family::
         ├── UpstreamNotFound        the record does not exist there
         ├── UpstreamConflict        409 or an ambiguous match (Salesforce 300)
         └── UpstreamRejected        4xx validation: the system said no
+    └── WebhookRejected             an inbound webhook failed verification (bad signature,
+                                    stale timestamp): drop it, never act on it
 
 Catch ``UpstreamError`` to handle "that system did not give us an answer"; check
 ``retryable`` to decide whether trying again could help. ``message`` is what may leave the
@@ -86,3 +88,7 @@ class UpstreamConflict(UpstreamError):
 
 class UpstreamRejected(UpstreamError):
     code = "UPSTREAM_REJECTED"
+
+
+class WebhookRejected(GatewayError):
+    code = "WEBHOOK_REJECTED"

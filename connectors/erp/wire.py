@@ -1,0 +1,245 @@
+"""NetSuite's wire shapes <-> canonical records.
+
+Amounts arrive as decimal strings in SuiteQL ("1234.5", ".5") and leave as JSON numbers
+written digit for digit; both sides go through ``Decimal`` and ``Money``, never a float.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from connectors.erp.suiteql import METADATA_FIELD
+from connectors.errors import UpstreamError, UpstreamRejected
+from connectors.models import (
+    Balance,
+    ChangeEvent,
+    CustomerRecord,
+    ObjectKind,
+    Posting,
+    PostingType,
+    Record,
+    SystemName,
+)
+from connectors.money import Money
+
+SYSTEM = SystemName.ERP
+RECORD_PATH = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+POSTING_TYPES = {
+    "invoice": PostingType.INVOICE,
+    "creditmemo": PostingType.CREDIT_MEMO,
+    "journalentry": PostingType.JOURNAL_ENTRY,
+}
+# canonical write action -> the record type it creates
+ACTIONS = {"create_credit_memo": "creditMemo", "post_invoice": "invoice"}
+CHANGE_KINDS = {"customer": ObjectKind.CUSTOMER, **dict.fromkeys(POSTING_TYPES, ObjectKind.POSTING)}
+_LOCATION = re.compile(r"/services/rest/record/v1/(?P<type>[A-Za-z]+)/(?P<id>[^/?#]+)/?$")
+
+
+def describe(response: httpx.Response) -> str:
+    """NetSuite's title, first detail and code: ``Unauthorized: Invalid login (INVALID_LOGIN)``."""
+    try:
+        body = response.json()
+        title = str(body.get("title") or f"HTTP {response.status_code}")
+        first = (body.get("o:errorDetails") or [{}])[0]
+        detail, code = first.get("detail"), first.get("o:errorCode")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return f"HTTP {response.status_code}"
+    text = f"{title}: {str(detail)[:300]}" if detail else title
+    return f"{text} ({code})" if code else text
+
+
+def money(value: str | None, currency: str) -> Money:
+    # SuiteQL leaves a null amount out of the item; a posting without tax has zero tax.
+    return Money.of(Decimal(value) if value is not None else Decimal(0), currency)
+
+
+def _customer(row: dict[str, Any]) -> CustomerRecord:
+    metadata = row.get(METADATA_FIELD)
+    return CustomerRecord(
+        system=SYSTEM,
+        id=row["id"],
+        name=row.get("companyname") or row["entityid"],
+        ref=row.get("externalid"),
+        email=row.get("email"),
+        currency=row.get("currencyname"),
+        legal_entity=row.get("subsidiaryname"),
+        metadata=json.loads(metadata) if metadata else {},
+    )
+
+
+def _posting(row: dict[str, Any]) -> Posting:
+    currency = row["currencyname"]
+    return Posting(
+        system=SYSTEM,
+        id=row["id"],
+        type=POSTING_TYPES[row["recordtype"]],
+        customer_id=row["entity"],
+        external_id=row.get("externalid"),
+        subsidiary=row["subsidiaryname"],
+        amount=money(row.get("subtotal"), currency),
+        tax=money(row.get("taxtotal"), currency),
+        tran_date=date.fromisoformat(row["trandate"]),
+        status=row["status"],
+        memo=row.get("memo"),
+    )
+
+
+def _balance(row: dict[str, Any]) -> Balance:
+    return Balance(
+        system=SYSTEM,
+        id=row["id"],
+        customer_id=row["id"],
+        receivable=money(row.get("balance"), row["currencyname"]),
+    )
+
+
+_READERS = {
+    ObjectKind.CUSTOMER: _customer,
+    ObjectKind.POSTING: _posting,
+    ObjectKind.BALANCE: _balance,
+}
+
+
+def to_record(kind: ObjectKind, row: dict[str, Any]) -> Record:
+    try:
+        return _READERS[kind](row)
+    except (KeyError, TypeError, ValueError) as exc:  # MoneyError is a ValueError
+        raise UpstreamError(
+            f"erp returned a {kind} opsgraph cannot read", system=SYSTEM.value, internal=repr(row)
+        ) from exc
+
+
+def page_of(body: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The items and ``hasMore`` of a SuiteQL collection."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise UpstreamError(
+            "erp answered SuiteQL with an unexpected body",
+            system=SYSTEM.value,
+            internal=repr(body)[:2000],
+        )
+    return body["items"], bool(body.get("hasMore"))
+
+
+def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
+    """The events one ``change`` row means; unknown record types mean none. A transaction
+    change also updates its customer's balance, which the gateway caches separately."""
+    kind = CHANGE_KINDS.get(row.get("recordtype", ""))
+    if kind is None:
+        return []
+    at = datetime.fromisoformat(row["lastmodifieddate"])
+    events = [
+        ChangeEvent(system=SYSTEM, kind=kind, id=row["id"], occurred_at=at, type=row["changetype"])
+    ]
+    if kind is ObjectKind.POSTING and row.get("entity"):
+        events.append(
+            ChangeEvent(
+                system=SYSTEM,
+                kind=ObjectKind.BALANCE,
+                id=row["entity"],
+                occurred_at=at,
+                type="updated",
+            )
+        )
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class PostingDraft:
+    """A posting to create, checked before anything is sent."""
+
+    customer_id: str
+    external_id: str | None
+    amount: Money
+    tax: Money
+    subsidiary: str
+    tran_date: date
+    memo: str | None
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> PostingDraft:
+        try:
+            currency = str(payload["currency"])
+            amount = Money(payload["amount_minor"], currency)
+            tax = Money(payload.get("tax_minor", 0), currency)
+            tran_date = payload["tran_date"]
+            draft = cls(
+                customer_id=str(payload["customer_id"]),
+                external_id=_optional(payload.get("external_id")),
+                amount=amount,
+                tax=tax,
+                subsidiary=str(payload["subsidiary"]),
+                tran_date=tran_date
+                if isinstance(tran_date, date)
+                else date.fromisoformat(tran_date),
+                memo=_optional(payload.get("memo")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamRejected(
+                f"erp posting payload is invalid: {exc}", system=SYSTEM.value
+            ) from exc
+        if amount.amount_minor <= 0 or tax.amount_minor < 0:
+            raise UpstreamRejected(
+                "erp postings need a positive amount and no negative tax", system=SYSTEM.value
+            )
+        return draft
+
+    def body(self, subsidiary_id: str, currency_id: str, item_id: str | None) -> dict[str, Any]:
+        """The record body: one item line carries the amount and its tax (``tax1Amt``);
+        NetSuite derives ``subtotal``, ``taxTotal`` and ``total`` from the lines."""
+        line: dict[str, Any] = {
+            "amount": self.amount.to_decimal(),
+            "tax1Amt": self.tax.to_decimal(),
+        }
+        if item_id:
+            line = {"item": {"id": item_id}, **line}
+        if self.memo:
+            line["description"] = self.memo
+        body: dict[str, Any] = {
+            "entity": {"id": self.customer_id},
+            "subsidiary": {"id": subsidiary_id},
+            "currency": {"id": currency_id},
+            "tranDate": self.tran_date.isoformat(),
+            "item": {"items": [line]},
+        }
+        if self.external_id:
+            body["externalId"] = self.external_id
+        if self.memo:
+            body["memo"] = self.memo
+        return body
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON with ``Decimal`` written as a number, digit for digit (``json`` cannot)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def location_id(location: str | None, record_type: str) -> str:
+    """The id in a create's ``Location`` (``.../record/v1/creditMemo/9001``), which must
+    name the record type that was created."""
+    match = _LOCATION.search(urlsplit(location or "").path)
+    if match is None or match["type"] != record_type:
+        raise UpstreamError(
+            f"erp created a {record_type} but did not say where",
+            system=SYSTEM.value,
+            internal=f"Location: {location!r}",
+        )
+    return match["id"]

@@ -1,0 +1,269 @@
+"""The ERP sandbox's records: NetSuite record documents in the store, the flat tables SuiteQL
+reads, customer balances, and seeding from canonical records.
+
+Documents are kept in the record API's shape (``{"entity": {"id", "refName"}, ...}``) with
+amounts as decimal strings at the currency's precision, so no amount is ever a float here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.models import CustomerRecord, Posting, PostingType, Record
+from connectors.money import CURRENCY_EXPONENTS, exponent
+from connectors.sandbox.erp.suiteql import Row, render_number
+from connectors.sandbox.store import Store
+
+TRANSACTIONS = ("invoice", "creditMemo", "journalEntry")
+COLLECTIONS = {
+    PostingType.INVOICE: "invoice",
+    PostingType.CREDIT_MEMO: "creditMemo",
+    PostingType.JOURNAL_ENTRY: "journalEntry",
+}
+TYPE_CODES = {"invoice": "CustInvc", "creditMemo": "CustCred", "journalEntry": "Journal"}
+STATUS_NAMES = {
+    "open": "Open",
+    "paidInFull": "Paid In Full",
+    "fullyApplied": "Fully Applied",
+    "pendingApproval": "Pending Approval",
+    "approved": "Approved for Posting",
+    "voided": "Voided",
+}
+# NetSuite's first currencies in a new account, then the rest alphabetically.
+_FIRST = ("USD", "GBP", "CAD", "EUR")
+CURRENCY_IDS = {
+    code: str(n)
+    for n, code in enumerate([*_FIRST, *sorted(set(CURRENCY_EXPONENTS) - set(_FIRST))], 1)
+}
+CURRENCY_CODES = {cid: code for code, cid in CURRENCY_IDS.items()}
+METADATA_FIELD = "custentity_opsgraph_metadata"  # a long-text custom field holding JSON
+
+
+class Invalid(Exception):
+    """A create NetSuite would refuse with 400; ``code`` is its ``o:errorCode``."""
+
+    def __init__(self, detail: str, code: str = "USER_ERROR") -> None:
+        super().__init__(detail)
+        self.detail, self.code = detail, code
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def at_places(amount: Decimal, currency: str) -> str:
+    return format(amount.quantize(Decimal(1).scaleb(-exponent(currency))), "f")
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def balances(self) -> dict[str, Decimal]:
+        """The receivable opsgraph reads as a customer's ``balance``: open invoices (subtotal
+        + tax) minus open credit memos (subtotal + tax), in the customer's currency. Paid
+        invoices, applied credit memos and journal entries do not count, and a transaction in
+        another currency is left out rather than converted. (NetSuite itself counts what
+        remains unpaid of a partly paid invoice; the sandbox has no payments to apply.)"""
+        currency = {d["id"]: d.get("currency", {}).get("id") for d in self.store.all("customer")}
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for collection, sign in (("invoice", 1), ("creditMemo", -1)):
+            for doc in self.store.all(collection):
+                customer = doc["entity"]["id"]
+                if doc["status"]["id"] != "open" or doc["currency"]["id"] != currency.get(customer):
+                    continue
+                totals[customer] += sign * (Decimal(doc["subtotal"]) + Decimal(doc["taxTotal"]))
+        return totals
+
+    def table(self, name: str) -> list[Row]:
+        """The rows of a SuiteQL table, built from the documents as they are now."""
+        if name == "customer":
+            balances = self.balances()
+            return [_customer_row(doc, balances) for doc in self.store.all("customer")]
+        if name == "transaction":
+            return [_transaction_row(t, doc) for t in TRANSACTIONS for doc in self.store.all(t)]
+        if name == "subsidiary":
+            return [{"id": d["id"], "name": d["name"]} for d in self.store.all("subsidiary")]
+        if name == "currency":
+            return [
+                {"id": cid, "name": code, "symbol": code, "currencyprecision": str(exponent(code))}
+                for code, cid in CURRENCY_IDS.items()
+            ]
+        if name == "change":
+            return self._changes()
+        raise KeyError(name)  # ``suiteql.parse`` admits only the tables above
+
+    def _changes(self) -> list[Row]:
+        entities = {
+            (t, d["id"]): d.get("entity", {}).get("id")
+            for t in TRANSACTIONS
+            for d in self.store.all(t)
+        }
+        followed = ("customer", *TRANSACTIONS)
+        return [
+            {"seq": str(seq), "id": id_, "recordtype": collection.lower(), "changetype": kind,
+             "entity": entities.get((collection, id_)), "lastmodifieddate": at}
+            for seq, collection, id_, kind, at in self.store.changes(0, limit=2**62)
+            if collection in followed
+        ]  # fmt: skip
+
+    def new_transaction(self, kind: str, body: Any) -> dict[str, Any]:
+        """The document a create body makes, with NetSuite's checks and derived totals."""
+        if not isinstance(body, dict):
+            raise Invalid("The request body must be a JSON object.")
+        customer = self.store.get("customer", _ref_id(body, "entity", "Customer"))
+        subsidiary_id = _ref_id(body, "subsidiary", "Subsidiary")
+        subsidiary = self.store.get("subsidiary", subsidiary_id)
+        currency = CURRENCY_CODES.get(_ref_id(body, "currency", "Currency"))
+        if customer is None or subsidiary is None or currency is None:
+            detail = "Invalid entity, subsidiary or currency reference key."
+            raise Invalid(detail, "INVALID_KEY_OR_REF")
+        try:
+            tran_date = date.fromisoformat(body.get("tranDate") or now()[:10])
+        except (TypeError, ValueError):
+            raise Invalid("Invalid tranDate; use YYYY-MM-DD.", "INVALID_FLD_VALUE") from None
+        lines = (body.get("item") or {}).get("items")
+        if not isinstance(lines, list) or not lines or not all(isinstance(x, dict) for x in lines):
+            raise Invalid("Please enter value(s) for: Items.")
+        subtotal = sum((_amount(line, "amount", currency) for line in lines), Decimal(0))
+        tax = sum((_amount(line, "tax1Amt", currency, Decimal(0)) for line in lines), Decimal(0))
+        doc = {
+            "id": self._next_transaction_id(),
+            "externalId": body.get("externalId"),
+            "entity": {"id": customer["id"], "refName": customer.get("companyName")},
+            "tranDate": tran_date.isoformat(),
+            "subsidiary": {"id": subsidiary_id, "refName": subsidiary["name"]},
+            "currency": _currency_ref(currency),
+            "subtotal": at_places(subtotal, currency),
+            "taxTotal": at_places(tax, currency),
+            "total": at_places(subtotal + tax, currency),
+            "status": {"id": "open", "refName": "Open"},
+            "memo": body.get("memo"),
+            "lastModifiedDate": now(),
+        }
+        return {k: v for k, v in doc.items() if v is not None}
+
+    def _next_transaction_id(self) -> str:
+        while True:
+            candidate = str(self.store.next_number("transaction", 9001))
+            if not any(self.store.get(t, candidate) for t in TRANSACTIONS):
+                return candidate
+
+    def seed(self, records: list[Record]) -> None:
+        """Store canonical ERP records as NetSuite documents, keeping their ids."""
+        customers = [r for r in records if isinstance(r, CustomerRecord)]
+        postings = [r for r in records if isinstance(r, Posting)]
+        if len(customers) + len(postings) != len(records):
+            raise ValueError("the ERP sandbox holds only CustomerRecord and Posting records")
+        for c in customers:
+            doc: dict[str, Any] = {
+                "id": c.id,
+                "entityId": c.name,
+                "companyName": c.name,
+                "externalId": c.ref,
+                "email": c.email,
+                "currency": _currency_ref(c.currency) if c.currency else None,
+                "subsidiary": self._subsidiary_ref(c.legal_entity) if c.legal_entity else None,
+                METADATA_FIELD: json.dumps(dict(c.metadata)) if c.metadata else None,
+                "lastModifiedDate": now(),
+            }
+            self.store.put("customer", c.id, {k: v for k, v in doc.items() if v is not None})
+        for p in postings:
+            if p.amount.currency != p.tax.currency:
+                raise ValueError(f"posting {p.id} mixes {p.amount.currency} and {p.tax.currency}")
+            customer = self.store.get("customer", p.customer_id) or {}
+            doc = {
+                "id": p.id,
+                "externalId": p.external_id,
+                "entity": {"id": p.customer_id, "refName": customer.get("companyName")},
+                "tranDate": p.tran_date.isoformat(),
+                "subsidiary": self._subsidiary_ref(p.subsidiary),
+                "currency": _currency_ref(p.amount.currency),
+                "subtotal": p.amount.amount_str(),
+                "taxTotal": p.tax.amount_str(),
+                "total": (p.amount + p.tax).amount_str(),
+                "status": {"id": p.status, "refName": STATUS_NAMES.get(p.status, p.status)},
+                "memo": p.memo,
+                "lastModifiedDate": now(),
+            }
+            doc = {k: v for k, v in doc.items() if v is not None}
+            self.store.put(COLLECTIONS[p.type], p.id, doc)
+
+    def _subsidiary_ref(self, name: str) -> dict[str, str]:
+        known = self.store.all("subsidiary", lambda d: d["name"] == name)
+        if known:
+            return {"id": known[0]["id"], "refName": name}
+        id_ = str(len(self.store.all("subsidiary")) + 1)
+        self.store.put("subsidiary", id_, {"id": id_, "name": name})
+        return {"id": id_, "refName": name}
+
+
+def _currency_ref(code: str) -> dict[str, str]:
+    return {"id": CURRENCY_IDS[code], "refName": code}
+
+
+def _ref_id(body: dict[str, Any], field: str, label: str) -> str:
+    ref = body.get(field)
+    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str | int):
+        raise Invalid(f"Please enter value(s) for: {label}.")
+    return str(ref["id"])
+
+
+def _amount(
+    line: dict[str, Any], field: str, currency: str, default: Decimal | None = None
+) -> Decimal:
+    value = line.get(field)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise Invalid(f"Please enter a number for: {field}.", "INVALID_FLD_VALUE")
+    amount = Decimal(value)
+    scaled = amount.scaleb(exponent(currency))
+    if not amount.is_finite() or scaled != scaled.to_integral_value():
+        detail = f"{field} {amount} has more decimal places than {currency} allows."
+        raise Invalid(detail, "INVALID_FLD_VALUE")
+    return amount
+
+
+def _ref_columns(field: str, doc: dict[str, Any]) -> Row:
+    ref = doc.get(field) or {}
+    return {field: ref.get("id"), f"{field}@df": ref.get("refName")}
+
+
+def _customer_row(doc: dict[str, Any], balances: dict[str, Decimal]) -> Row:
+    balance = balances.get(doc["id"], Decimal(0))
+    return {
+        "id": doc["id"],
+        "entityid": doc.get("entityId"),
+        "companyname": doc.get("companyName"),
+        "externalid": doc.get("externalId"),
+        "email": doc.get("email"),
+        **_ref_columns("currency", doc),
+        **_ref_columns("subsidiary", doc),
+        "balance": render_number(balance) if "currency" in doc else None,
+        METADATA_FIELD: doc.get(METADATA_FIELD),
+        "lastmodifieddate": doc.get("lastModifiedDate"),
+    }
+
+
+def _transaction_row(kind: str, doc: dict[str, Any]) -> Row:
+    return {
+        "id": doc["id"],
+        "recordtype": kind.lower(),
+        "type": TYPE_CODES[kind],
+        "externalid": doc.get("externalId"),
+        **_ref_columns("entity", doc),
+        "trandate": doc.get("tranDate"),
+        **_ref_columns("subsidiary", doc),
+        **_ref_columns("currency", doc),
+        "subtotal": render_number(Decimal(doc["subtotal"])),
+        "taxtotal": render_number(Decimal(doc["taxTotal"])),
+        "foreigntotal": render_number(Decimal(doc["total"])),
+        **_ref_columns("status", doc),
+        "memo": doc.get("memo"),
+        "lastmodifieddate": doc.get("lastModifiedDate"),
+    }

@@ -1,0 +1,485 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors import erp
+from connectors.erp import wire
+from connectors.errors import UpstreamAuthError, UpstreamError, UpstreamRejected
+from connectors.models import (
+    Balance,
+    ChangeEvent,
+    ConnectorConfig,
+    ObjectKind,
+    Posting,
+    PostingType,
+    SystemName,
+    WriteCommand,
+)
+from connectors.money import Money
+from connectors.sandbox import erp as sandbox
+from connectors.sandbox.erp.api import LOGIN_FAILED
+from connectors.sandbox.erp.suiteql import Column, Condition, Query, QueryError, parse
+from connectors.sandbox.seed import generate
+from tests.connectors.conftest import running_sandbox
+from tests.connectors.contract import ConnectorCase, ConnectorContract, counted
+
+ERP = SystemName.ERP
+RECORDS = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.ERP)
+SUITEQL = "/services/rest/query/v1/suiteql"
+AUTH = {"Authorization": "Bearer sandbox-secret"}
+QUERY_HEADERS = {**AUTH, "Prefer": "transient"}
+
+
+def credit_memo(**changes: Any) -> WriteCommand:
+    payload = {
+        "customer_id": "1001",
+        "external_id": "cr_0001",
+        "amount_minor": 2500,
+        "tax_minor": 0,
+        "currency": "USD",
+        "subsidiary": "Opsgraph Inc.",
+        "tran_date": "2026-11-02",
+        "memo": "SLA credit for case 9023",
+    }
+    return WriteCommand(
+        kind=ObjectKind.POSTING, action="create_credit_memo", payload={**payload, **changes}
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[tuple[str, httpx.Client]]:
+    with running_sandbox(sandbox.create_app, RECORDS) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh() -> Iterator[tuple[str, httpx.Client]]:
+    """A sandbox of its own, for tests that write."""
+    with running_sandbox(sandbox.create_app, RECORDS) as running:
+        yield running
+
+
+def _connect(url: str, secret: str = "sandbox-secret") -> erp.NetSuiteConnector:
+    return erp.connect(ConnectorConfig(base_url=url, secret=secret))
+
+
+@pytest.fixture
+async def case(sandbox_url: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
+    url, admin = sandbox_url
+    connector = _connect(url)
+    try:
+        yield ConnectorCase(
+            connector=connector,
+            admin=admin,
+            seeded=RECORDS,
+            batched_reads=frozenset({ObjectKind.CUSTOMER, ObjectKind.POSTING, ObjectKind.BALANCE}),
+            related={ObjectKind.POSTING: lambda posting: posting.customer_id},
+            write=credit_memo(),
+            make_bad_connector=lambda: _connect(url, "wrong-secret"),
+        )
+    finally:
+        await connector.aclose()
+
+
+class TestNetSuiteContract(ConnectorContract):
+    pass
+
+
+def _suiteql(admin: httpx.Client, q: str, **params: int) -> httpx.Response:
+    return admin.post(SUITEQL, params=params, headers=QUERY_HEADERS, json={"q": q})
+
+
+def _decimal_json(response: httpx.Response) -> Any:
+    return json.loads(response.content, parse_float=Decimal)
+
+
+def _balance(customer: str, minor: int, currency: str) -> Balance:
+    return Balance(system=ERP, id=customer, customer_id=customer, receivable=Money(minor, currency))
+
+
+def _error_code(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["o:errorDetails"][0]["o:errorCode"]
+
+
+# -- wire shapes ----------------------------------------------------------------------------
+
+
+def test_suiteql_answers_with_netsuites_collection_shape(sandbox_url: Any) -> None:
+    url, admin = sandbox_url
+    response = _suiteql(
+        admin,
+        "SELECT id, companyname, BUILTIN.DF(currency) AS currencyname, balance FROM customer "
+        "WHERE id IN ('1004', '1003') ORDER BY id",
+        limit=1,
+    )
+    assert (
+        response.headers["content-type"] == "application/vnd.oracle.resource+json; type=collection"
+    )
+    page = f"{url}{SUITEQL}?limit=1&offset="
+    assert response.json() == {
+        "links": [
+            {"rel": "first", "href": page + "0"},
+            {"rel": "next", "href": page + "1"},
+            {"rel": "last", "href": page + "1"},
+            {"rel": "self", "href": page + "0"},
+        ],
+        "count": 1,
+        "hasMore": True,
+        "items": [
+            {
+                "links": [],
+                "id": "1003",
+                "companyname": "Initech Labs",
+                "currencyname": "JPY",
+                "balance": "61600",
+            }
+        ],  # fmt: skip
+        "offset": 0,
+        "totalResults": 2,
+    }
+
+
+def test_suiteql_prints_amounts_as_oracle_number_strings(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    rows = _suiteql(
+        admin,
+        "SELECT id, subtotal, taxtotal, foreigntotal FROM transaction WHERE id IN ('5030', '5007')",
+    ).json()["items"]
+    assert rows == [
+        {
+            "links": [],
+            "id": "5007",
+            "subtotal": "405",
+            "taxtotal": "85.75",
+            "foreigntotal": "490.75",
+        },
+        {"links": [], "id": "5030", "subtotal": "16", "taxtotal": "0", "foreigntotal": "16"},
+    ]
+
+
+def test_record_api_serves_a_seeded_invoice_as_netsuite_does(sandbox_url: Any) -> None:
+    url, admin = sandbox_url
+    response = admin.get("/services/rest/record/v1/invoice/5030", headers=AUTH)
+    body = _decimal_json(response)
+    base = f"{url}/services/rest/record/v1"
+    assert response.headers["content-type"] == "application/vnd.oracle.resource+json; type=singular"
+    assert body == {
+        "links": [{"rel": "self", "href": f"{base}/invoice/5030"}],
+        "id": "5030",
+        "externalId": "in_Hnc0G7P8ChKs9Q",
+        "entity": {"links": [{"rel": "self", "href": f"{base}/customer/1008"}], "id": "1008",
+                   "refName": "Wayne Health"},
+        "tranDate": "2026-10-01",
+        "subsidiary": {"links": [{"rel": "self", "href": f"{base}/subsidiary/4"}], "id": "4",
+                       "refName": "Opsgraph Gulf W.L.L."},
+        "currency": {"links": [{"rel": "self", "href": f"{base}/currency/22"}], "id": "22",
+                     "refName": "KWD"},
+        "subtotal": Decimal("16.000"),
+        "taxTotal": Decimal("0.000"),
+        "total": Decimal("16.000"),
+        "status": {"id": "paidInFull", "refName": "Paid In Full"},
+        "memo": "OPS-0008-002",
+        "lastModifiedDate": body["lastModifiedDate"],
+    }  # fmt: skip
+    assert b'"subtotal": 16.000' in response.content
+
+
+def test_customer_record_carries_the_receivable_balance(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    body = _decimal_json(admin.get("/services/rest/record/v1/customer/1002", headers=AUTH))
+    # One open invoice: 405.00 + 85.75 tax; the two paid ones do not count.
+    assert body["balance"] == Decimal("490.75")
+    assert (body["companyName"], body["externalId"]) == ("Globex Retail", "cust_0002")
+
+
+def test_an_unknown_record_is_netsuites_404(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    response = admin.get("/services/rest/record/v1/creditMemo/5030", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["o:errorDetails"] == [
+        {
+            "detail": "The record instance does not exist. Provide a valid record instance ID.",
+            "o:errorCode": "NONEXISTENT_ID",
+        }
+    ]
+
+
+# -- SuiteQL subset -------------------------------------------------------------------------
+
+
+def test_suiteql_parser_accepts_the_subset() -> None:
+    query = parse(
+        "select ID, builtin.df(Subsidiary) as sub, BUILTIN.DF(currency) FROM Transaction "
+        "WHERE entity IN ('1001', 'it''s') AND id > 5000 AND status = 'open' ORDER BY id DESC"
+    )
+    assert query == Query(
+        table="transaction",
+        columns=(
+            Column("id", "id"),
+            Column("subsidiary", "sub", display=True),
+            Column("currency", "expr2", display=True),
+        ),
+        where=(
+            Condition("entity", "in", ("1001", "it's")),
+            Condition("id", ">", ("5000",)),
+            Condition("status", "=", ("open",)),
+        ),
+        order_by="id",
+        descending=True,
+    )
+    assert parse("SELECT * FROM change") == Query(table="change", columns=None)
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        ("DROP TABLE customer", "Expected SELECT near 'DROP'."),
+        ("SELECT id FROM employee", "Search error occurred: Record 'employee' was not found."),
+        ("SELECT password FROM customer", "Field 'password' for record 'customer' was not found."),
+        (
+            "SELECT id FROM customer WHERE id LIKE '1%'",
+            "Unsupported condition near 'LIKE'; use =, IN or >.",
+        ),
+        ("SELECT id FROM customer; DELETE FROM customer", "Unexpected character ';' at 23."),
+        ("SELECT id FROM customer WHERE id = 1 OR 1 = 1", "Unexpected 'OR' after the query."),
+        ("SELECT id FROM customer WHERE id > 'a'", "'>' compares with a number, not 'a'."),
+    ],
+)
+def test_suiteql_outside_the_subset_is_refused_with_netsuites_body(
+    sandbox_url: Any, statement: str, reason: str
+) -> None:
+    _, admin = sandbox_url
+    with pytest.raises(QueryError):
+        parse(statement)
+    response = _suiteql(admin, statement)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/vnd.oracle.resource+json; type=error"
+    assert response.json() == {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
+        "title": "Bad Request",
+        "status": 400,
+        "o:errorDetails": [
+            {
+                "detail": "Invalid search query. Detailed unprocessed description follows. "
+                + reason,
+                "o:errorCode": "INVALID_PARAMETER",
+            }
+        ],
+    }
+
+
+def test_suiteql_needs_prefer_transient_and_a_page_of_at_most_1000(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    q = {"q": "SELECT id FROM customer"}
+    missing = admin.post(SUITEQL, headers=AUTH, json=q)
+    too_big = admin.post(SUITEQL, params={"limit": 1001}, headers=QUERY_HEADERS, json=q)
+    assert _error_code(missing) == (400, "INVALID_HEADER")
+    assert _error_code(too_big) == (400, "INVALID_PARAMETER")
+
+
+async def test_a_rejected_statement_is_an_upstream_rejection(sandbox_url: Any) -> None:
+    connector = _connect(sandbox_url[0])
+    try:
+        with pytest.raises(UpstreamRejected) as err:
+            await connector._suiteql("SELECT id FROM employee", 1, 0)
+    finally:
+        await connector.aclose()
+    assert err.value.message == (
+        "erp rejected the request: Bad Request: Invalid search query. Detailed unprocessed "
+        "description follows. Search error occurred: Record 'employee' was not found. "
+        "(INVALID_PARAMETER)"
+    )
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def test_a_wrong_token_gets_netsuites_401_body(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    response = admin.post(
+        SUITEQL, headers={"Authorization": "Bearer nope", "Prefer": "transient"}, json={"q": "x"}
+    )
+    assert response.status_code == 401
+    assert response.json() == {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2",
+        "title": "Unauthorized",
+        "status": 401,
+        "o:errorDetails": [{"detail": LOGIN_FAILED, "o:errorCode": "INVALID_LOGIN"}],
+    }
+
+
+async def test_bad_credentials_say_what_netsuite_said(sandbox_url: Any) -> None:
+    bad = _connect(sandbox_url[0], "wrong-secret")
+    try:
+        with pytest.raises(UpstreamAuthError) as err:
+            await bad.list(ObjectKind.CUSTOMER)
+    finally:
+        await bad.aclose()
+    assert (
+        err.value.message
+        == f"erp refused our credentials: Unauthorized: {LOGIN_FAILED} (INVALID_LOGIN)"
+    )
+
+
+def test_an_injected_rate_limit_is_netsuites_429(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    admin.put("/_sandbox/faults", json={"rate_limit_next": 1, "retry_after_s": 3})
+    try:
+        response = _suiteql(admin, "SELECT id FROM customer")
+    finally:
+        admin.put("/_sandbox/faults", json={})
+    assert (response.status_code, response.headers["retry-after"]) == (429, "3")
+    assert response.json()["title"] == "Too Many Requests"
+    assert response.json()["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+async def test_list_pages_by_offset_and_filters_by_customer(case: ConnectorCase) -> None:
+    first = await case.connector.list(ObjectKind.POSTING, limit=2, filters={"customer": "1003"})
+    second = await case.connector.list(
+        ObjectKind.POSTING, limit=2, cursor=first.cursor, filters={"customer": "1003"}
+    )
+    assert first.cursor == "2"
+    assert [p.id for p in first.items + second.items] == ["5009", "5010", "5011", "5131"]
+    assert second.cursor is None
+
+
+async def test_the_external_id_filter_finds_the_planted_duplicate(case: ConnectorCase) -> None:
+    page = await case.connector.list(
+        ObjectKind.POSTING, filters={"external_id": "in_YhcH9muZ11Kl3r"}
+    )
+    assert [p.id for p in page.items] == ["5009", "5131"]
+
+
+async def test_fetch_related_is_one_request_for_many_customers(case: ConnectorCase) -> None:
+    groups, calls = await counted(
+        case, case.connector.fetch_related(ObjectKind.POSTING, ["1002", "1004"])
+    )
+    assert calls == 1
+    assert [[p.id for p in group] for group in groups] == [
+        ["5005", "5006", "5007"],
+        ["5013", "5014", "5015"],
+    ]
+
+
+async def test_balances_are_open_invoices_in_the_customers_currency(case: ConnectorCase) -> None:
+    got = await case.connector.fetch_many(ObjectKind.BALANCE, ["1003", "1004", "1007"])
+    assert got == [
+        _balance("1003", 61600, "JPY"),  # 56,000 + 5,600 tax, open
+        _balance("1004", 60000, "KWD"),  # 60.000, open
+        _balance("1007", 1475100, "JPY"),
+    ]
+
+
+async def test_an_unsupported_filter_is_refused_without_a_call(case: ConnectorCase) -> None:
+    with pytest.raises(UpstreamRejected):
+        await case.connector.list(ObjectKind.POSTING, filters={"status": "open"})
+    assert case.connector.calls == 0
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+
+def test_location_ids_are_parsed_from_the_create_response() -> None:
+    absolute = "https://123.suitetalk.api.netsuite.com/services/rest/record/v1/creditMemo/9001"
+    assert wire.location_id(absolute, "creditMemo") == "9001"
+    assert wire.location_id("/services/rest/record/v1/invoice/77/", "invoice") == "77"
+    for wrong in (None, "", "/services/rest/record/v1/invoice/77", "/services/rest/async/v1/job/5"):
+        with pytest.raises(UpstreamError):
+            wire.location_id(wrong, "creditMemo")
+
+
+def test_an_idempotency_key_replays_the_same_location(fresh: Any) -> None:
+    url, admin = fresh
+    body = {
+        "entity": {"id": "1003"}, "subsidiary": {"id": "3"}, "currency": {"id": "20"},
+        "tranDate": "2026-11-02", "item": {"items": [{"amount": 500, "tax1Amt": 50}]},
+    }  # fmt: skip
+    headers = {**AUTH, "X-NetSuite-Idempotency-Key": "5b0d2c7e-6c54-4b7e-9d0f-1f4f4b3f8d21"}
+    first = admin.post("/services/rest/record/v1/creditMemo", headers=headers, json=body)
+    again = admin.post("/services/rest/record/v1/creditMemo", headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert (
+        first.headers["location"]
+        == again.headers["location"]
+        == f"{url}/services/rest/record/v1/creditMemo/9001"
+    )
+    memos = _suiteql(admin, "SELECT id FROM transaction WHERE recordtype = 'creditmemo'").json()
+    assert memos["items"] == [{"links": [], "id": "9001"}]
+
+
+async def test_jpy_and_kwd_amounts_survive_exactly(fresh: Any) -> None:
+    url, admin = fresh
+    connector = _connect(url)
+    try:
+        yen = await connector.write(
+            credit_memo(customer_id="1003", currency="JPY", subsidiary="Opsgraph K.K.",
+                        amount_minor=1, tax_minor=0, external_id=None, memo=None),
+            "yen",
+        )  # fmt: skip
+        dinar = await connector.write(
+            credit_memo(customer_id="1004", currency="KWD", subsidiary="Opsgraph Gulf W.L.L.",
+                        amount_minor=1234, tax_minor=5, external_id="cr_kwd"),
+            "dinar",
+        )  # fmt: skip
+        got = await connector.fetch_many(ObjectKind.POSTING, [yen.id, dinar.id])
+    finally:
+        await connector.aclose()
+    memo = PostingType.CREDIT_MEMO
+    assert got == [
+        Posting(system=ERP, id=yen.id, type=memo, customer_id="1003", external_id=None,
+                subsidiary="Opsgraph K.K.", amount=Money(1, "JPY"), tax=Money(0, "JPY"),
+                tran_date=date(2026, 11, 2), status="open"),
+        Posting(system=ERP, id=dinar.id, type=memo, customer_id="1004", external_id="cr_kwd",
+                subsidiary="Opsgraph Gulf W.L.L.", amount=Money(1234, "KWD"),
+                tax=Money(5, "KWD"), tran_date=date(2026, 11, 2), status="open",
+                memo="SLA credit for case 9023"),
+    ]  # fmt: skip
+    served = _decimal_json(
+        admin.get(f"/services/rest/record/v1/creditMemo/{dinar.id}", headers=AUTH)
+    )
+    amounts = (served["subtotal"], served["taxTotal"], served["total"])
+    assert amounts == (Decimal("1.234"), Decimal("0.005"), Decimal("1.239"))
+
+
+async def test_a_credit_memo_shows_in_the_change_feed_and_lowers_the_balance(fresh: Any) -> None:
+    connector = _connect(fresh[0])
+    try:
+        batch = await connector.changes(None)
+        while batch.has_more:
+            batch = await connector.changes(batch.cursor)
+        written = await connector.write(credit_memo(customer_id="1003", currency="JPY",
+                                                    subsidiary="Opsgraph K.K.", amount_minor=1600,
+                                                    tax_minor=160), "memo-1")  # fmt: skip
+        after = await connector.changes(batch.cursor)
+        balance = await connector.fetch_many(ObjectKind.BALANCE, ["1003"])
+    finally:
+        await connector.aclose()
+    at = after.events[0].occurred_at
+    assert after.events == [
+        ChangeEvent(system=ERP, kind=ObjectKind.POSTING, id=written.id, occurred_at=at,
+                    type="created"),
+        ChangeEvent(system=ERP, kind=ObjectKind.BALANCE, id="1003", occurred_at=at,
+                    type="updated"),
+    ]  # fmt: skip
+    assert (after.cursor, after.has_more) == (str(int(batch.cursor) + 1), False)
+    assert balance == [_balance("1003", 61600 - 1760, "JPY")]
+
+
+async def test_a_payload_with_a_float_amount_is_refused_before_sending(case: ConnectorCase) -> None:
+    with pytest.raises(UpstreamRejected):
+        await case.connector.write(credit_memo(amount_minor=25.0), "float")
+    with pytest.raises(UpstreamRejected):
+        await case.connector.write(
+            WriteCommand(kind=ObjectKind.CASE, action="create", payload={}), "k"
+        )
+    assert case.connector.calls == 0
