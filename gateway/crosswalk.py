@@ -53,11 +53,15 @@ class Crosswalk:
                 return None
             return (await self._identities(session, [customer_id]))[0]
 
-    async def page(self, first: int, after: str | None) -> tuple[list[CustomerIdentity], bool]:
+    async def page(
+        self, first: int, after: str | None, name_contains: str | None = None
+    ) -> tuple[list[CustomerIdentity], bool]:
         """Customers ordered by id after the cursor id; True when more follow."""
         query = select(Customer.id).order_by(Customer.id).limit(first + 1)
         if after is not None:
             query = query.where(Customer.id > after)
+        if name_contains:
+            query = query.where(Customer.name.icontains(name_contains, autoescape=True))
         async with self._sessions() as session:
             ids = list((await session.scalars(query)).all())
             identities = {c.id: c for c in await self._identities(session, ids[:first])}

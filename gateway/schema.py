@@ -11,9 +11,10 @@ from strawberry.tools import merge_types
 
 from gateway.extensions.error_codes import ErrorCodes
 from resolvers.customer import CustomerQuery
+from resolvers.entitlement import EntitlementQuery
 from resolvers.system import SystemQuery
 
-Query = merge_types("Query", (SystemQuery, CustomerQuery))
+Query = merge_types("Query", (SystemQuery, CustomerQuery, EntitlementQuery))
 
 
 def build_schema() -> strawberry.federation.Schema:

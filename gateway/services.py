@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from connectors.models import SystemName
+from gateway.cache import EntityCache, MemoryCache, RedisCache
 from gateway.crosswalk import Crosswalk
+from gateway.owned import Owned
 from gateway.ownership import OwnershipMap
+from gateway.reads import Reader
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.database import create_engine, sessions
@@ -23,20 +27,27 @@ class Services:
     registry: Registry
     crosswalk: Crosswalk
     redis: Redis | None
+    reader: Reader
+    owned: Owned
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
         engine = create_engine(settings.database_url)
         session_factory = sessions(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        registry = Registry.from_settings(settings, ownership)
+        cache: EntityCache = MemoryCache() if redis is None else RedisCache(redis)
+        fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         return cls(
             settings=settings,
             engine=engine,
             sessions=session_factory,
             ownership=ownership,
-            registry=Registry.from_settings(settings, ownership),
+            registry=registry,
             crosswalk=Crosswalk(session_factory),
             redis=redis,
+            reader=Reader(registry, cache, fresh, settings.cache_keep_s),
+            owned=Owned(session_factory),
         )
 
     async def aclose(self) -> None:

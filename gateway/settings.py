@@ -29,6 +29,7 @@ class ConnectorSettings(BaseModel):
     secret: str = Field(default="", repr=False)
     webhook_secret: str = Field(default="", repr=False)
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    cache_ttl_s: Annotated[float, Field(ge=0, le=86400)] = 60.0  # served from cache while fresh
     email: str | None = None  # Zendesk's API user
 
 
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./.opsgraph/opsgraph.db"
     redis_url: str | None = None
     ownership_file: Path = DEFAULT_OWNERSHIP
+    # How long a cached entity is kept after it goes stale, to answer when its owner is down.
+    cache_keep_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     billing: ConnectorSettings = ConnectorSettings()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
 from gateway.services import Services
+from resolvers.loaders import Loaders
 
 
 @dataclass
@@ -15,6 +16,10 @@ class Context:
     services: Services
     request: Any = None
     response: Any = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services)
 
 
 Info = StrawberryInfo[Context, None]

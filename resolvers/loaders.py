@@ -1,0 +1,80 @@
+"""Per-request DataLoaders, one per (system, object kind): every load in one tick of the
+event loop becomes one read through ``gateway.reads.Reader``, which the connector turns into
+as few upstream calls as its API allows."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from aiodataloader import DataLoader
+
+from connectors.models import ObjectKind, SystemName
+from gateway.crosswalk import CustomerIdentity
+from gateway.reads import Outcome, Reader, Sourced
+from gateway.services import Services
+
+
+class _ReadLoader(DataLoader[str, Sourced[Any]]):
+    def __init__(self, reader: Reader, system: SystemName, kind: ObjectKind, related: bool):
+        super().__init__()
+        self.reader, self.system, self.kind, self.related = reader, system, kind, related
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Sourced[Any]]:
+        outcomes: list[Outcome[Any]]
+        if self.related:
+            outcomes = list(await self.reader.related(self.system, self.kind, keys))
+        else:
+            outcomes = list(await self.reader.records(self.system, self.kind, keys))
+        # An error in place of a value rejects just that key's load: partial answers.
+        return cast(list[Sourced[Any]], outcomes)
+
+
+class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
+        return await self.services.crosswalk.get_many(ids)
+
+
+class _OwnedLoader(DataLoader[str, list[Any]]):
+    def __init__(self, fetch: Callable[[Sequence[str]], Awaitable[list[list[Any]]]]) -> None:
+        super().__init__()
+        self.fetch = fetch
+
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[Any]]:
+        return await self.fetch(ids)
+
+
+class Loaders:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._loaders: dict[tuple[SystemName, ObjectKind, bool], _ReadLoader] = {}
+        self._customers: _CustomerLoader | None = None
+        self.credits = _OwnedLoader(services.owned.credits)
+        self.open_exceptions = _OwnedLoader(services.owned.open_exceptions)
+
+    def _get(self, system: SystemName, kind: ObjectKind, related: bool) -> _ReadLoader:
+        key = (system, kind, related)
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = _ReadLoader(self._services.reader, system, kind, related)
+        return loader
+
+    async def record(self, system: SystemName, kind: ObjectKind, id: str) -> Sourced[Any]:
+        """The record of ``kind`` with ``id`` in ``system`` (value None: no such record)."""
+        return await self._get(system, kind, False).load(id)
+
+    async def related(
+        self, system: SystemName, kind: ObjectKind, parent: str
+    ) -> Sourced[list[Any]]:
+        """All records of ``kind`` that belong to ``parent`` (a customer id in ``system``)."""
+        return await self._get(system, kind, True).load(parent)
+
+    async def customer(self, id: str) -> CustomerIdentity | None:
+        if self._customers is None:
+            self._customers = _CustomerLoader(self._services)
+        identity: CustomerIdentity | None = await self._customers.load(id)
+        return identity

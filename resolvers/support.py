@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from connectors.models import Case
+from gateway.reads import Sourced
+from resolvers.provenance import ProvenanceType
+
+
+@strawberry.enum
+class CaseStatus(Enum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    HOLD = "hold"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+@strawberry.type(name="Case", description="A support case (ticket), owned by the support desk.")
+class CaseType:
+    id: strawberry.ID
+    subject: str
+    priority: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    sla_breached: bool
+    source: ProvenanceType
+
+    @classmethod
+    def of(cls, c: Case, sourced: Sourced[Any]) -> CaseType:
+        return cls(
+            id=strawberry.ID(c.id),
+            subject=c.subject,
+            priority=c.priority,
+            status=c.status,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            sla_breached=c.sla_breached,
+            source=ProvenanceType.of(sourced, c.id),
+        )
