@@ -77,9 +77,18 @@ class Resilient:
         inner: Connector,
         policy: Policy | None = None,
         breakers: AsyncCircuitBreakerFactory | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.inner = inner
         self.policy = policy or Policy()
+        self._sleep = sleep
+        # initial * 2^n plus up to ``initial`` of jitter, capped: retries from many callers
+        # spread out instead of arriving together.
+        self._backoff = wait_exponential_jitter(
+            multiplier=self.policy.backoff_initial_s,
+            jitter=self.policy.backoff_initial_s,
+            max=self.policy.backoff_max_s,
+        )
         self.system: SystemName = inner.system
         self.reads = inner.reads
         self.writes = inner.writes
@@ -103,10 +112,7 @@ class Resilient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
             return exc.retry_after
-        backoff = wait_exponential_jitter(
-            initial=self.policy.backoff_initial_s, max=self.policy.backoff_max_s
-        )
-        return float(backoff(state))
+        return float(self._backoff(state))
 
     def _should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, UpstreamRateLimited):
@@ -152,6 +158,7 @@ class Resilient:
             wait=self._wait,
             retry=retry_if_exception(self._should_retry),
             reraise=True,
+            sleep=self._sleep,
         )
         async for attempt in retrying:
             with attempt:

@@ -7,7 +7,8 @@ be delayed, failed, rate limited, hung or dropped according to the current ``Fau
 Admin routes:
     GET  /_sandbox/faults          the current faults
     PUT  /_sandbox/faults          replace them (JSON body, fields of ``Faults``)
-    GET  /_sandbox/stats           {"requests": {"GET /v1/customers": 3, ...}, "total": 3}
+    GET  /_sandbox/stats           {"requests": {"GET /v1/customers": 3, ...}, "total": 3,
+                                    "max_in_flight": 1}
     POST /_sandbox/stats/reset     zero the counters
     POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
 """
@@ -15,6 +16,7 @@ Admin routes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import random
@@ -34,10 +36,11 @@ class Faults:
     latency_ms: int = 0  # added to every request
     jitter_ms: int = 0  # plus a uniform random 0..jitter_ms
     error_rate: float = 0.0  # probability of answering ``error_status``
+    error_next: int = 0  # the next N requests answer ``error_status``
     error_status: int = 500
     rate_limit_next: int = 0  # the next N requests get 429
     retry_after_s: int = 1  # the Retry-After those 429s carry
-    hang_next: int = 0  # the next N requests never answer (until hang_s)
+    hang_next: int = 0  # the next N requests never answer (until the client gives up)
     hang_s: float = 300.0
     drop_next: int = 0  # the next N requests have their connection cut mid-response
     seed: int | None = None  # makes error_rate and jitter repeatable
@@ -58,6 +61,8 @@ class SandboxMiddleware:
         self.error_body = error_body
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._random = random.Random()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,7 +74,12 @@ class SandboxMiddleware:
             await self._admin(scope, receive, send)
             return
         self.requests[f"{scope['method']} {path}"] += 1
-        await self._inject(scope, receive, send)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self._inject(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
     async def _inject(self, scope: Scope, receive: Receive, send: Send) -> None:
         f = self.faults
@@ -78,7 +88,9 @@ class SandboxMiddleware:
             await asyncio.sleep(delay / 1000)
         if f.hang_next > 0:
             f.hang_next -= 1
-            await asyncio.sleep(f.hang_s)
+            # Never answer; give up when the client hangs up (or after hang_s).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_until_disconnect(receive), f.hang_s)
             return
         if f.drop_next > 0:
             f.drop_next -= 1
@@ -104,6 +116,10 @@ class SandboxMiddleware:
                 "rate limited (fault injection)",
                 [(b"retry-after", str(f.retry_after_s).encode())],
             )
+            return
+        if f.error_next > 0:
+            f.error_next -= 1
+            await self._error(send, f.error_status, "injected failure")
             return
         if f.error_rate and self._random.random() < f.error_rate:
             await self._error(send, f.error_status, "injected failure")
@@ -137,10 +153,15 @@ class SandboxMiddleware:
                 self._random = random.Random(self.faults.seed)
                 answer = dataclasses.asdict(self.faults)
         elif route == ("GET", "/_sandbox/stats"):
-            answer = {"requests": dict(self.requests), "total": sum(self.requests.values())}
+            answer = {
+                "requests": dict(self.requests),
+                "total": sum(self.requests.values()),
+                "max_in_flight": self.max_in_flight,
+            }
         elif route == ("POST", "/_sandbox/stats/reset"):
             self.requests.clear()
-            answer = {"requests": {}, "total": 0}
+            self.max_in_flight = 0
+            answer = {"requests": {}, "total": 0, "max_in_flight": 0}
         elif route == ("POST", "/_sandbox/seed"):
             try:
                 records = [codec.from_json(r) for r in json.loads(body)["records"]]
@@ -163,6 +184,11 @@ class SandboxMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _read_body(receive: Receive) -> bytes:
