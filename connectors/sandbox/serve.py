@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
 
 HOST = "127.0.0.1"
+Lifespan = Literal["auto", "on", "off"]
 
 
 def _bind(port: int = 0, host: str = HOST) -> socket.socket:
@@ -24,9 +26,9 @@ def _bind(port: int = 0, host: str = HOST) -> socket.socket:
     return sock
 
 
-def _server(app: ASGIApp) -> uvicorn.Server:
+def _server(app: ASGIApp, lifespan: Lifespan = "off") -> uvicorn.Server:
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        app, log_level="warning", lifespan=lifespan, access_log=False, timeout_graceful_shutdown=1
     )
     return uvicorn.Server(config)
 
@@ -42,10 +44,11 @@ class Running:
         self.thread.join(timeout=10)
 
 
-def serve_in_thread(app: ASGIApp, port: int = 0) -> Running:
-    """Serve ``app`` on a loopback port from a daemon thread; returns once it accepts."""
+def serve_in_thread(app: ASGIApp, port: int = 0, lifespan: Lifespan = "off") -> Running:
+    """Serve ``app`` on a loopback port from a daemon thread; returns once it accepts.
+    ``lifespan="on"`` for apps that build their services at start-up (the gateway)."""
     sock = _bind(port)
-    server = _server(app)
+    server = _server(app, lifespan)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

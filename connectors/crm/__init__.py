@@ -1,0 +1,12 @@
+"""The CRM connector (Salesforce REST API shapes): accounts, their owners and health."""
+
+from __future__ import annotations
+
+from connectors.crm.connector import CrmConnector
+from connectors.models import ConnectorConfig
+
+__all__ = ["CrmConnector", "connect"]
+
+
+def connect(config: ConnectorConfig) -> CrmConnector:
+    return CrmConnector(config)

@@ -1,0 +1,152 @@
+"""Salesforce Account records <-> canonical ``Account``, and the SOQL and timestamps the
+connector writes.
+
+An Account as a SOQL row (``Owner.Name`` selected)::
+
+    {"attributes": {"type": "Account", "url": "/services/data/v61.0/sobjects/Account/001..."},
+     "Id": "001...", "Name": "Acme Labs", "Opsgraph_Id__c": "cust_0001", "Segment__c": "SMB",
+     "Owner": {"attributes": {"type": "User", "url": "..."}, "Name": "Ana Ortiz"},
+     "Strategic__c": false, "Renewal_Date__c": "2027-03-14", "Health_Score__c": 72.0}
+
+Salesforce returns Number fields as JSON decimals (``72.0``) even with scale 0; the
+canonical health score is an int.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connectors.errors import UpstreamRejected
+from connectors.models import Account, SystemName
+
+API = "/services/data/v61.0"
+# Selecting Owner.Name makes Salesforce join the owning User into the same row: the
+# canonical owner is a person's name, not a User id.
+ACCOUNT_FIELDS = (
+    "Id",
+    "Name",
+    "Opsgraph_Id__c",
+    "Segment__c",
+    "Owner.Name",
+    "Strategic__c",
+    "Renewal_Date__c",
+    "Health_Score__c",
+)
+# canonical payload key -> Account field; ``ref`` travels in the upsert URL and ``owner``
+# must first become a User id, so neither is here.
+PAYLOAD_FIELDS = {
+    "name": "Name",
+    "segment": "Segment__c",
+    "strategic": "Strategic__c",
+    "renewal_date": "Renewal_Date__c",
+    "health_score": "Health_Score__c",
+}
+_RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_SOQL_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def is_record_id(value: str) -> bool:
+    """A well-formed 15- or 18-character Salesforce id. Comparing ``Id`` with anything else
+    is a 400 (INVALID_QUERY_FILTER_OPERATOR), so such values never reach a query."""
+    return _RECORD_ID.fullmatch(value) is not None
+
+
+def soql_literal(value: str) -> str:
+    return "'" + value.translate(_SOQL_ESCAPES) + "'"
+
+
+def soql_in(values: Iterable[str]) -> str:
+    return "(" + ",".join(soql_literal(v) for v in values) + ")"
+
+
+def select(
+    fields: Iterable[str],
+    where: str = "",
+    *,
+    sobject: str = "Account",
+    order_by: str | None = None,
+    limit: int | None = None,
+) -> str:
+    soql = f"SELECT {', '.join(fields)} FROM {sobject}"
+    if where:
+        soql += f" WHERE {where}"
+    if order_by:
+        soql += f" ORDER BY {order_by}"
+    if limit is not None:
+        soql += f" LIMIT {limit}"
+    return soql
+
+
+def sf_datetime(value: datetime) -> str:
+    """Salesforce's dateTime form: UTC, milliseconds, ``+0000``."""
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def parse_sf_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def account_from_wire(record: Mapping[str, Any]) -> Account:
+    owner = record.get("Owner")
+    renewal = record.get("Renewal_Date__c")
+    score = record.get("Health_Score__c")
+    return Account(
+        system=SystemName.CRM,
+        id=record["Id"],
+        name=record["Name"],
+        ref=record.get("Opsgraph_Id__c"),
+        segment=record.get("Segment__c"),
+        owner=owner["Name"] if owner else None,
+        strategic=bool(record.get("Strategic__c")),
+        renewal_date=date.fromisoformat(renewal) if renewal else None,
+        health_score=None if score is None else round(score),
+    )
+
+
+def _reject(message: str) -> UpstreamRejected:
+    return UpstreamRejected(f"crm: {message}", system=SystemName.CRM.value)
+
+
+def account_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Wire fields for the canonical keys present in ``payload``. A key left out keeps the
+    value Salesforce has; a key given as None clears it."""
+    unknown = set(payload) - set(PAYLOAD_FIELDS) - {"ref", "owner"}
+    if unknown:
+        raise _reject(f"accounts have no field {', '.join(sorted(unknown))}")
+    fields: dict[str, Any] = {}
+    for key, field in PAYLOAD_FIELDS.items():
+        if key in payload:
+            fields[field] = _wire_value(key, payload[key])
+    return fields
+
+
+def _wire_value(key: str, value: Any) -> Any:
+    if key == "name":
+        if not isinstance(value, str) or not value:
+            raise _reject("an account name must be a non-empty string")
+        return value
+    if key == "strategic":
+        if not isinstance(value, bool):
+            raise _reject("strategic must be true or false")
+        return value
+    if value is None:
+        return None
+    if key == "renewal_date":
+        if isinstance(value, datetime) or not isinstance(value, date | str):
+            raise _reject("renewal_date must be a date")
+        try:
+            return (value if isinstance(value, date) else date.fromisoformat(value)).isoformat()
+        except ValueError:
+            raise _reject(f"renewal_date {value!r} is not a YYYY-MM-DD date") from None
+    if key == "health_score":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _reject("health_score must be an integer")
+        return value
+    if not isinstance(value, str):
+        raise _reject(f"{key} must be a string")
+    return value

@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+
+import httpx
+import pytest
+
+from connectors.crm import CrmConnector, connect
+from connectors.errors import (
+    UpstreamConflict,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+)
+from connectors.models import Account, ConnectorConfig, ObjectKind, SystemName, WriteCommand
+from connectors.sandbox.crm import create_app
+from connectors.sandbox.seed import generate
+from tests.connectors.conftest import running_sandbox
+from tests.connectors.contract import ConnectorCase, ConnectorContract
+
+API = "/services/data/v61.0"
+SEEDED = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.CRM)
+ACCOUNTS = [r for r in SEEDED if isinstance(r, Account)]
+_refs = itertools.count(1)
+
+
+def new_account(ref: str, **changes: object) -> WriteCommand:
+    payload = {
+        "ref": ref,
+        "name": "Nakatomi Trading",
+        "segment": "Enterprise",
+        "owner": ACCOUNTS[0].owner,
+        "strategic": True,
+        "renewal_date": "2027-02-01",
+        "health_score": 64,
+    }
+    return WriteCommand(kind=ObjectKind.ACCOUNT, action="upsert", payload={**payload, **changes})
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[str, httpx.Client]]:
+    with running_sandbox(create_app, SEEDED) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[tuple[str, httpx.Client]]:
+    """A second org for the system-specific tests, so their writes never meet the
+    contract's exact listings."""
+    with running_sandbox(create_app, SEEDED) as running:
+        yield running
+
+
+@pytest.fixture
+async def wire(org: tuple[str, httpx.Client]) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": "Bearer sandbox-secret"}
+    async with httpx.AsyncClient(base_url=org[0], headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def crm(org: tuple[str, httpx.Client]) -> AsyncIterator[CrmConnector]:
+    connector = connect(ConnectorConfig(base_url=org[0], secret="sandbox-secret"))
+    yield connector
+    await connector.aclose()
+
+
+@pytest.fixture
+async def case(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
+    url, admin = sandbox
+    connector = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
+    yield ConnectorCase(
+        connector=connector,
+        admin=admin,
+        seeded=SEEDED,
+        batched_reads=frozenset({ObjectKind.ACCOUNT}),
+        related={},  # an account is the CRM's customer: it has no parent to group by
+        write=new_account(f"cust_contract_{next(_refs)}"),
+        make_bad_connector=lambda: connect(ConnectorConfig(base_url=url, secret="wrong")),
+    )
+    await connector.aclose()
+
+
+class TestCrmContract(ConnectorContract):
+    async def test_write_with_the_same_key_writes_once(self, case: ConnectorCase) -> None:
+        """Salesforce's REST API has no idempotency key: an upsert by external id is the
+        idempotency. The contract's version expects a second key with the same payload to
+        make a new record; here the same ref is the same account whatever the key, and a
+        different ref makes a new one."""
+        before = len(await case.connector.list_all(ObjectKind.ACCOUNT))
+        first = await case.connector.write(case.write, "contract-key-1")
+        again = await case.connector.write(case.write, "contract-key-2")
+        assert (first.created, again.created, again.id) == (True, False, first.id)
+        assert len(await case.connector.list_all(ObjectKind.ACCOUNT)) == before + 1
+        other = await case.connector.write(new_account(f"cust_other_{next(_refs)}"), "k-3")
+        assert other.created is True and other.id != first.id
+
+
+async def query(wire: httpx.AsyncClient, soql: str, **headers: str) -> httpx.Response:
+    return await wire.get(f"{API}/query", params={"q": soql}, headers=headers)
+
+
+def served(admin: httpx.Client) -> dict[str, int]:
+    requests: dict[str, int] = admin.get("/_sandbox/stats").json()["requests"]
+    return requests
+
+
+async def test_an_account_is_served_in_salesforce_shape(wire: httpx.AsyncClient) -> None:
+    account = ACCOUNTS[0]
+    assert account.renewal_date is not None and account.health_score is not None
+    soql = (
+        "SELECT Id, Name, Opsgraph_Id__c, Segment__c, Owner.Name, Strategic__c, "
+        f"Renewal_Date__c, Health_Score__c FROM Account WHERE Id = '{account.id}'"
+    )
+    body = (await query(wire, soql)).json()
+    owner_url = body["records"][0]["Owner"]["attributes"]["url"]
+    assert owner_url.startswith(f"{API}/sobjects/User/005")
+    assert body == {
+        "totalSize": 1,
+        "done": True,
+        "records": [
+            {
+                "attributes": {"type": "Account", "url": f"{API}/sobjects/Account/{account.id}"},
+                "Id": account.id,
+                "Name": account.name,
+                "Opsgraph_Id__c": account.ref,
+                "Segment__c": account.segment,
+                "Owner": {"attributes": {"type": "User", "url": owner_url}, "Name": account.owner},
+                "Strategic__c": account.strategic,
+                "Renewal_Date__c": account.renewal_date.isoformat(),
+                "Health_Score__c": float(account.health_score),
+            }
+        ],
+    }
+    assert f'"Health_Score__c":{account.health_score}.0' in (await query(wire, soql)).text
+
+
+async def test_soql_filters_with_in_and_booleans_orders_and_limits(wire: httpx.AsyncClient) -> None:
+    soql = (
+        "select Name from account where Strategic__c = true "
+        "and Segment__c in ('enterprise', 'SMB') order by Name desc limit 2"
+    )
+    want = sorted(
+        (a.name for a in ACCOUNTS if a.strategic and a.segment in ("Enterprise", "SMB")),
+        reverse=True,
+    )[:2]
+    assert [r["Name"] for r in (await query(wire, soql)).json()["records"]] == want
+
+
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Id FROM Account WHERE Name LIKE 'Acme%'", "MALFORMED_QUERY"),
+        ("SELECT COUNT() FROM Account", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account WHERE Name = 'x' OR Name = 'y'", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Account GROUP BY Name", "MALFORMED_QUERY"),
+        ("SELECT Industry FROM Account", "INVALID_FIELD"),
+        ("SELECT Id FROM Contact", "INVALID_TYPE"),
+        ("SELECT Id FROM Account WHERE Id = 'nope'", "INVALID_QUERY_FILTER_OPERATOR"),
+    ],
+)
+async def test_soql_outside_the_subset_is_refused(
+    wire: httpx.AsyncClient, soql: str, code: str
+) -> None:
+    response = await query(wire, soql)
+    assert response.status_code == 400
+    assert [e["errorCode"] for e in response.json()] == [code]
+
+
+async def test_query_pages_by_next_records_url(wire: httpx.AsyncClient) -> None:
+    soql = "SELECT Id FROM Account WHERE Opsgraph_Id__c IN ('cust_0001','cust_0002','cust_0003')"
+    first = (
+        await query(wire, soql + " ORDER BY Id", **{"Sforce-Query-Options": "batchSize=2"})
+    ).json()
+    assert (first["totalSize"], first["done"], len(first["records"])) == (3, False, 2)
+    assert first["nextRecordsUrl"].startswith(f"{API}/query/01g")
+    assert first["nextRecordsUrl"].endswith("-2")
+    rest = (await wire.get(first["nextRecordsUrl"])).json()
+    assert (rest["totalSize"], rest["done"], "nextRecordsUrl" in rest) == (3, True, False)
+    ids = [r["Id"] for r in first["records"] + rest["records"]]
+    assert ids == sorted(a.id for a in ACCOUNTS[:3])
+    stale = await wire.get(f"{API}/query/01gnosuchcursorAAA-2")
+    assert (stale.status_code, stale.json()[0]["errorCode"]) == (400, "INVALID_QUERY_LOCATOR")
+
+
+async def test_list_pages_with_the_batch_size_it_asks_for(crm: CrmConnector) -> None:
+    page = await crm.list(ObjectKind.ACCOUNT, limit=3, filters={"segment": "Enterprise"})
+    enterprise = sorted(a.id for a in ACCOUNTS if a.segment == "Enterprise")
+    assert [a.id for a in page.items] == enterprise[:3]
+    assert (page.cursor is None) is (len(enterprise) <= 3)
+    by_ref = await crm.list(ObjectKind.ACCOUNT, filters={"ref": "cust_0004"})
+    assert by_ref.items == [ACCOUNTS[3]]
+
+
+async def test_malformed_ids_are_unknown_without_a_call(crm: CrmConnector) -> None:
+    before = crm.calls
+    assert await crm.fetch_many(ObjectKind.ACCOUNT, ["nope", "001'; DROP"]) == [None, None]
+    assert (await crm.list(ObjectKind.ACCOUNT, filters={"customer": "nope"})).items == []
+    assert crm.calls == before
+
+
+async def test_upsert_answers_201_then_200_by_external_id(
+    wire: httpx.AsyncClient, crm: CrmConnector
+) -> None:
+    url = f"{API}/sobjects/Account/Opsgraph_Id__c/cust_wire_1"
+    created = await wire.patch(url, json={"Name": "Wire One"})
+    assert created.status_code == 201
+    new_id = created.json()["id"]
+    assert created.json() == {"id": new_id, "success": True, "errors": [], "created": True}
+    updated = await wire.patch(
+        url.replace("cust_wire_1", "CUST_WIRE_1"), json={"Segment__c": "SMB"}
+    )
+    assert updated.status_code == 200
+    assert updated.json() == {"id": new_id, "success": True, "errors": [], "created": False}
+    [account] = await crm.fetch_many(ObjectKind.ACCOUNT, [new_id])
+    assert account == Account(
+        system=SystemName.CRM,
+        id=new_id,
+        name="Wire One",
+        ref="cust_wire_1",
+        segment="SMB",
+        owner="Integration User",
+        strategic=False,
+        renewal_date=None,
+        health_score=None,
+    )
+
+
+async def test_an_upsert_matching_several_accounts_is_a_conflict(
+    wire: httpx.AsyncClient, crm: CrmConnector
+) -> None:
+    for account in ACCOUNTS[4:6]:
+        patched = await wire.patch(
+            f"{API}/sobjects/Account/{account.id}", json={"Opsgraph_Id__c": "cust_dupe"}
+        )
+        assert patched.status_code == 204
+    ambiguous = await wire.patch(f"{API}/sobjects/Account/Opsgraph_Id__c/cust_dupe", json={})
+    assert ambiguous.status_code == 300
+    assert ambiguous.json() == [f"{API}/sobjects/Account/{a.id}" for a in ACCOUNTS[4:6]]
+    with pytest.raises(UpstreamConflict) as err:
+        await crm.write(new_account("cust_dupe"), "k")
+    assert err.value.message == "crm: 2 records share that external id"
+
+
+async def test_an_upsert_answered_204_is_resolved_by_its_ref() -> None:
+    """API versions before 46.0 answer an update with 204 and no body."""
+    seen: list[str] = []
+
+    def older_salesforce(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.method == "PATCH":
+            assert json.loads(request.content) == {"Name": "Old API"}
+            return httpx.Response(204)
+        assert request.url.params["q"] == (
+            "SELECT Id FROM Account WHERE Opsgraph_Id__c = 'cust_old'"
+        )
+        return httpx.Response(
+            200, json={"totalSize": 1, "done": True, "records": [{"Id": "0" * 18}]}
+        )
+
+    config = ConnectorConfig(base_url="http://salesforce.test", secret="s")
+    connector = CrmConnector(config, transport=httpx.MockTransport(older_salesforce))
+    try:
+        command = WriteCommand(
+            kind=ObjectKind.ACCOUNT, action="upsert", payload={"ref": "cust_old", "name": "Old API"}
+        )
+        result = await connector.write(command, "k")
+    finally:
+        await connector.aclose()
+    assert (result.id, result.created) == ("0" * 18, False)
+    assert seen == [
+        f"PATCH {API}/sobjects/Account/Opsgraph_Id__c/cust_old",
+        f"GET {API}/query",
+    ]
+
+
+async def test_composite_batch_reads_accounts_and_their_owners(
+    crm: CrmConnector, org: tuple[str, httpx.Client]
+) -> None:
+    wanted = [a.id for a in ACCOUNTS[:3]] + ["001000000000999AAA", "not-an-id"]
+    org[1].post("/_sandbox/stats/reset")
+    assert await crm.fetch_composite(wanted) == [*ACCOUNTS[:3], None, None]
+    # one batch of GETs, then one SOQL query for the owners' names
+    assert served(org[1]) == {f"POST {API}/composite/batch": 1, f"GET {API}/query": 1}
+
+
+async def test_composite_batch_wire_shape_and_limit(wire: httpx.AsyncClient) -> None:
+    account = ACCOUNTS[0]
+    batch = [
+        {"method": "GET", "url": f"v61.0/sobjects/Account/{account.id}"},
+        {"method": "GET", "url": "v61.0/sobjects/Account/001000000000999AAA"},
+    ]
+    body = (await wire.post(f"{API}/composite/batch", json={"batchRequests": batch})).json()
+    assert body["hasErrors"] is True
+    [found, missing] = body["results"]
+    assert found["statusCode"] == 200
+    assert (found["result"]["Id"], found["result"]["Name"]) == (account.id, account.name)
+    assert found["result"]["OwnerId"].startswith("005")
+    assert missing == {
+        "statusCode": 404,
+        "result": [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}],
+    }
+    too_many = await wire.post(f"{API}/composite/batch", json={"batchRequests": batch * 13})
+    assert too_many.status_code == 400
+
+
+async def test_a_403_request_limit_exceeded_is_rate_limiting() -> None:
+    with running_sandbox(lambda c: create_app(c, daily_api_limit=2), SEEDED) as (url, _):
+        crm = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
+        try:
+            assert (await crm.health()).detail == "1 of 2 daily API requests left"
+            await crm.list(ObjectKind.ACCOUNT)
+            with pytest.raises(UpstreamRateLimited) as err:
+                await crm.list(ObjectKind.ACCOUNT)
+            health = await crm.health()
+        finally:
+            await crm.aclose()
+    assert err.value.message == (
+        "crm API request limit exceeded: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."
+    )
+    assert err.value.retry_after is None
+    assert health.healthy is False
+
+
+async def test_a_health_update_is_reported_as_updated(crm: CrmConnector) -> None:
+    start = await crm.changes(None)
+    account = ACCOUNTS[6]
+    command = WriteCommand(
+        kind=ObjectKind.ACCOUNT,
+        action="update_health",
+        payload={"id": account.id, "health_score": 12},
+    )
+    written = await crm.write(command, "health-1")
+    assert (written.id, written.created) == (account.id, False)
+    after = await crm.changes(start.cursor)
+    assert [(e.id, e.type) for e in after.events] == [(account.id, "updated")]
+    [fetched] = await crm.fetch_many(ObjectKind.ACCOUNT, [account.id])
+    assert isinstance(fetched, Account) and fetched.health_score == 12
+
+
+async def test_health_of_an_unknown_account_is_not_found(crm: CrmConnector) -> None:
+    command = WriteCommand(
+        kind=ObjectKind.ACCOUNT,
+        action="update_health",
+        payload={"id": "001000000000999AAA", "health_score": 50},
+    )
+    with pytest.raises(UpstreamNotFound):
+        await crm.write(command, "k")
+
+
+async def test_an_unknown_owner_is_refused(crm: CrmConnector) -> None:
+    with pytest.raises(UpstreamRejected) as err:
+        await crm.write(new_account("cust_orphan", owner="Nobody Here"), "k")
+    assert err.value.message == "crm has no active user named 'Nobody Here'"
+
+
+async def test_a_wrong_token_gets_salesforces_401(wire: httpx.AsyncClient) -> None:
+    response = await wire.get(f"{API}/limits", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Token"
+    assert response.json() == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
