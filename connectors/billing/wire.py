@@ -1,0 +1,168 @@
+"""Stripe objects (as plain dicts, ``StripeObject.to_dict()``) to canonical records.
+
+The readers accept both the current API shapes and the older ones that ``localstripe``
+and accounts pinned to old API versions still serve:
+
+- a subscription's period lives on its items since 2025-03-31 (``current_period_*`` on
+  ``items.data[0]``), on the subscription before;
+- an invoice names its subscription in ``parent.subscription_details`` now, in
+  ``subscription`` before; its tax is the sum of ``total_taxes`` now, ``tax`` before;
+- a PaymentIntent no longer carries ``invoice``: integrations record it in metadata;
+- the catalog is Prices (``unit_amount``, ``recurring.interval``) or legacy Plans
+  (``amount``, ``interval``); either way entitlements come from the product's metadata.
+
+Opsgraph keeps its own facts about a customer in reserved metadata keys (``METADATA_*``);
+they are lifted into canonical fields and left out of ``CustomerRecord.metadata``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.models import (
+    CustomerRecord,
+    Invoice,
+    ObjectKind,
+    Payment,
+    Plan,
+    Record,
+    Subscription,
+    SystemName,
+)
+from connectors.money import Money
+
+METADATA_REF = "opsgraph_id"
+METADATA_CURRENCY = "opsgraph_currency"  # Stripe sets customer.currency only on first bill
+METADATA_LEGAL_ENTITY = "opsgraph_legal_entity"
+METADATA_INVOICE = "invoice"  # on a PaymentIntent: the invoice it pays
+
+Obj = Mapping[str, Any]
+BILLING = SystemName.BILLING
+
+
+def ref_id(value: Any) -> str | None:
+    """The id of an expandable field: a bare id, or the expanded object."""
+    if isinstance(value, Mapping):
+        return str(value["id"])
+    return None if value is None else str(value)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _at(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(int(timestamp), UTC)
+
+
+def _at_or_none(timestamp: int | None) -> datetime | None:
+    return None if timestamp is None else _at(timestamp)
+
+
+def _money(amount: int | None, currency: str) -> Money:
+    return Money(int(amount or 0), currency.upper())
+
+
+def customer(obj: Obj) -> CustomerRecord:
+    metadata = dict(obj.get("metadata") or {})
+    ref = metadata.pop(METADATA_REF, None)
+    intended = metadata.pop(METADATA_CURRENCY, None)
+    legal_entity = metadata.pop(METADATA_LEGAL_ENTITY, None)
+    currency = _first(obj.get("currency"), intended)
+    return CustomerRecord(
+        system=BILLING,
+        id=obj["id"],
+        name=obj.get("name") or "",
+        ref=ref,
+        email=obj.get("email"),
+        currency=currency.upper() if currency else None,
+        legal_entity=legal_entity,
+        metadata=metadata,
+    )
+
+
+def plan(obj: Obj) -> Plan:
+    product = obj.get("product")
+    product = product if isinstance(product, Mapping) else {}
+    meta = product.get("metadata") or {}
+    features = tuple(f.strip() for f in (meta.get("features") or "").split(",") if f.strip())
+    if obj.get("object") == "plan":
+        amount, interval = obj.get("amount"), obj.get("interval")
+    else:
+        amount, interval = obj.get("unit_amount"), (obj.get("recurring") or {}).get("interval")
+    return Plan(
+        system=BILLING,
+        id=obj["id"],
+        name=product.get("name") or obj.get("nickname") or obj["id"],
+        price=_money(amount, obj["currency"]),
+        interval=interval or "one_time",
+        features=features,
+        support_tier=meta.get("support_tier") or "",
+        sla_hours=int(meta.get("sla_hours") or 0),
+    )
+
+
+def subscription(obj: Obj) -> Subscription:
+    items = (obj.get("items") or {}).get("data") or []
+    item: Obj = items[0] if items else {}
+    price = _first(item.get("price"), item.get("plan"), obj.get("plan"))
+    return Subscription(
+        system=BILLING,
+        id=obj["id"],
+        customer_id=ref_id(obj["customer"]) or "",
+        plan_id=ref_id(price) or "",
+        quantity=int(_first(item.get("quantity"), obj.get("quantity"), 1)),
+        status=obj["status"],
+        current_period_start=_at(
+            _first(item.get("current_period_start"), obj.get("current_period_start"))
+        ),
+        current_period_end=_at(
+            _first(item.get("current_period_end"), obj.get("current_period_end"))
+        ),
+    )
+
+
+def invoice(obj: Obj) -> Invoice:
+    currency = obj["currency"]
+    tax = obj.get("tax")
+    if tax is None:
+        tax = sum(int(t.get("amount") or 0) for t in obj.get("total_taxes") or [])
+    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    return Invoice(
+        system=BILLING,
+        id=obj["id"],
+        customer_id=ref_id(obj["customer"]) or "",
+        number=obj.get("number"),
+        status=obj["status"],
+        subtotal=_money(obj.get("subtotal"), currency),
+        tax=_money(tax, currency),
+        total=_money(obj.get("total"), currency),
+        issued_at=_at(obj["created"]),
+        period_start=_at_or_none(obj.get("period_start")),
+        period_end=_at_or_none(obj.get("period_end")),
+        subscription_id=ref_id(_first(details.get("subscription"), obj.get("subscription"))),
+    )
+
+
+def payment(obj: Obj) -> Payment:
+    metadata = obj.get("metadata") or {}
+    return Payment(
+        system=BILLING,
+        id=obj["id"],
+        customer_id=ref_id(obj.get("customer")) or "",
+        invoice_id=ref_id(_first(obj.get("invoice"), metadata.get(METADATA_INVOICE))),
+        amount=_money(obj.get("amount"), obj["currency"]),
+        status=obj["status"],
+        created_at=_at(obj["created"]),
+    )
+
+
+READERS: dict[ObjectKind, Callable[[Obj], Record]] = {
+    ObjectKind.CUSTOMER: customer,
+    ObjectKind.PLAN: plan,
+    ObjectKind.SUBSCRIPTION: subscription,
+    ObjectKind.INVOICE: invoice,
+    ObjectKind.PAYMENT: payment,
+}
