@@ -63,15 +63,21 @@ class Reader:
         cache: EntityCache,
         fresh_s: Mapping[SystemName, float],
         keep_s: float,
+        catalogs: Mapping[tuple[SystemName, ObjectKind], float] | None = None,
     ) -> None:
         self.registry = registry
         self.cache = cache
         self.fresh_s = fresh_s
         self.keep_s = keep_s
+        # Reference data (the plan catalog) is read whole and kept fresh for longer: a
+        # customer view then never waits a round trip for a plan behind its subscription.
+        self.catalogs = dict(catalogs or {})
 
     async def records(
         self, system: SystemName, kind: ObjectKind, ids: Sequence[str]
     ) -> list[Outcome[Record | None]]:
+        if (system, kind) in self.catalogs:
+            return await self._from_catalog(system, kind, ids)
         connector = self.registry.get(system)
         return await self._read(
             system,
@@ -105,9 +111,28 @@ class Reader:
             return [await connector.list_all(kind)]
 
         (outcome,) = await self._read(
-            system, [f"{system}:{kind}:all"], ["*"], fetch, 1, _encode_list, _decode_list
+            system,
+            [f"{system}:{kind}:all"],
+            ["*"],
+            fetch,
+            1,
+            _encode_list,
+            _decode_list,
+            fresh_s=self.catalogs.get((system, kind)),
         )
         return outcome  # type: ignore[no-any-return]
+
+    async def _from_catalog(
+        self, system: SystemName, kind: ObjectKind, ids: Sequence[str]
+    ) -> list[Outcome[Record | None]]:
+        catalog = await self.listing(system, kind)
+        if isinstance(catalog, GatewayError):
+            return [catalog] * len(ids)
+        by_id = {r.id: r for r in catalog.value}
+        return [
+            Sourced(by_id.get(i), system, i, catalog.fetched_at, catalog.cached, catalog.stale)
+            for i in ids
+        ]
 
     async def invalidate(
         self, system: SystemName, kind: ObjectKind, id: str, parent: str | None = None
@@ -128,6 +153,7 @@ class Reader:
         chunk_size: int,
         encode: Callable[[Any], Any],
         decode: Callable[[Any], Any],
+        fresh_s: float | None = None,
     ) -> list[Any]:
         now = time.time()
         entries = await self.cache.get_many(keys)
@@ -146,7 +172,9 @@ class Reader:
             *(fetch([ids[n] for n in chunk]) for chunk in chunks), return_exceptions=True
         )
         fetched_at = time.time()
-        fresh_until = fetched_at + self.fresh_s.get(system, 60.0)
+        fresh_until = fetched_at + (
+            fresh_s if fresh_s is not None else self.fresh_s.get(system, 60.0)
+        )
         to_cache: dict[str, Entry] = {}
         for chunk, result in zip(chunks, results, strict=True):
             if isinstance(result, BaseException):

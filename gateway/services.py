@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from connectors.models import SystemName
+from connectors.models import ObjectKind, SystemName
 from gateway.cache import EntityCache, MemoryCache, RedisCache
 from gateway.crosswalk import Crosswalk
 from gateway.owned import Owned
@@ -46,7 +46,13 @@ class Services:
             registry=registry,
             crosswalk=Crosswalk(session_factory),
             redis=redis,
-            reader=Reader(registry, cache, fresh, settings.cache_keep_s),
+            reader=Reader(
+                registry,
+                cache,
+                fresh,
+                settings.cache_keep_s,
+                catalogs={(SystemName.BILLING, ObjectKind.PLAN): settings.catalog_ttl_s},
+            ),
             owned=Owned(session_factory),
         )
 

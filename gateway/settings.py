@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     ownership_file: Path = DEFAULT_OWNERSHIP
     # How long a cached entity is kept after it goes stale, to answer when its owner is down.
     cache_keep_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
+    # The plan catalog is read whole and stays fresh this long.
+    catalog_ttl_s: Annotated[float, Field(ge=0, le=86400)] = 900.0
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     billing: ConnectorSettings = ConnectorSettings()

@@ -124,7 +124,7 @@ class InvoiceType:
         return postings[0] if postings else None
 
     @strawberry.field(description="Every ERP posting that carries this invoice's id.")
-    async def postings(self, info: Info) -> list[PostingType]:
+    async def postings(self, info: Info) -> list[PostingType] | None:
         return (await self._postings(info))[0]
 
     @strawberry.field(description="Null when the customer has no ERP record.")

@@ -27,6 +27,7 @@ from resolvers.health import CustomerHealth, assess
 from resolvers.owned import CreditRequestType, ReconciliationExceptionType
 from resolvers.plans import plans_for, values
 from resolvers.provenance import ProvenanceType
+from resolvers.selection import selects
 from resolvers.support import CaseStatus, CaseType
 
 MAX_PAGE = 200
@@ -43,7 +44,12 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.federation.type(name="Customer", keys=["id"])
+@strawberry.federation.type(
+    name="Customer",
+    keys=["id"],
+    description="One customer across every system. A field a system of record owns is "
+    "nullable: when that system fails, the field is null and errors[] says why.",
+)
 class CustomerType(Node):
     id: strawberry.ID
     name: str
@@ -98,7 +104,7 @@ class CustomerType(Node):
         return sourced.value, ProvenanceType.of(sourced)
 
     @strawberry.field(description="Subscriptions in the billing system.")
-    async def subscriptions(self, info: Info) -> list[CustomerSubscription]:
+    async def subscriptions(self, info: Info) -> list[CustomerSubscription] | None:
         billing_id = self._id_in(SystemName.BILLING)
         if billing_id is None:
             return []
@@ -108,7 +114,7 @@ class CustomerType(Node):
         return [CustomerSubscription.of(s, sourced) for s in sourced.value]
 
     @strawberry.field(description="Features the customer may use now, from its plans.")
-    async def entitlements(self, info: Info) -> list[EntitlementType]:
+    async def entitlements(self, info: Info) -> list[EntitlementType] | None:
         subs, source = await self._subscriptions(info)
         if source is None:
             return []
@@ -122,10 +128,15 @@ class CustomerType(Node):
         first: int = 20,
         after: str | None = None,
         status: str | None = None,
-    ) -> InvoiceConnection:
+    ) -> InvoiceConnection | None:
         if not 0 < first <= MAX_PAGE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
         billing_id = self._id_in(SystemName.BILLING)
+        erp_id = self._id_in(SystemName.ERP)
+        if erp_id is not None and selects(info, "posting", "postings", "postingStatus"):
+            # The ERP postings depend on the customer, not on the invoices: fetch them in
+            # parallel with billing rather than after it.
+            info.context.loaders.prime_related(SystemName.ERP, ObjectKind.POSTING, erp_id)
         if billing_id is None:
             return InvoiceConnection(
                 edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
@@ -145,7 +156,6 @@ class CustomerType(Node):
                 raise BadUserInput(f"unknown cursor {after!r}")
             start = ids.index(after) + 1
         page = invoices[start : start + first]
-        erp_id = self._id_in(SystemName.ERP)
         edges = [InvoiceEdge(cursor=i.id, node=InvoiceType.of(i, sourced, erp_id)) for i in page]
         return InvoiceConnection(
             edges=edges,
@@ -177,7 +187,7 @@ class CustomerType(Node):
     @strawberry.field(description="Support cases, newest first.")
     async def cases(
         self, info: Info, status: list[CaseStatus] | None = None, first: int = 20
-    ) -> list[CaseType]:
+    ) -> list[CaseType] | None:
         if not 0 < first <= MAX_PAGE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
         support_id = self._id_in(SystemName.SUPPORT)
@@ -205,7 +215,7 @@ class CustomerType(Node):
         return [ReconciliationExceptionType.of(r) for r in rows]
 
     @strawberry.field(description="The CRM health score and the risks opsgraph sees.")
-    async def health(self, info: Info) -> CustomerHealth:
+    async def health(self, info: Info) -> CustomerHealth | None:
         account, cases = await asyncio.gather(self.account(info), self._cases(info))
         return assess(account, cases, datetime.now(UTC).date())
 

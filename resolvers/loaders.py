@@ -73,6 +73,12 @@ class Loaders:
         """All records of ``kind`` that belong to ``parent`` (a customer id in ``system``)."""
         return await self._get(system, kind, True).load(parent)
 
+    def prime_related(self, system: SystemName, kind: ObjectKind, parent: str) -> None:
+        """Start loading ``related`` now, so it travels with this tick's batch instead of a
+        round trip later. A failure surfaces where the value is awaited, not here."""
+        future = self._get(system, kind, True).load(parent)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
     async def customer(self, id: str) -> CustomerIdentity | None:
         if self._customers is None:
             self._customers = _CustomerLoader(self._services)

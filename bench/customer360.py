@@ -1,0 +1,135 @@
+"""Customer 360 benchmark: upstream calls and latency for pages of customers, opsgraph's
+loaders against a naive baseline (same schema, no loaders, sequential upstream calls, no
+cache), in the same run against the four sandboxes with a set latency per system.
+
+    .venv/bin/python -m bench.customer360 [--repeat 9]
+
+Prints a table; asserts nothing. The targets (issue #4): upstream calls flat in page size;
+p50 of a single customer 360 <= 1.3 x the slowest system's latency; >= 10x fewer upstream
+calls than the baseline at 50 customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.models import ObjectKind, SystemName
+from gateway.demo import link_customers
+from gateway.ownership import OwnershipMap
+from gateway.reads import Sourced
+from gateway.schema import build_schema
+from gateway.services import Services
+from gateway.storage.migrate import upgrade
+from resolvers.context import Context
+from resolvers.loaders import Loaders
+from tests.resolvers.test_customer360 import C360
+from tests.world import Sandboxes, sandboxes
+
+LATENCY_MS = {
+    SystemName.BILLING: 80,
+    SystemName.ERP: 60,
+    SystemName.CRM: 40,
+    SystemName.SUPPORT: 20,
+}
+PAGES = (1, 10, 50, 200)
+
+
+class NaiveLoaders(Loaders):
+    """The baseline: every field asks its system itself, one id at a time, one call after
+    another (a global lock), nothing batched or cached."""
+
+    lock = asyncio.Lock()
+
+    async def record(self, system: SystemName, kind: ObjectKind, id: str) -> Sourced[Any]:
+        async with self.lock:
+            (outcome,) = await self._services.reader.records(system, kind, [id])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def related(self, system: SystemName, kind: ObjectKind, parent: str) -> Sourced[Any]:
+        async with self.lock:
+            (outcome,) = await self._services.reader.related(system, kind, [parent])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def prime_related(self, system: SystemName, kind: ObjectKind, parent: str) -> None:
+        pass
+
+
+async def run(
+    services: Services, boxes: Sandboxes, naive: bool, page: int, repeat: int
+) -> tuple[dict[SystemName, int], list[float]]:
+    schema = build_schema()
+    query = C360 + "query($n: Int!) { customers(first: $n) { edges { node { ...C360 } } } }"
+    timings: list[float] = []
+    calls: dict[SystemName, int] = {}
+    for n in range(repeat):
+        boxes.reset()
+        for system, ms in LATENCY_MS.items():
+            boxes.faults(system, latency_ms=ms)
+        context = Context(services=services)
+        if naive:
+            context.loaders = NaiveLoaders(services)
+        started = time.perf_counter()
+        result = await schema.execute(query, variable_values={"n": page}, context_value=context)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert not result.errors, result.errors
+        assert len(result.data["customers"]["edges"]) == min(page, len(boxes.world.customers))  # type: ignore[index]
+        if n == 0:
+            calls = boxes.totals()
+    return calls, timings
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(repeat: int) -> None:
+    console = Console()
+    with sandboxes(customers=max(PAGES), seed=7) as boxes, tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade(url)
+        await link_customers(url, boxes.world)
+        # cache_ttl_s=0: every query reads upstream (the plan catalog stays cached, as in
+        # production); the cache would otherwise hide the upstream cost being measured.
+        settings = boxes.settings(url, connector={"timeout_s": 30, "cache_ttl_s": 0})
+        services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        try:
+            await run(services, boxes, False, 1, 1)  # warm: plan catalog, connections
+            table = Table(title="customer 360: upstream calls and latency (ms)")
+            for column in ("page", "mode", *(s.value for s in LATENCY_MS), "calls", "p50", "p95"):
+                table.add_column(column, justify="right")
+            for page in PAGES:
+                for naive in (False, True):
+                    reps = repeat if page <= 10 or not naive else max(1, repeat // 3)
+                    calls, timings = await run(services, boxes, naive, page, reps)
+                    table.add_row(
+                        str(page), "naive" if naive else "opsgraph",
+                        *(str(calls[s]) for s in LATENCY_MS), str(sum(calls.values())),
+                        f"{pct(timings, 0.5):.0f}", f"{pct(timings, 0.95):.0f}",
+                    )  # fmt: skip
+            console.print(table)
+            slowest = max(LATENCY_MS.values())
+            latencies = ", ".join(f"{s.value} {ms} ms" for s, ms in LATENCY_MS.items())
+            console.print(f"set latency per system: {latencies}")
+            console.print(f"target: p50 of page 1 <= 1.3 x {slowest} = {1.3 * slowest:.0f} ms")
+        finally:
+            await services.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=9)
+    asyncio.run(main(parser.parse_args().repeat))

@@ -1,0 +1,93 @@
+"""opsgraph as an Apollo Federation v2 subgraph: checked in Python, and proven with Apollo's
+own JS tools (composition, then a gateway query that crosses into our subgraph)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.models import SystemName
+from connectors.sandbox.serve import serve_in_thread
+from gateway.app import create_app
+from tests.conftest import unavailable
+from tests.resolvers.conftest import Gateway, graphql
+from tests.world import Sandboxes
+
+JS = Path(__file__).parent.parent / "js"
+
+
+def test_the_sdl_declares_customer_as_an_entity(gateway: Gateway) -> None:
+    sdl = graphql(gateway(), "{ _service { sdl } }")["data"]["_service"]["sdl"]
+    assert '@link(url: "https://specs.apollo.dev/federation/v2.11"' in sdl
+    assert 'type Customer implements Node @key(fields: "id")' in sdl
+
+
+def test_entities_resolve_customers_by_key(boxes: Sandboxes, gateway: Gateway) -> None:
+    first, second = boxes.world.customers[:2]
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+        ... on Customer { id name account { name } } } }"""
+    reps = [{"__typename": "Customer", "id": c} for c in (second.id, "cust_9999", first.id)]
+    body = graphql(gateway(), query, r=reps)
+    assert body["data"]["_entities"] == [
+        {"id": second.id, "name": second.name, "account": {"name": second.name}},
+        None,
+        {"id": first.id, "name": first.name, "account": {"name": first.name}},
+    ]
+
+
+@pytest.fixture
+def served(boxes: Sandboxes, linked_db: str) -> Iterator[str]:
+    running = serve_in_thread(create_app(boxes.settings(linked_db)), lifespan="on")
+    try:
+        yield f"{running.url}/graphql"
+    finally:
+        running.stop()
+
+
+def test_apollo_composes_and_routes_a_query_into_opsgraph(boxes: Sandboxes, served: str) -> None:
+    node = shutil.which("node")
+    if node is None or not (JS / "node_modules" / "@apollo" / "gateway").exists():
+        unavailable("node and tests/js/node_modules (make test installs them)", FileNotFoundError())
+    a, b = boxes.world.customers[:2]
+    scores = {a.id: 9, b.id: 4}
+    done = subprocess.run(
+        [str(node), "federation.mjs", served, json.dumps(scores)],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["composed"] is True, outcome["errors"]
+    accounts = {r.id: r for r in boxes.world.slice(SystemName.CRM)}
+    assert outcome["result"] == {
+        "data": {
+            "surveyedCustomers": [
+                {
+                    "id": c.id,
+                    "npsScore": scores[c.id],
+                    "name": c.name,
+                    "externalIds": [
+                        {"system": s.name, "id": c.external_ids[s]}
+                        for s in (
+                            SystemName.BILLING,
+                            SystemName.CRM,
+                            SystemName.ERP,
+                            SystemName.SUPPORT,
+                        )
+                    ],  # fmt: skip
+                    "account": {
+                        "name": c.name,
+                        "strategic": accounts[c.external_ids[SystemName.CRM]].strategic,  # type: ignore[attr-defined]
+                    },
+                }
+                for c in (a, b)
+            ]
+        }
+    }
