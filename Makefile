@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
+JS_STAMP := tests/js/node_modules/.installed
+
 .PHONY: demo test lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
@@ -11,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The reference JS clients the tests drive (Apollo Federation tools, graphql-http, graphql-ws).
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: $(STAMP)
@@ -25,8 +32,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache tests/js/node_modules

@@ -1,0 +1,90 @@
+// Proves opsgraph is a valid Apollo Federation v2 subgraph, with Apollo's own tools:
+// 1. @apollo/composition composes our SDL (from `_service { sdl }`) with a second subgraph;
+// 2. @apollo/gateway (IntrospectAndCompose) serves a query that crosses into opsgraph through
+//    `_entities`. Prints one JSON line: {"composed": bool, "errors": [...], "result": {...}}.
+// Usage: node federation.mjs <opsgraph /graphql URL>
+import { composeServices } from "@apollo/composition";
+import { ApolloGateway, IntrospectAndCompose } from "@apollo/gateway";
+import { ApolloServer } from "@apollo/server";
+import { startStandaloneServer } from "@apollo/server/standalone";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import gql from "graphql-tag";
+import { parse } from "graphql";
+
+const opsgraphUrl = process.argv[2];
+
+// A second subgraph a company might already run: survey scores keyed by customer id.
+const surveyTypeDefs = gql`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Customer @key(fields: "id") {
+    id: ID!
+    npsScore: Int
+  }
+  type Query {
+    surveyedCustomers: [Customer!]!
+  }
+`;
+const scores = JSON.parse(process.argv[3] ?? "{}");
+const surveyResolvers = {
+  Query: { surveyedCustomers: () => Object.keys(scores).map((id) => ({ id })) },
+  Customer: {
+    __resolveReference: ({ id }) => ({ id }),
+    npsScore: ({ id }) => scores[id] ?? null,
+  },
+};
+
+async function main() {
+  const sdlResponse = await fetch(opsgraphUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: "{ _service { sdl } }" }),
+  });
+  const sdl = (await sdlResponse.json()).data._service.sdl;
+  const composition = composeServices([
+    { name: "opsgraph", url: opsgraphUrl, typeDefs: parse(sdl) },
+    { name: "surveys", url: "http://127.0.0.1:0/graphql", typeDefs: surveyTypeDefs },
+  ]);
+  const errors = (composition.errors ?? []).map((e) => e.message);
+  if (errors.length) {
+    console.log(JSON.stringify({ composed: false, errors, result: null }));
+    return;
+  }
+
+  const surveys = new ApolloServer({
+    schema: buildSubgraphSchema([{ typeDefs: surveyTypeDefs, resolvers: surveyResolvers }]),
+  });
+  const { url: surveysUrl } = await startStandaloneServer(surveys, {
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  const gateway = new ApolloGateway({
+    supergraphSdl: new IntrospectAndCompose({
+      subgraphs: [
+        { name: "opsgraph", url: opsgraphUrl },
+        { name: "surveys", url: surveysUrl },
+      ],
+    }),
+  });
+  const router = new ApolloServer({ gateway });
+  const { url: routerUrl } = await startStandaloneServer(router, {
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  try {
+    const answer = await fetch(routerUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: `{ surveyedCustomers { id npsScore name externalIds { system id }
+                  account { name strategic } } }`,
+      }),
+    });
+    console.log(JSON.stringify({ composed: true, errors: [], result: await answer.json() }));
+  } finally {
+    await router.stop();
+    await surveys.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
