@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         owned = services is None
         app.state.services = services or Services.build(settings, ownership)
+        if owned:
+            await app.state.services.start()
         try:
             yield {}
         finally:

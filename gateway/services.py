@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
+from purgatory.service._async.repository import AsyncRedisRepository
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,13 +31,19 @@ class Services:
     redis: Redis | None
     reader: Reader
     owned: Owned
+    breakers: AsyncCircuitBreakerFactory
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
         engine = create_engine(settings.database_url)
         session_factory = sessions(engine)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        registry = Registry.from_settings(settings, ownership)
+        # With Redis, breaker state is shared: a system one replica finds down is paused
+        # for every replica, not rediscovered by each.
+        breakers = AsyncCircuitBreakerFactory(
+            uow=AsyncRedisUnitOfWork(settings.redis_url) if settings.redis_url else None
+        )
+        registry = Registry.from_settings(settings, ownership, breakers)
         cache: EntityCache = MemoryCache() if redis is None else RedisCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         return cls(
@@ -46,6 +54,7 @@ class Services:
             registry=registry,
             crosswalk=Crosswalk(session_factory),
             redis=redis,
+            breakers=breakers,
             reader=Reader(
                 registry,
                 cache,
@@ -56,8 +65,14 @@ class Services:
             owned=Owned(session_factory),
         )
 
+    async def start(self) -> None:
+        await self.breakers.initialize()
+
     async def aclose(self) -> None:
         await self.registry.aclose()
+        contexts = self.breakers.uow.contexts
+        if isinstance(contexts, AsyncRedisRepository):
+            await contexts.redis.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
