@@ -100,7 +100,7 @@ async def main(repeat: int) -> None:
     console = Console()
     with sandboxes(customers=max(PAGES), seed=7) as boxes, tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        upgrade(url)
+        await asyncio.to_thread(upgrade, url)
         await link_customers(url, boxes.world)
         # cache_ttl_s=0: every query reads upstream (the plan catalog stays cached, as in
         # production); the cache would otherwise hide the upstream cost being measured.

@@ -12,6 +12,9 @@ Served (all under Bearer auth with the secret key; lists newest first, paged wit
     GET  /v1/subscriptions[/{id}]             filters: customer, price, status (default
                                               hides canceled; status=all shows every one)
     GET  /v1/invoices[/{id}]                  filters: customer, status, subscription
+    GET  /v1/invoices/search                  query (a subset of Stripe's Search Query
+                                              Language: ``search.py``), limit, page;
+                                              a ``search_result`` paged by ``next_page``
     POST /v1/invoices                         draft invoice; pending_invoice_items_behavior
     GET  /v1/invoiceitems[/{id}]              filters: customer, invoice, pending
     POST /v1/invoiceitems                     customer, amount, currency, description, invoice

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.models import Record
-from connectors.sandbox.billing import documents
+from connectors.sandbox.billing import documents, search
 from connectors.sandbox.billing.documents import API_VERSION, PREFIXES, Doc
 from connectors.sandbox.billing.events import EventLog
 from connectors.sandbox.billing.listing import RESOURCES, page
@@ -67,7 +67,11 @@ class StripeApi:
     # plumbing
 
     def routes(self) -> list[Route]:
-        routes = [Route("/v1/balance", self._endpoint(self.balance), methods=["GET"])]
+        routes = [
+            Route("/v1/balance", self._endpoint(self.balance), methods=["GET"]),
+            # before /v1/invoices/{id}, which would take "search" for an id
+            Route("/v1/invoices/search", self._endpoint(self.search_invoices), methods=["GET"]),
+        ]
         for plural in RESOURCES:
             routes += [
                 Route(f"/v1/{plural}", self._endpoint(self.listing), methods=["GET"]),
@@ -225,6 +229,9 @@ class StripeApi:
             chosen.append((lambda d, v: d["status"] not in v, ("canceled", "incomplete_expired")))
         docs = self.store.all(object_name, lambda d: all(f(d, v) for f, v in chosen))
         return self._expanded(page(object_name, docs, params, url), params)
+
+    def search_invoices(self, params: dict[str, Any], call: Call) -> Doc:
+        return self._expanded(search.results(self.store.all("invoice"), params), params)
 
     # writes
 

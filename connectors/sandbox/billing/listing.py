@@ -22,7 +22,7 @@ def _sub_price(doc: Doc) -> str | None:
     return items[0]["price"]["id"] if items else None
 
 
-def _invoice_subscription(doc: Doc) -> str | None:
+def invoice_subscription(doc: Doc) -> str | None:
     return ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
 
 
@@ -48,7 +48,7 @@ RESOURCES: dict[str, tuple[str, dict[str, Where]]] = {
     "invoices": ("invoice", {
         "customer": lambda d, v: d["customer"] == v,
         "status": lambda d, v: d["status"] == v,
-        "subscription": lambda d, v: _invoice_subscription(d) == v}),
+        "subscription": lambda d, v: invoice_subscription(d) == v}),
     "invoiceitems": ("invoiceitem", {
         "customer": lambda d, v: d["customer"] == v,
         "invoice": lambda d, v: d["invoice"] == v,

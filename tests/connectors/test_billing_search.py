@@ -1,0 +1,298 @@
+"""Invoice search: the sandbox's ``GET /v1/invoices/search`` and the connector's batched
+``fetch_related`` built on it (ten customers a request instead of one)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.billing import BillingConnector
+from connectors.models import (
+    CustomerRecord,
+    Invoice,
+    ObjectKind,
+    Record,
+    Subscription,
+    SystemName,
+    WriteCommand,
+)
+from connectors.sandbox.billing import create_app
+from connectors.sandbox.seed import generate
+from tests.connectors.conftest import running_sandbox
+from tests.connectors.test_billing import _connector, _get
+
+WORLD = generate(customers=12, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.BILLING)
+CUSTOMERS = [r.id for r in WORLD if isinstance(r, CustomerRecord)]
+K = ObjectKind
+SEARCH = "GET /v1/invoices/search"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[str, httpx.Client]]:
+    with running_sandbox(create_app, WORLD) as running:
+        yield running
+
+
+@pytest.fixture
+def admin(sandbox: tuple[str, httpx.Client]) -> httpx.Client:
+    return sandbox[1]
+
+
+@pytest.fixture
+async def billing(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[BillingConnector]:
+    connector = _connector(sandbox[0])
+    yield connector
+    await connector.aclose()
+
+
+def stats(admin: httpx.Client) -> dict[str, Any]:
+    answer: dict[str, Any] = admin.get("/_sandbox/stats").json()
+    return answer
+
+
+def faults(admin: httpx.Client, **faults: Any) -> None:
+    admin.put("/_sandbox/faults", json=faults).raise_for_status()
+
+
+async def counted(admin: httpx.Client, call: Awaitable[Any]) -> tuple[Any, dict[str, int]]:
+    """The call's result and the upstream requests it cost, per ``METHOD path``."""
+    before = Counter(stats(admin)["requests"])
+    result = await call
+    return result, dict(Counter(stats(admin)["requests"]) - before)
+
+
+async def listed(billing: BillingConnector, kind: ObjectKind, parents: list[str]) -> list[Any]:
+    return [await billing.list_all(kind, filters={"customer": p}) for p in parents]
+
+
+def seeded(kind: type[Any], customer: str) -> set[Record]:
+    return {r for r in WORLD if isinstance(r, kind) and r.customer_id == customer}
+
+
+def search(admin: httpx.Client, query: str, **params: Any) -> httpx.Response:
+    return _get(admin, "/v1/invoices/search", query=query, **params)
+
+
+# the connector
+
+
+async def test_related_invoices_equal_listing_each_customer(billing: BillingConnector) -> None:
+    parents = CUSTOMERS[:8]
+    got = await billing.fetch_related(K.INVOICE, parents)
+    assert got == await listed(billing, K.INVOICE, parents)
+    assert [set(group) for group in got] == [seeded(Invoice, p) for p in parents]
+    assert [len(group) for group in got] == [3] * 8
+
+
+async def test_related_subscriptions_equal_listing_each_customer(
+    billing: BillingConnector,
+) -> None:
+    parents = CUSTOMERS[:8]
+    got = await billing.fetch_related(K.SUBSCRIPTION, parents)
+    assert got == await listed(billing, K.SUBSCRIPTION, parents)
+    assert [set(group) for group in got] == [seeded(Subscription, p) for p in parents]
+
+
+async def test_twelve_customers_cost_two_invoice_searches(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    got, calls = await counted(admin, billing.fetch_related(K.INVOICE, CUSTOMERS))
+    assert calls == {SEARCH: 2}
+    assert [set(group) for group in got] == [seeded(Invoice, p) for p in CUSTOMERS]
+
+
+async def test_a_customer_without_invoices_has_its_subscriptions_listed(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    new = await billing.write(
+        WriteCommand(kind=K.CUSTOMER, action="create", payload={"name": "No Invoices Yet"}),
+        "search-unbilled-1",
+    )
+    parents = [*CUSTOMERS, new.id]
+    got, calls = await counted(admin, billing.fetch_related(K.SUBSCRIPTION, parents))
+    assert calls == {SEARCH: 2, "GET /v1/subscriptions": 1}
+    assert [set(group) for group in got] == [*(seeded(Subscription, p) for p in CUSTOMERS), set()]
+
+
+async def test_the_searches_for_one_call_run_concurrently(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    _post(admin, "/_sandbox/stats/reset")
+    faults(admin, latency_ms=50)
+    try:
+        await billing.fetch_related(K.INVOICE, CUSTOMERS)
+    finally:
+        faults(admin)
+    assert stats(admin)["max_in_flight"] == 2
+
+
+async def test_the_connector_follows_next_page(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    billing.search_limit = 2
+    parents = CUSTOMERS[:2]
+    got, calls = await counted(admin, billing.fetch_related(K.INVOICE, parents))
+    assert calls == {SEARCH: 3}  # 6 invoices, 2 a page
+    assert got == await listed(billing, K.INVOICE, parents)
+
+
+async def test_repeated_parents_are_searched_once_and_no_parents_cost_nothing(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    a, b = CUSTOMERS[:2]
+    got, calls = await counted(admin, billing.fetch_related(K.INVOICE, [a, b, a]))
+    assert calls == {SEARCH: 1}
+    assert got == [got[0], got[1], got[0]] and got[0] != got[1]
+    assert await counted(admin, billing.fetch_related(K.INVOICE, [])) == ([], {})
+
+
+async def test_other_kinds_list_per_customer(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    _, calls = await counted(admin, billing.fetch_related(K.PAYMENT, CUSTOMERS[:3]))
+    assert calls == {"GET /v1/payment_intents": 3}
+
+
+async def test_the_localstripe_dialect_lists_per_customer(
+    sandbox: tuple[str, httpx.Client],
+) -> None:
+    connector = _connector(sandbox[0], options={"dialect": "localstripe"})
+    try:
+        got, calls = await counted(sandbox[1], connector.fetch_related(K.INVOICE, CUSTOMERS[:3]))
+    finally:
+        await connector.aclose()
+    assert calls == {"GET /v1/invoices": 3}
+    assert [set(group) for group in got] == [seeded(Invoice, p) for p in CUSTOMERS[:3]]
+
+
+# the sandbox endpoint
+
+
+def test_search_pages_with_next_page_newest_first(admin: httpx.Client) -> None:
+    a, b = CUSTOMERS[:2]
+    query = f"customer:'{a}' OR customer:'{b}'"
+    first = search(admin, query, limit=4).json()
+    assert (first["object"], first["url"], first["has_more"], len(first["data"])) == (
+        "search_result", "/v1/invoices/search", True, 4)  # fmt: skip
+    rest = search(admin, query, limit=4, page=first["next_page"]).json()
+    assert (rest["has_more"], rest["next_page"], len(rest["data"])) == (False, None, 2)
+    everything = _get(admin, "/v1/invoices", limit=100).json()["data"]
+    assert [i["id"] for i in first["data"] + rest["data"]] == [
+        i["id"] for i in everything if i["customer"] in (a, b)
+    ]
+
+
+def test_a_page_token_of_another_query_is_refused(admin: httpx.Client) -> None:
+    token = search(admin, "status:'paid'", limit=1).json()["next_page"]
+    answer = search(admin, "status:'open'", page=token)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": {
+        "message": f"Invalid page: {token}", "param": "page",
+        "type": "invalid_request_error"}}  # fmt: skip
+
+
+def test_clauses_match_status_number_subscription_and_metadata(admin: httpx.Client) -> None:
+    invoice = next(r for r in WORLD if isinstance(r, Invoice) and r.status == "paid")
+
+    def ids(query: str) -> list[str]:
+        answer = search(admin, query, limit=100)
+        assert answer.status_code == 200, answer.text
+        return [i["id"] for i in answer.json()["data"]]
+
+    assert ids(f'number:"{invoice.number}"') == [invoice.id]
+    assert invoice.id in ids(f"customer:'{invoice.customer_id}' AND status:'paid'")
+    assert invoice.id in ids(f"subscription:'{invoice.subscription_id}' status:paid")
+    assert ids(f"customer:'{invoice.customer_id}' status:'nope'") == []
+    customer = _post(admin, "/v1/customers", name="Tagged")["id"]
+    _post(admin, "/v1/invoiceitems", customer=customer, amount="500", currency="usd")
+    tagged = _post(admin, "/v1/invoices", customer=customer, **{
+        "metadata[order]": "o'1", "pending_invoice_items_behavior": "include"})["id"]  # fmt: skip
+    assert ids("metadata['order']:'o\\'1'") == [tagged]
+
+
+def test_search_expands_customers_and_subscriptions(admin: httpx.Client) -> None:
+    invoice = next(r for r in WORLD if isinstance(r, Invoice) and r.subscription_id)
+    got = search(admin, f"number:'{invoice.number}'", **{"expand[]": [
+        "data.customer", "data.parent.subscription_details.subscription"]}).json()  # fmt: skip
+    found = got["data"][0]
+    assert (found["customer"]["object"], found["customer"]["id"]) == (
+        "customer", invoice.customer_id)  # fmt: skip
+    sub = found["parent"]["subscription_details"]["subscription"]
+    assert (sub["object"], sub["id"]) == ("subscription", invoice.subscription_id)
+    # Invoices have had no top-level ``subscription`` since API version 2025-03-31.
+    old = search(admin, f"number:'{invoice.number}'", **{"expand[]": "data.subscription"})
+    assert (old.status_code, old.json()["error"]["message"]) == (
+        400, "This property cannot be expanded (data.subscription).")  # fmt: skip
+
+
+UNPARSABLE = (
+    "We were unable to parse your search query. Try using the format "
+    '`metadata["key"]:"value"` to query for metadata or key:"value" to query for other fields.'
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "status:'paid' OR customer:'cus_a' AND number:'1'",
+            "A search query cannot combine AND and OR: join every clause with the same one "
+            "(a space means AND).",
+        ),
+        (
+            "status:'paid' OR customer:'cus_a' number:'1'",
+            "A search query cannot combine AND and OR: join every clause with the same one "
+            "(a space means AND).",
+        ),
+        (
+            " OR ".join(f"customer:'cus_{n}'" for n in range(11)),
+            "A search query can combine at most 10 clauses; this one has 11.",
+        ),
+        (
+            "colour:'red'",
+            "Field `colour` is an unsupported search field for resource `invoices`. See "
+            "http://stripe.com/docs/search#query-fields-for-invoices for a list of supported "
+            "fields.",
+        ),
+        (
+            "total>1000",
+            "The sandbox does not implement `total>1000` in a search query: it answers exact "
+            "matches (field:'value') on customer, status, subscription, number and "
+            "metadata['key'], joined by AND or by OR.",
+        ),
+        ("customer:'cus_a' OR", UNPARSABLE),
+        ("status:'paid", UNPARSABLE),
+    ],
+    ids=[
+        "mixed-and-or",
+        "mixed-space-or",
+        "11-clauses",
+        "unknown-field",
+        "comparator",
+        "dangling-or",
+        "unclosed-quote",
+    ],  # fmt: skip
+)
+def test_a_query_outside_the_language_is_stripes_400(
+    admin: httpx.Client, query: str, message: str
+) -> None:
+    answer = search(admin, query)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": {"message": message, "type": "invalid_request_error"}}
+
+
+def test_ten_clauses_are_accepted(admin: httpx.Client) -> None:
+    answer = search(admin, " or ".join(f"customer:'{c}'" for c in CUSTOMERS[:10]), limit=100)
+    assert (answer.status_code, len(answer.json()["data"])) == (200, 30)
+
+
+def _post(admin: httpx.Client, path: str, **data: str) -> dict[str, Any]:
+    answer = admin.post(path, data=data, headers={"Authorization": "Bearer sandbox-secret"})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
