@@ -98,7 +98,10 @@ def pct(values: Sequence[float], q: float) -> float:
 
 async def main(repeat: int) -> None:
     console = Console()
-    with sandboxes(customers=max(PAGES), seed=7) as boxes, tempfile.TemporaryDirectory() as tmp:
+    with (
+        sandboxes(customers=max(PAGES), seed=7, separate_process=True) as boxes,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await asyncio.to_thread(upgrade, url)
         await link_customers(url, boxes.world)
@@ -106,6 +109,7 @@ async def main(repeat: int) -> None:
         # production); the cache would otherwise hide the upstream cost being measured.
         settings = boxes.settings(url, connector={"timeout_s": 30, "cache_ttl_s": 0})
         services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        await services.start()
         try:
             await run(services, boxes, False, 1, 1)  # warm: plan catalog, connections
             table = Table(title="customer 360: upstream calls and latency (ms)")

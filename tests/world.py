@@ -4,8 +4,13 @@ benchmarks that need the whole picture."""
 from __future__ import annotations
 
 import importlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -16,7 +21,7 @@ from connectors import codec
 from connectors.models import SystemName
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.seed import World, generate
-from connectors.sandbox.serve import Running, serve_in_thread
+from connectors.sandbox.serve import serve_in_thread
 from gateway.registry import EXTERNAL
 from gateway.settings import ConnectorSettings, Settings, load_settings
 
@@ -26,17 +31,13 @@ SECRET = "sandbox-secret"
 @dataclass
 class Sandboxes:
     world: World
-    running: dict[SystemName, Running]
+    urls: dict[SystemName, str] = field(default_factory=dict)
     admin: dict[SystemName, httpx.Client] = field(default_factory=dict)
 
     def settings(self, database_url: str, **overrides: Any) -> Settings:
         per_system: dict[str, Any] = overrides.pop("connector", {})
         connectors = {
-            s.value: ConnectorSettings(
-                base_url=self.running[s].url,  # type: ignore[arg-type]
-                secret=SECRET,
-                **per_system,
-            )
+            s.value: ConnectorSettings(base_url=self.urls[s], secret=SECRET, **per_system)  # type: ignore[arg-type]
             for s in EXTERNAL
         }
         return load_settings(database_url=database_url, **connectors, **overrides)
@@ -57,26 +58,75 @@ class Sandboxes:
         self.admin[system].put("/_sandbox/faults", json=faults).raise_for_status()
 
 
+def _free_port_run(count: int) -> int:
+    """A port p such that p..p+count-1 are free on loopback."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base: int = s.getsockname()[1]
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free run of ports")
+
+
+@contextmanager
+def _sandbox_process(state_dir: str) -> Iterator[dict[SystemName, str]]:
+    """The four sandboxes in a process of their own (``opsgraph sandbox``), so that their
+    work does not compete with the gateway's for one interpreter (benchmarks)."""
+    base = _free_port_run(len(EXTERNAL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "sandbox", "--port", str(base),
+         "--state-dir", state_dir],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    urls = {s: f"http://127.0.0.1:{base + n}" for n, s in enumerate(EXTERNAL)}
+    try:
+        deadline = time.monotonic() + 30
+        for url in urls.values():
+            while True:
+                try:
+                    httpx.get(f"{url}/_sandbox/stats", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the sandbox process did not start") from None
+                    time.sleep(0.1)
+        yield urls
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @contextmanager
 def sandboxes(
-    customers: int = 6, seed: int = 11, as_of: date = date(2026, 11, 1)
+    customers: int = 6,
+    seed: int = 11,
+    as_of: date = date(2026, 11, 1),
+    separate_process: bool = False,
 ) -> Iterator[Sandboxes]:
+    """Start, seed and yield the four sandboxes: in threads of this process (tests), or in
+    a process of their own (``separate_process``, benchmarks)."""
     world = generate(customers=customers, seed=seed, as_of=as_of)
-    boxes = Sandboxes(world, {})
-    try:
-        for system in EXTERNAL:
-            module = importlib.import_module(f"connectors.sandbox.{system.value}")
-            app = module.create_app(SandboxConfig(secret=SECRET))
-            boxes.running[system] = serve_in_thread(app)
-        for system, r in boxes.running.items():
-            boxes.admin[system] = httpx.Client(base_url=r.url, timeout=10)
+    boxes = Sandboxes(world)
+    with ExitStack() as stack:
+        if separate_process:
+            state = stack.enter_context(tempfile.TemporaryDirectory())
+            boxes.urls = stack.enter_context(_sandbox_process(state))
+        else:
+            for system in EXTERNAL:
+                module = importlib.import_module(f"connectors.sandbox.{system.value}")
+                running = serve_in_thread(module.create_app(SandboxConfig(secret=SECRET)))
+                stack.callback(running.stop)
+                boxes.urls[system] = running.url
+        for system, url in boxes.urls.items():
+            admin = stack.enter_context(httpx.Client(base_url=url, timeout=30))
+            boxes.admin[system] = admin
             records = [codec.to_json(x) for x in world.slice(system)]
-            seeded = boxes.admin[system].post("/_sandbox/seed", json={"records": records})
-            seeded.raise_for_status()
+            admin.post("/_sandbox/seed", json={"records": records}).raise_for_status()
         boxes.reset()
         yield boxes
-    finally:
-        for client in boxes.admin.values():
-            client.close()
-        for r in boxes.running.values():
-            r.stop()
