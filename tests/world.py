@@ -105,7 +105,7 @@ def _sandbox_process(state_dir: str) -> Iterator[dict[SystemName, str]]:
 @contextmanager
 def sandboxes(
     customers: int = 6,
-    seed: int = 11,
+    seed: int = 5,  # a world with every plan: starter, growth and enterprise customers
     as_of: date = date(2026, 11, 1),
     separate_process: bool = False,
 ) -> Iterator[Sandboxes]:

@@ -183,8 +183,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
         cid = f"cust_{n:04d}"
         currency = currencies[(n - 1) % len(currencies)]
         entity, tax_bp = ENTITIES[currency]
-        # Every world of three or more customers has every plan; the rest are drawn.
-        plan_key = list(PLANS)[n - 1] if n <= len(PLANS) else rng.choice(list(PLANS))
+        plan_key = rng.choice(list(PLANS))
         name = f"{_NAMES[(n - 1) % len(_NAMES)]} {rng.choice(_SUFFIXES)}"
         if n > len(_NAMES):
             name += f" {n}"
