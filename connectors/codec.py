@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -45,24 +46,39 @@ def to_json(record: models.Record) -> dict[str, Any]:
     return out
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _money(value: Any) -> Money:
+    return Money(value["amount_minor"], value["currency"])
+
+
+def _decoder(hint: Any) -> Callable[[Any], Any]:
+    """How to turn one field's JSON back into its type; chosen once per field, not per
+    value (records are decoded on every cache hit)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _decode(inner[0], value)
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        decode = _decoder(inner)
+        return lambda value: None if value is None else decode(value)
     if hint is Money:
-        return Money(value["amount_minor"], value["currency"])
+        return _money
     if hint is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if hint is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
+        return hint
     if origin is tuple:
-        return tuple(value)
-    return value
+        return tuple
+    return _identity
+
+
+_DECODERS: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {
+    name: [(f.name, _decoder(_HINTS[name][f.name])) for f in dataclasses.fields(cls)]
+    for name, cls in RECORD_TYPES.items()
+}
 
 
 def from_json(data: dict[str, Any]) -> models.Record:
@@ -70,10 +86,5 @@ def from_json(data: dict[str, Any]) -> models.Record:
         cls = RECORD_TYPES[data["@type"]]
     except KeyError:
         raise ValueError(f"unknown record type {data.get('@type')!r}") from None
-    hints = _HINTS[cls.__name__]
-    kwargs = {
-        f.name: _decode(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)
-        if f.name in data
-    }
+    kwargs = {name: decode(data[name]) for name, decode in _DECODERS[cls.__name__] if name in data}
     return cls(**kwargs)

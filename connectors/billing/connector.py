@@ -222,11 +222,17 @@ class BillingConnector(Connector):
             params["expand"] = builtins.list(expand)
         found: builtins.list[Mapping[str, Any]] = []
         while True:
-            page = await self._call(self._stripe.v1.invoices.search_async(params))  # type: ignore[arg-type]
-            found.extend(page.to_dict()["data"])
-            if not (page.has_more and page.next_page):
+            # The SDK's raw request: same auth, headers and error mapping, but the JSON
+            # stays a dict instead of a tree of StripeObjects converted back to dicts (a
+            # page of expanded invoices costs several times less CPU this way).
+            response = await self._call(
+                self._stripe.raw_request_async("get", "/v1/invoices/search", **params)
+            )
+            page: Mapping[str, Any] = response.data
+            found.extend(page["data"])
+            if not (page.get("has_more") and page.get("next_page")):
                 return found
-            params["page"] = page.next_page
+            params["page"] = page["next_page"]
 
     # writes
 
