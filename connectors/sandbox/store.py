@@ -38,10 +38,27 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 
 class Store:
+    """Documents live in SQLite and, decoded, in memory (in insertion order), so the full
+    scans a sandbox does per request cost neither SQL nor JSON decoding. Readers get their
+    own copies: mutating a returned document never changes what is stored. ``version``
+    changes with every write, for callers that derive tables from the documents."""
+
     def __init__(self, path: str = ":memory:") -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._docs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+        self.version = 0
+
+    def _collection(self, collection: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The collection's id -> (JSON text, decoded), loaded once (lock held)."""
+        docs = self._docs.get(collection)
+        if docs is None:
+            rows = self._db.execute(
+                "SELECT id, body FROM docs WHERE collection=? ORDER BY rowid", (collection,)
+            ).fetchall()
+            docs = self._docs[collection] = {i: (body, json.loads(body)) for i, body in rows}
+        return docs
 
     def _run(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -49,14 +66,22 @@ class Store:
 
     def put(self, collection: str, id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Insert or replace a document and record the change."""
+        text = json.dumps(body)
         with self._lock:
-            existed = self._db.execute(
-                "SELECT 1 FROM docs WHERE collection=? AND id=?", (collection, id)
-            ).fetchone()
-            self._db.execute(
-                "INSERT OR REPLACE INTO docs (collection, id, body) VALUES (?, ?, ?)",
-                (collection, id, json.dumps(body)),
-            )
+            docs = self._collection(collection)
+            existed = id in docs
+            # INSERT OR REPLACE would move a replaced row to the end; keep its place.
+            if existed:
+                self._db.execute(
+                    "UPDATE docs SET body=? WHERE collection=? AND id=?", (text, collection, id)
+                )
+            else:
+                self._db.execute(
+                    "INSERT INTO docs (collection, id, body) VALUES (?, ?, ?)",
+                    (collection, id, text),
+                )
+            docs[id] = (text, json.loads(text))
+            self.version += 1
             self._db.execute(
                 "INSERT INTO changes (collection, id, type, at) VALUES (?, ?, ?, ?)",
                 (collection, id, "updated" if existed else "created", _now()),
@@ -64,30 +89,29 @@ class Store:
         return body
 
     def get(self, collection: str, id: str) -> dict[str, Any] | None:
-        rows = self._run("SELECT body FROM docs WHERE collection=? AND id=?", (collection, id))
-        return json.loads(rows[0][0]) if rows else None
+        with self._lock:
+            found = self._collection(collection).get(id)
+        return None if found is None else json.loads(found[0])
 
     def get_many(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        rows = self._run(
-            f"SELECT id, body FROM docs WHERE collection=? AND id IN ({marks})",
-            [collection, *wanted],
-        )
-        return {id_: json.loads(body) for id_, body in rows}
+        with self._lock:
+            docs = self._collection(collection)
+            found = {id_: docs[id_][0] for id_ in dict.fromkeys(ids) if id_ in docs}
+        return {id_: json.loads(text) for id_, text in found.items()}
 
     def all(
         self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None
     ) -> list[dict[str, Any]]:
-        """Every document in insertion order, optionally filtered."""
-        rows = self._run("SELECT body FROM docs WHERE collection=? ORDER BY rowid", (collection,))
-        docs = [json.loads(body) for (body,) in rows]
-        return [d for d in docs if where is None or where(d)]
+        """Every document in insertion order, optionally filtered. ``where`` sees the
+        stored document and must not change it; only the matches are copied."""
+        with self._lock:
+            docs = list(self._collection(collection).values())
+        return [json.loads(text) for text, doc in docs if where is None or where(doc)]
 
     def delete(self, collection: str, id: str) -> bool:
         with self._lock:
+            self._collection(collection).pop(id, None)
+            self.version += 1
             gone = self._db.execute(
                 "DELETE FROM docs WHERE collection=? AND id=?", (collection, id)
             ).rowcount

@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -231,7 +232,8 @@ class StripeApi:
         return self._expanded(page(object_name, docs, params, url), params)
 
     def search_invoices(self, params: dict[str, Any], call: Call) -> Doc:
-        return self._expanded(search.results(self.store.all("invoice"), params), params)
+        select = partial(self.store.all, "invoice")
+        return self._expanded(search.results(select, params), params)
 
     # writes
 

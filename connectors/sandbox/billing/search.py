@@ -173,16 +173,16 @@ def _order(doc: Doc) -> tuple[int, str]:
     return int(doc.get("created", 0)), str(doc["id"])
 
 
-def results(docs: list[Doc], params: dict[str, Any]) -> Doc:
-    """One page of the invoices in ``docs`` that match ``params["query"]``, newest first
-    like a list, as a Stripe ``search_result``."""
+def results(select: Callable[[Callable[[Doc], bool]], list[Doc]], params: dict[str, Any]) -> Doc:
+    """One page of the invoices ``select(predicate)`` finds for ``params["query"]``, newest
+    first like a list, as a Stripe ``search_result``."""
     accept(params, {"query", "limit", "page", "expand"})
     text = str(need(params, "query"))
     query = parse(text)
     limit = integer(params, "limit", 10)
     if limit is None or not 1 <= limit <= 100:
         raise ApiError(400, "Invalid limit: must be between 1 and 100", param="limit")
-    found = sorted((d for d in docs if query.matches(d)), key=_order, reverse=True)
+    found = sorted(select(query.matches), key=_order, reverse=True)
     if params.get("page"):
         after = _after(text, str(params["page"]))
         found = [d for d in found if _order(d) < after]

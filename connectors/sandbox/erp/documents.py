@@ -62,6 +62,9 @@ def at_places(amount: Decimal, currency: str) -> str:
 class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Tables are rebuilt only when the documents change (``Store.version``): SuiteQL
+        # reads them on every query and never changes a row.
+        self._tables: dict[str, tuple[int, list[Row]]] = {}
 
     def balances(self) -> dict[str, Decimal]:
         """The receivable opsgraph reads as a customer's ``balance``: open invoices (subtotal
@@ -80,7 +83,14 @@ class Ledger:
         return totals
 
     def table(self, name: str) -> list[Row]:
-        """The rows of a SuiteQL table, built from the documents as they are now."""
+        """The rows of a SuiteQL table, as the documents are now."""
+        version = self.store.version
+        cached = self._tables.get(name)
+        if cached is None or cached[0] != version:
+            cached = self._tables[name] = (version, self._build(name))
+        return cached[1]
+
+    def _build(self, name: str) -> list[Row]:
         if name == "customer":
             balances = self.balances()
             return [_customer_row(doc, balances) for doc in self.store.all("customer")]
