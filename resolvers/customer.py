@@ -206,12 +206,12 @@ class CustomerType(Node):
 
     @strawberry.field(description="Service credit requests, newest first.")
     async def credits(self, info: Info) -> list[CreditRequestType]:
-        rows = await info.context.loaders.credits.load(self.identity.id)
+        rows = await info.context.loaders.credits(self.identity.id)
         return [CreditRequestType.of(r) for r in rows]
 
     @strawberry.field(description="Open reconciliation exceptions, largest impact first.")
     async def open_exceptions(self, info: Info) -> list[ReconciliationExceptionType]:
-        rows = await info.context.loaders.open_exceptions.load(self.identity.id)
+        rows = await info.context.loaders.open_exceptions(self.identity.id)
         return [ReconciliationExceptionType.of(r) for r in rows]
 
     @strawberry.field(description="The CRM health score and the risks opsgraph sees.")

@@ -53,8 +53,8 @@ class Loaders:
         self._services = services
         self._loaders: dict[tuple[SystemName, ObjectKind, bool], _ReadLoader] = {}
         self._customers: _CustomerLoader | None = None
-        self.credits = _OwnedLoader(services.owned.credits)
-        self.open_exceptions = _OwnedLoader(services.owned.open_exceptions)
+        self._credits: _OwnedLoader | None = None
+        self._open_exceptions: _OwnedLoader | None = None
 
     def _get(self, system: SystemName, kind: ObjectKind, related: bool) -> _ReadLoader:
         key = (system, kind, related)
@@ -78,6 +78,18 @@ class Loaders:
         round trip later. A failure surfaces where the value is awaited, not here."""
         future = self._get(system, kind, True).load(parent)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def credits(self, customer_id: str) -> list[Any]:
+        """The customer's credit requests, newest first (batched across customers)."""
+        if self._credits is None:
+            self._credits = _OwnedLoader(self._services.owned.credits)
+        return await self._credits.load(customer_id)
+
+    async def open_exceptions(self, customer_id: str) -> list[Any]:
+        """The customer's open reconciliation exceptions (batched across customers)."""
+        if self._open_exceptions is None:
+            self._open_exceptions = _OwnedLoader(self._services.owned.open_exceptions)
+        return await self._open_exceptions.load(customer_id)
 
     async def customer(self, id: str) -> CustomerIdentity | None:
         if self._customers is None:
