@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -81,7 +82,7 @@ def run_demo(customers: int, seed: int, port: int, state_dir: Path, as_of: date 
     apps = sandbox_apps(state_dir, port + 100, webhook_base=None)
     for system, (app, _) in apps.items():
         app.seeder(world.slice(system))
-    (state_dir / "seed-manifest.json").write_text(_json(world))
+    (state_dir / "seed-manifest.json").write_text(json.dumps(world.manifest(), indent=2))
     settings = demo_settings(state_dir, port, {s: p for s, (_, p) in apps.items()})
     (state_dir / "opsgraph.db").unlink(missing_ok=True)
     upgrade(settings.database_url)
@@ -111,9 +112,3 @@ def run_demo(customers: int, seed: int, port: int, state_dir: Path, as_of: date 
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
-
-
-def _json(world: World) -> str:
-    import json
-
-    return json.dumps(world.manifest(), indent=2)

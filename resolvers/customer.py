@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
 
@@ -11,6 +12,7 @@ from connectors.models import Case, Invoice, ObjectKind, Subscription, SystemNam
 from gateway.crosswalk import CustomerIdentity
 from gateway.entitlements import entitlements
 from gateway.errors import BadUserInput, NotFound
+from gateway.reads import Sourced
 from resolvers.account import AccountType
 from resolvers.billing import (
     CustomerSubscription,
@@ -76,6 +78,15 @@ class CustomerType(Node):
     def _id_in(self, system: SystemName) -> str | None:
         return self.identity.external_ids.get(system)
 
+    async def _related(
+        self, info: Info, system: SystemName, kind: ObjectKind
+    ) -> Sourced[list[Any]] | None:
+        """This customer's records of ``kind`` in ``system``; None when it has no id there."""
+        parent = self._id_in(system)
+        if parent is None:
+            return None
+        return await info.context.loaders.related(system, kind, parent)
+
     @strawberry.field(description="The crosswalk entry this view is assembled from.")
     def source(self) -> ProvenanceType:
         return ProvenanceType(
@@ -94,31 +105,21 @@ class CustomerType(Node):
         sourced = await info.context.loaders.record(SystemName.CRM, ObjectKind.ACCOUNT, crm_id)
         return None if sourced.value is None else AccountType.of(sourced)
 
-    async def _subscriptions(self, info: Info) -> tuple[list[Subscription], ProvenanceType | None]:
-        billing_id = self._id_in(SystemName.BILLING)
-        if billing_id is None:
-            return [], None
-        sourced = await info.context.loaders.related(
-            SystemName.BILLING, ObjectKind.SUBSCRIPTION, billing_id
-        )
-        return sourced.value, ProvenanceType.of(sourced)
-
     @strawberry.field(description="Subscriptions in the billing system.")
     async def subscriptions(self, info: Info) -> list[CustomerSubscription] | None:
-        billing_id = self._id_in(SystemName.BILLING)
-        if billing_id is None:
+        sourced = await self._related(info, SystemName.BILLING, ObjectKind.SUBSCRIPTION)
+        if sourced is None:
             return []
-        sourced = await info.context.loaders.related(
-            SystemName.BILLING, ObjectKind.SUBSCRIPTION, billing_id
-        )
         return [CustomerSubscription.of(s, sourced) for s in sourced.value]
 
     @strawberry.field(description="Features the customer may use now, from its plans.")
     async def entitlements(self, info: Info) -> list[EntitlementType] | None:
-        subs, source = await self._subscriptions(info)
-        if source is None:
+        sourced = await self._related(info, SystemName.BILLING, ObjectKind.SUBSCRIPTION)
+        if sourced is None:
             return []
+        subs: list[Subscription] = sourced.value
         plans = await plans_for(info, subs)
+        source = ProvenanceType.of(sourced)
         return [EntitlementType.of(e, source) for e in entitlements(subs, values(plans))]
 
     @strawberry.field(description="Billing invoices, newest first, each with its ERP posting.")
@@ -131,19 +132,16 @@ class CustomerType(Node):
     ) -> InvoiceConnection | None:
         if not 0 < first <= MAX_PAGE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
-        billing_id = self._id_in(SystemName.BILLING)
         erp_id = self._id_in(SystemName.ERP)
         if erp_id is not None and selects(info, "posting", "postings", "postingStatus"):
             # The ERP postings depend on the customer, not on the invoices: fetch them in
             # parallel with billing rather than after it.
             info.context.loaders.prime_related(SystemName.ERP, ObjectKind.POSTING, erp_id)
-        if billing_id is None:
+        sourced = await self._related(info, SystemName.BILLING, ObjectKind.INVOICE)
+        if sourced is None:
             return InvoiceConnection(
                 edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
             )
-        sourced = await info.context.loaders.related(
-            SystemName.BILLING, ObjectKind.INVOICE, billing_id
-        )
         invoices: list[Invoice] = sorted(
             (i for i in sourced.value if status is None or i.status == status),
             key=lambda i: (i.issued_at, i.id),
@@ -175,14 +173,8 @@ class CustomerType(Node):
         return None if sourced.value is None else BalanceType.of(sourced)
 
     async def _cases(self, info: Info) -> list[Case]:
-        support_id = self._id_in(SystemName.SUPPORT)
-        if support_id is None:
-            return []
-        sourced = await info.context.loaders.related(
-            SystemName.SUPPORT, ObjectKind.CASE, support_id
-        )
-        cases: list[Case] = sourced.value
-        return cases
+        sourced = await self._related(info, SystemName.SUPPORT, ObjectKind.CASE)
+        return [] if sourced is None else sourced.value
 
     @strawberry.field(description="Support cases, newest first.")
     async def cases(
@@ -190,12 +182,9 @@ class CustomerType(Node):
     ) -> list[CaseType] | None:
         if not 0 < first <= MAX_PAGE:
             raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
-        support_id = self._id_in(SystemName.SUPPORT)
-        if support_id is None:
+        sourced = await self._related(info, SystemName.SUPPORT, ObjectKind.CASE)
+        if sourced is None:
             return []
-        sourced = await info.context.loaders.related(
-            SystemName.SUPPORT, ObjectKind.CASE, support_id
-        )
         wanted = None if status is None else {s.value for s in status}
         cases = sorted(
             (c for c in sourced.value if wanted is None or c.status in wanted),
