@@ -101,6 +101,7 @@ class BillingConnector(Connector):
             max_network_retries=0,  # retries belong to the resilience layer
         )
         self._localstripe = config.options.get("dialect", "stripe") == "localstripe"
+        self._searches: dict[tuple[str, tuple[str, ...]], asyncio.Future[Any]] = {}
 
     @property
     def calls(self) -> int:
@@ -214,6 +215,23 @@ class BillingConnector(Connector):
         return await related.subscriptions(self._search_invoices, listed, parent_ids)
 
     async def _search_invoices(
+        self, query: str, expand: Sequence[str]
+    ) -> builtins.list[Mapping[str, Any]]:
+        """Every invoice ``query`` finds. An identical search already in flight (a page of
+        customers reading invoices and subscriptions in the same tick) is joined, not sent
+        again."""
+        key = (query, tuple(expand))
+        pending = self._searches.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._search_pages(query, expand))
+            # A joined search's failure is raised to every caller; this keeps asyncio from
+            # reporting it as never retrieved when a caller was cancelled first.
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._searches[key] = pending
+            pending.add_done_callback(lambda _: self._searches.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _search_pages(
         self, query: str, expand: Sequence[str]
     ) -> builtins.list[Mapping[str, Any]]:
         """Every invoice ``query`` finds, following ``next_page``."""

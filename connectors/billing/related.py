@@ -65,7 +65,10 @@ async def _invoices_of(
 
 
 async def invoices(search: Search, parents: Sequence[str]) -> list[list[Record]]:
-    grouped = await _invoices_of(search, parents)
+    # The same expansion as ``subscriptions`` asks for, so that when a page of customers
+    # wants both, the two reads are one request (the connector coalesces identical searches
+    # in flight).
+    grouped = await _invoices_of(search, parents, [EXPAND_SUBSCRIPTION])
     return [[wire.invoice(obj) for obj in grouped[p]] for p in parents]
 
 

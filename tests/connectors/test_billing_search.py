@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import date
@@ -104,6 +105,21 @@ async def test_twelve_customers_cost_two_invoice_searches(
     got, calls = await counted(admin, billing.fetch_related(K.INVOICE, CUSTOMERS))
     assert calls == {SEARCH: 2}
     assert [set(group) for group in got] == [seeded(Invoice, p) for p in CUSTOMERS]
+
+
+async def test_invoices_and_subscriptions_read_together_share_their_searches(
+    billing: BillingConnector, admin: httpx.Client
+) -> None:
+    both = asyncio.gather(
+        billing.fetch_related(K.INVOICE, CUSTOMERS),
+        billing.fetch_related(K.SUBSCRIPTION, CUSTOMERS),
+    )
+    (invoices, subscriptions), calls = await counted(admin, both)
+    assert calls == {SEARCH: 2}
+    assert [set(group) for group in invoices] == [seeded(Invoice, p) for p in CUSTOMERS]
+    assert [set(group) for group in subscriptions] == [seeded(Subscription, p) for p in CUSTOMERS]
+    _, again = await counted(admin, billing.fetch_related(K.INVOICE, CUSTOMERS))
+    assert again == {SEARCH: 2}  # finished searches are not reused: reads stay fresh
 
 
 async def test_a_customer_without_invoices_has_its_subscriptions_listed(
