@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -96,7 +97,7 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(repeat: int) -> None:
+async def main(repeat: int, pages: tuple[int, ...]) -> None:
     console = Console()
     with (
         sandboxes(customers=max(PAGES), seed=7, separate_process=True) as boxes,
@@ -115,7 +116,7 @@ async def main(repeat: int) -> None:
             table = Table(title="customer 360: upstream calls and latency (ms)")
             for column in ("page", "mode", *(s.value for s in LATENCY_MS), "calls", "p50", "p95"):
                 table.add_column(column, justify="right")
-            for page in PAGES:
+            for page in pages:
                 for naive in (False, True):
                     # The naive baseline at 50+ customers takes minutes a run: once is enough.
                     reps = repeat if page <= 10 or not naive else 1
@@ -137,4 +138,8 @@ async def main(repeat: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9)
-    asyncio.run(main(parser.parse_args().repeat))
+    parser.add_argument("--pages", type=int, nargs="+", default=list(PAGES))
+    args = parser.parse_args()
+    # uvloop, as uvicorn runs the gateway (its default loop when uvloop is installed).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main(args.repeat, tuple(args.pages)))

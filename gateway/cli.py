@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 
 from connectors.errors import GatewayError
 from gateway.ownership import OwnershipMap
@@ -78,7 +79,9 @@ def sandbox(
     apps = sandbox_apps(state_dir, port - 1, webhook_base=None)
     for system, (_, p) in apps.items():
         typer.echo(f"{system.value:<8} http://{host}:{p}")
-    asyncio.run(serve_forever(list(apps.values()), host))
+    # uvloop, as uvicorn would pick for a single app.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve_forever(list(apps.values()), host))
 
 
 @ownership_app.command("check")

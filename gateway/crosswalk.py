@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.models import SystemName
@@ -24,22 +25,30 @@ class Crosswalk:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def _identities(
-        self, session: AsyncSession, ids: Sequence[str]
-    ) -> list[CustomerIdentity]:
-        customers = (await session.scalars(select(Customer).where(Customer.id.in_(ids)))).all()
-        links = (
-            await session.scalars(select(ExternalId).where(ExternalId.customer_id.in_(ids)))
-        ).all()
-        by_customer: dict[str, dict[SystemName, str]] = {}
-        for link in links:
-            by_customer.setdefault(link.customer_id, {})[SystemName(link.system)] = link.external_id
-        return [CustomerIdentity(c.id, c.name, by_customer.get(c.id, {})) for c in customers]
+    async def _read(self, session: AsyncSession, customers: Select[Any]) -> list[CustomerIdentity]:
+        """The identities of the customers ``customers`` selects (ids), in its order: one
+        statement, customers joined to their external ids (every request starts here)."""
+        chosen = customers.subquery()
+        rows = await session.execute(
+            select(Customer.id, Customer.name, ExternalId.system, ExternalId.external_id)
+            .join(chosen, chosen.c.id == Customer.id)
+            .outerjoin(ExternalId, ExternalId.customer_id == Customer.id)
+            .order_by(Customer.id)
+        )
+        names: dict[str, str] = {}
+        links: dict[str, dict[SystemName, str]] = {}
+        for id_, name, system, external_id in rows:
+            names[id_] = name
+            ids = links.setdefault(id_, {})
+            if system is not None:
+                ids[SystemName(system)] = external_id
+        return [CustomerIdentity(id_, name, links[id_]) for id_, name in names.items()]
 
     async def get_many(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
         """Identities in the order of ``ids``; None where there is no such customer."""
         async with self._sessions() as session:
-            found = {c.id: c for c in await self._identities(session, list(set(ids)))}
+            wanted = select(Customer.id).where(Customer.id.in_(set(ids)))
+            found = {c.id: c for c in await self._read(session, wanted)}
         return [found.get(i) for i in ids]
 
     async def by_external_id(self, system: SystemName, external_id: str) -> CustomerIdentity | None:
@@ -51,7 +60,10 @@ class Crosswalk:
             )
             if customer_id is None:
                 return None
-            return (await self._identities(session, [customer_id]))[0]
+            (identity,) = await self._read(
+                session, select(Customer.id).where(Customer.id == customer_id)
+            )
+            return identity
 
     async def page(
         self, first: int, after: str | None, name_contains: str | None = None
@@ -63,9 +75,8 @@ class Crosswalk:
         if name_contains:
             query = query.where(Customer.name.icontains(name_contains, autoescape=True))
         async with self._sessions() as session:
-            ids = list((await session.scalars(query)).all())
-            identities = {c.id: c for c in await self._identities(session, ids[:first])}
-        return [identities[i] for i in ids[:first]], len(ids) > first
+            identities = await self._read(session, query)
+        return identities[:first], len(identities) > first
 
     async def link(
         self, customer_id: str, name: str, external_ids: Mapping[SystemName, str]
