@@ -39,23 +39,21 @@ class GraphQLApp(GraphQL[Context, None]):
         return await super().process_result(request, result)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    """The gateway. Settings and the ownership file are validated here, before serving.
-    Pass ``services`` to share already-built ones (tests); the app then does not close them."""
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The gateway. Settings and the ownership file are validated here, before serving;
+    the services (database, Redis, connectors) are built when the app starts."""
     settings = settings or load_settings()
     ownership = OwnershipMap.load(settings.ownership_file)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        owned = services is None
-        app.state.services = services or Services.build(settings, ownership)
-        if owned:
-            await app.state.services.start()
+        services = Services.build(settings, ownership)
+        await services.start()
+        app.state.services = services
         try:
             yield {}
         finally:
-            if owned:
-                await app.state.services.aclose()
+            await services.aclose()
 
     graphql = GraphQLApp(build_schema(), allow_queries_via_get=True)
     return Starlette(
