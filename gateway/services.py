@@ -60,7 +60,9 @@ class Services:
                 cache,
                 fresh,
                 settings.cache_keep_s,
-                catalogs={(SystemName.BILLING, ObjectKind.PLAN): settings.catalog_ttl_s},
+                catalogs={
+                    (ownership.owner(ObjectKind.PLAN), ObjectKind.PLAN): settings.catalog_ttl_s
+                },
             ),
             owned=Owned(session_factory),
         )
