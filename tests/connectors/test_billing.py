@@ -1,24 +1,12 @@
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from connectors.billing import BillingConnector, connect, wire
-from connectors.billing.errors import WebhookSignatureInvalid
-from connectors.billing.webhooks import to_changes, verify
+from connectors.billing import BillingConnector
 from connectors.errors import (
     UpstreamConflict,
     UpstreamRejected,
@@ -27,33 +15,27 @@ from connectors.errors import (
 )
 from connectors.models import (
     ChangeBatch,
-    ChangeEvent,
-    ConnectorConfig,
     CustomerRecord,
     Invoice,
     ObjectKind,
-    Plan,
     Subscription,
     SystemName,
     WriteCommand,
 )
 from connectors.money import Money
 from connectors.sandbox.billing import create_app
-from connectors.sandbox.config import SandboxConfig
-from connectors.sandbox.seed import generate
-from connectors.sandbox.serve import serve_in_thread
+from tests.connectors.billing_helpers import (
+    NEW_CUSTOMER,
+    SECRET,
+    SEEDED,
+    Receiver,
+    _connector,
+    _get,
+    webhook_sandbox,
+)
 from tests.connectors.conftest import running_sandbox
 from tests.connectors.contract import ConnectorCase, ConnectorContract
 
-SEEDED = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.BILLING)
-SECRET = "sandbox-secret"
-WEBHOOK_SECRET = "whsec_test_billing"
-NEW_CUSTOMER = WriteCommand(
-    kind=ObjectKind.CUSTOMER,
-    action="create",
-    payload={"name": "Contract Co", "email": "ap@contract.example", "currency": "EUR",
-             "ref": "cust_9001"},
-)  # fmt: skip
 K = ObjectKind
 
 
@@ -67,39 +49,6 @@ def sandbox() -> Iterator[tuple[str, httpx.Client]]:
         yield running
 
 
-class Receiver:
-    """A webhook endpoint on loopback that keeps what it was sent."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, str]] = []
-        self._arrived = threading.Condition()
-
-        async def hook(request: Request) -> Response:
-            body = await request.body()
-            with self._arrived:
-                self.received.append((body, request.headers["stripe-signature"]))
-                self._arrived.notify_all()
-            return Response(status_code=204)
-
-        self.running = serve_in_thread(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
-        self.url = self.running.url + "/hook"
-
-    def delivery_of(self, object_id: str, timeout: float = 5.0) -> tuple[bytes, str]:
-        """The first delivery whose event is about ``object_id``, waiting for it."""
-
-        def find() -> tuple[bytes, str] | None:
-            for body, signature in self.received:
-                if json.loads(body)["data"]["object"]["id"] == object_id:
-                    return body, signature
-            return None
-
-        with self._arrived:
-            self._arrived.wait_for(lambda: find() is not None, timeout)
-            found = find()
-        assert found is not None, f"no webhook for {object_id} within {timeout}s"
-        return found
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     hook = Receiver()
@@ -110,15 +59,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def fresh(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
     """A second seeded sandbox, delivering webhooks, for the tests that write."""
-    config = SandboxConfig(webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET)
-    with running_sandbox(create_app, SEEDED, config) as running:
+    with webhook_sandbox(receiver) as running:
         yield running
-
-
-def _connector(url: str, secret: str = SECRET, **kw: Any) -> BillingConnector:
-    connector = connect(ConnectorConfig(base_url=url, secret=secret, **kw))
-    assert isinstance(connector, BillingConnector)
-    return connector
 
 
 @pytest.fixture
@@ -150,10 +92,6 @@ async def billing(fresh: tuple[str, httpx.Client]) -> AsyncIterator[BillingConne
 
 class TestBillingContract(ConnectorContract):
     pass
-
-
-def _get(admin: httpx.Client, path: str, secret: str = SECRET, **params: Any) -> httpx.Response:
-    return admin.get(path, params=params, headers={"Authorization": f"Bearer {secret}"})
 
 
 # wire shapes
@@ -389,98 +327,6 @@ async def test_the_feed_is_oldest_first_and_its_cursor_moves_forward() -> None:
             assert (await connector.changes(cursor)).events == []
         finally:
             await connector.aclose()
-
-
-# webhooks
-
-
-def _sign(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-    stamp = int(time.time()) if at is None else at
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
-
-
-async def test_the_sandbox_delivers_a_signed_event_for_each_write(
-    billing: BillingConnector, receiver: Receiver
-) -> None:
-    written = await billing.write(NEW_CUSTOMER, "webhook-1")
-    body, signature = receiver.delivery_of(written.id)
-    event = verify(body, signature, WEBHOOK_SECRET)
-    assert (event["type"], event["data"]["object"]["id"]) == ("customer.created", written.id)
-    assert event["request"]["idempotency_key"] == "webhook-1"
-    assert to_changes(event) == [ChangeEvent(
-        system=SystemName.BILLING, kind=K.CUSTOMER, id=written.id, type="created",
-        occurred_at=datetime.fromtimestamp(event["created"], UTC))]  # fmt: skip
-
-
-EVENT = json.dumps({"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1790000000,
-                    "data": {"object": {"id": "in_1", "object": "invoice"}}}).encode()  # fmt: skip
-
-
-def test_a_valid_signature_is_accepted() -> None:
-    assert verify(EVENT, _sign(EVENT), WEBHOOK_SECRET)["id"] == "evt_1"
-
-
-@pytest.mark.parametrize(
-    ("body", "signature"),
-    [
-        (EVENT.replace(b"in_1", b"in_2"), _sign(EVENT)),
-        (EVENT, _sign(EVENT, secret="whsec_other")),
-        (EVENT, _sign(EVENT, at=int(time.time()) - 301)),
-        (EVENT, "t=1,v0=abc"),
-        (EVENT, ""),
-    ],
-    ids=["tampered-body", "wrong-secret", "stale", "no-v1", "missing"],
-)
-def test_a_bad_signature_is_rejected(body: bytes, signature: str) -> None:
-    with pytest.raises(WebhookSignatureInvalid):
-        verify(body, signature, WEBHOOK_SECRET)
-
-
-@pytest.mark.parametrize(
-    ("type_", "obj", "expected"),
-    [
-        ("invoice.paid", {"id": "in_1"}, (K.INVOICE, "in_1", "updated")),
-        ("customer.subscription.deleted", {"id": "sub_1"}, (K.SUBSCRIPTION, "sub_1", "deleted")),
-        ("payment_intent.created", {"id": "pi_1"}, (K.PAYMENT, "pi_1", "created")),
-        ("credit_note.created", {"id": "cn_1", "invoice": "in_9"}, (K.INVOICE, "in_9", "updated")),
-        ("customer.tax_id.created", {"id": "txi_1"}, None),
-        ("charge.refunded", {"id": "ch_1"}, None),
-    ],
-)
-def test_event_types_map_to_changed_records(
-    type_: str, obj: dict[str, Any], expected: tuple[Any, ...] | None
-) -> None:
-    changes = to_changes({"type": type_, "created": 1790000000, "data": {"object": obj}})
-    assert [(c.kind, c.id, c.type) for c in changes] == ([expected] if expected else [])
-
-
-# reading older API shapes (localstripe, accounts pinned to old versions)
-
-
-def test_old_shapes_are_read_too() -> None:
-    sub = wire.subscription({
-        "id": "sub_1", "customer": "cus_1", "status": "active", "quantity": 2,
-        "current_period_start": 1790000000, "current_period_end": 1792592000,
-        "items": {"data": [{"plan": {"id": "plan_1"}, "quantity": 3}]}})  # fmt: skip
-    assert (sub.plan_id, sub.quantity, sub.current_period_start) == (
-        "plan_1", 3, datetime(2026, 9, 21, 14, 13, 20, tzinfo=UTC))  # fmt: skip
-    inv = wire.invoice({
-        "id": "in_1", "customer": "cus_1", "status": "paid", "currency": "eur", "subtotal": 100,
-        "tax": 21, "total": 121, "created": 1790000000, "subscription": "sub_1",
-        "total_taxes": [{"amount": 99}]})  # fmt: skip
-    assert (inv.tax, inv.subscription_id) == (Money(21, "EUR"), "sub_1")
-    pay = wire.payment({
-        "id": "pi_1", "customer": None, "invoice": "in_1", "amount": 121, "currency": "eur",
-        "status": "succeeded", "created": 1790000000, "metadata": {}})  # fmt: skip
-    assert (pay.invoice_id, pay.customer_id) == ("in_1", "")
-    plan = wire.plan({
-        "id": "plan_1", "object": "plan", "amount": 900, "currency": "usd", "interval": "year",
-        "product": {"name": "Pro",
-                    "metadata": {"features": "sso, api", "sla_hours": "8"}}})  # fmt: skip
-    assert plan == Plan(
-        system=SystemName.BILLING, id="plan_1", name="Pro", price=Money(900, "USD"),
-        interval="year", features=("sso", "api"), support_tier="", sla_hours=8)  # fmt: skip
 
 
 PRICE_GROWTH_EUR = {

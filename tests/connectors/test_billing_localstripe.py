@@ -5,7 +5,8 @@ and pay at once, invoices, PaymentIntents, list paging and signed webhooks. It h
 prices (so the connector runs with ``dialect=localstripe`` and reads the catalog from
 /v1/plans), no credit notes, no idempotent replay, no ``ending_before`` or newest-first
 event list (so no change feed), and no ``customer`` filter on PaymentIntents. Our own
-sandbox covers those; see test_billing.py.
+sandbox covers those; see test_billing.py. The last test needs no server: it reads the
+older API shapes localstripe (and an account pinned to an old version) sends.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.billing import BillingConnector, connect
+from connectors.billing import BillingConnector, connect, wire
 from connectors.billing.webhooks import to_changes, verify
 from connectors.errors import UpstreamAuthError
 from connectors.models import (
@@ -41,7 +42,7 @@ from connectors.models import (
     WriteCommand,
 )
 from connectors.money import Money
-from tests.connectors.test_billing import Receiver
+from tests.connectors.billing_helpers import Receiver
 
 KEY = "sk_test_localstripe"  # localstripe takes any key that starts with sk_
 WHSEC = "whsec_localstripe"
@@ -276,3 +277,31 @@ def test_localstripe_webhooks_pass_our_verifier(localstripe: str) -> None:
             (K.CUSTOMER, customer["id"], "created")]  # fmt: skip
     finally:
         receiver.running.stop()
+
+
+# reading older API shapes (localstripe, accounts pinned to old versions)
+
+
+def test_old_shapes_are_read_too() -> None:
+    sub = wire.subscription({
+        "id": "sub_1", "customer": "cus_1", "status": "active", "quantity": 2,
+        "current_period_start": 1790000000, "current_period_end": 1792592000,
+        "items": {"data": [{"plan": {"id": "plan_1"}, "quantity": 3}]}})  # fmt: skip
+    assert (sub.plan_id, sub.quantity, sub.current_period_start) == (
+        "plan_1", 3, datetime(2026, 9, 21, 14, 13, 20, tzinfo=UTC))  # fmt: skip
+    inv = wire.invoice({
+        "id": "in_1", "customer": "cus_1", "status": "paid", "currency": "eur", "subtotal": 100,
+        "tax": 21, "total": 121, "created": 1790000000, "subscription": "sub_1",
+        "total_taxes": [{"amount": 99}]})  # fmt: skip
+    assert (inv.tax, inv.subscription_id) == (Money(21, "EUR"), "sub_1")
+    pay = wire.payment({
+        "id": "pi_1", "customer": None, "invoice": "in_1", "amount": 121, "currency": "eur",
+        "status": "succeeded", "created": 1790000000, "metadata": {}})  # fmt: skip
+    assert (pay.invoice_id, pay.customer_id) == ("in_1", "")
+    plan = wire.plan({
+        "id": "plan_1", "object": "plan", "amount": 900, "currency": "usd", "interval": "year",
+        "product": {"name": "Pro",
+                    "metadata": {"features": "sso, api", "sla_hours": "8"}}})  # fmt: skip
+    assert plan == Plan(
+        system=SystemName.BILLING, id="plan_1", name="Pro", price=Money(900, "USD"),
+        interval="year", features=("sso", "api"), support_tier="", sla_hours=8)  # fmt: skip

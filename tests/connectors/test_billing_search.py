@@ -24,8 +24,8 @@ from connectors.models import (
 )
 from connectors.sandbox.billing import create_app
 from connectors.sandbox.seed import generate
+from tests.connectors.billing_helpers import _connector, _get
 from tests.connectors.conftest import running_sandbox
-from tests.connectors.test_billing import _connector, _get
 
 WORLD = generate(customers=12, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.BILLING)
 CUSTOMERS = [r.id for r in WORLD if isinstance(r, CustomerRecord)]

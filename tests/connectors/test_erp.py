@@ -9,13 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors import erp
 from connectors.erp import wire
 from connectors.errors import UpstreamAuthError, UpstreamError, UpstreamRejected
 from connectors.models import (
     Balance,
     ChangeEvent,
-    ConnectorConfig,
     ObjectKind,
     Posting,
     PostingType,
@@ -25,16 +23,11 @@ from connectors.models import (
 from connectors.money import Money
 from connectors.sandbox import erp as sandbox
 from connectors.sandbox.erp.api import LOGIN_FAILED
-from connectors.sandbox.erp.suiteql import Column, Condition, Query, QueryError, parse
-from connectors.sandbox.seed import generate
 from tests.connectors.conftest import running_sandbox
 from tests.connectors.contract import ConnectorCase, ConnectorContract, counted
+from tests.connectors.erp_helpers import AUTH, RECORDS, SUITEQL, _connect, _suiteql
 
 ERP = SystemName.ERP
-RECORDS = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.ERP)
-SUITEQL = "/services/rest/query/v1/suiteql"
-AUTH = {"Authorization": "Bearer sandbox-secret"}
-QUERY_HEADERS = {**AUTH, "Prefer": "transient"}
 
 
 def credit_memo(**changes: Any) -> WriteCommand:
@@ -66,10 +59,6 @@ def fresh() -> Iterator[tuple[str, httpx.Client]]:
         yield running
 
 
-def _connect(url: str, secret: str = "sandbox-secret") -> erp.NetSuiteConnector:
-    return erp.connect(ConnectorConfig(base_url=url, secret=secret))
-
-
 @pytest.fixture
 async def case(sandbox_url: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
     url, admin = sandbox_url
@@ -92,10 +81,6 @@ class TestNetSuiteContract(ConnectorContract):
     pass
 
 
-def _suiteql(admin: httpx.Client, q: str, **params: int) -> httpx.Response:
-    return admin.post(SUITEQL, params=params, headers=QUERY_HEADERS, json={"q": q})
-
-
 def _decimal_json(response: httpx.Response) -> Any:
     return json.loads(response.content, parse_float=Decimal)
 
@@ -104,64 +89,7 @@ def _balance(customer: str, minor: int, currency: str) -> Balance:
     return Balance(system=ERP, id=customer, customer_id=customer, receivable=Money(minor, currency))
 
 
-def _error_code(response: httpx.Response) -> tuple[int, str]:
-    return response.status_code, response.json()["o:errorDetails"][0]["o:errorCode"]
-
-
 # -- wire shapes ----------------------------------------------------------------------------
-
-
-def test_suiteql_answers_with_netsuites_collection_shape(sandbox_url: Any) -> None:
-    url, admin = sandbox_url
-    response = _suiteql(
-        admin,
-        "SELECT id, companyname, BUILTIN.DF(currency) AS currencyname, balance FROM customer "
-        "WHERE id IN ('1004', '1003') ORDER BY id",
-        limit=1,
-    )
-    assert (
-        response.headers["content-type"] == "application/vnd.oracle.resource+json; type=collection"
-    )
-    page = f"{url}{SUITEQL}?limit=1&offset="
-    assert response.json() == {
-        "links": [
-            {"rel": "first", "href": page + "0"},
-            {"rel": "next", "href": page + "1"},
-            {"rel": "last", "href": page + "1"},
-            {"rel": "self", "href": page + "0"},
-        ],
-        "count": 1,
-        "hasMore": True,
-        "items": [
-            {
-                "links": [],
-                "id": "1003",
-                "companyname": "Initech Labs",
-                "currencyname": "JPY",
-                "balance": "61600",
-            }
-        ],  # fmt: skip
-        "offset": 0,
-        "totalResults": 2,
-    }
-
-
-def test_suiteql_prints_amounts_as_oracle_number_strings(sandbox_url: Any) -> None:
-    _, admin = sandbox_url
-    rows = _suiteql(
-        admin,
-        "SELECT id, subtotal, taxtotal, foreigntotal FROM transaction WHERE id IN ('5030', '5007')",
-    ).json()["items"]
-    assert rows == [
-        {
-            "links": [],
-            "id": "5007",
-            "subtotal": "405",
-            "taxtotal": "85.75",
-            "foreigntotal": "490.75",
-        },
-        {"links": [], "id": "5030", "subtotal": "16", "taxtotal": "0", "foreigntotal": "16"},
-    ]
 
 
 def test_record_api_serves_a_seeded_invoice_as_netsuite_does(sandbox_url: Any) -> None:
@@ -209,93 +137,6 @@ def test_an_unknown_record_is_netsuites_404(sandbox_url: Any) -> None:
             "o:errorCode": "NONEXISTENT_ID",
         }
     ]
-
-
-# -- SuiteQL subset -------------------------------------------------------------------------
-
-
-def test_suiteql_parser_accepts_the_subset() -> None:
-    query = parse(
-        "select ID, builtin.df(Subsidiary) as sub, BUILTIN.DF(currency) FROM Transaction "
-        "WHERE entity IN ('1001', 'it''s') AND id > 5000 AND status = 'open' ORDER BY id DESC"
-    )
-    assert query == Query(
-        table="transaction",
-        columns=(
-            Column("id", "id"),
-            Column("subsidiary", "sub", display=True),
-            Column("currency", "expr2", display=True),
-        ),
-        where=(
-            Condition("entity", "in", ("1001", "it's")),
-            Condition("id", ">", ("5000",)),
-            Condition("status", "=", ("open",)),
-        ),
-        order_by="id",
-        descending=True,
-    )
-    assert parse("SELECT * FROM change") == Query(table="change", columns=None)
-
-
-@pytest.mark.parametrize(
-    ("statement", "reason"),
-    [
-        ("DROP TABLE customer", "Expected SELECT near 'DROP'."),
-        ("SELECT id FROM employee", "Search error occurred: Record 'employee' was not found."),
-        ("SELECT password FROM customer", "Field 'password' for record 'customer' was not found."),
-        (
-            "SELECT id FROM customer WHERE id LIKE '1%'",
-            "Unsupported condition near 'LIKE'; use =, IN or >.",
-        ),
-        ("SELECT id FROM customer; DELETE FROM customer", "Unexpected character ';' at 23."),
-        ("SELECT id FROM customer WHERE id = 1 OR 1 = 1", "Unexpected 'OR' after the query."),
-        ("SELECT id FROM customer WHERE id > 'a'", "'>' compares with a number, not 'a'."),
-    ],
-)
-def test_suiteql_outside_the_subset_is_refused_with_netsuites_body(
-    sandbox_url: Any, statement: str, reason: str
-) -> None:
-    _, admin = sandbox_url
-    with pytest.raises(QueryError):
-        parse(statement)
-    response = _suiteql(admin, statement)
-    assert response.status_code == 400
-    assert response.headers["content-type"] == "application/vnd.oracle.resource+json; type=error"
-    assert response.json() == {
-        "type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1",
-        "title": "Bad Request",
-        "status": 400,
-        "o:errorDetails": [
-            {
-                "detail": "Invalid search query. Detailed unprocessed description follows. "
-                + reason,
-                "o:errorCode": "INVALID_PARAMETER",
-            }
-        ],
-    }
-
-
-def test_suiteql_needs_prefer_transient_and_a_page_of_at_most_1000(sandbox_url: Any) -> None:
-    _, admin = sandbox_url
-    q = {"q": "SELECT id FROM customer"}
-    missing = admin.post(SUITEQL, headers=AUTH, json=q)
-    too_big = admin.post(SUITEQL, params={"limit": 1001}, headers=QUERY_HEADERS, json=q)
-    assert _error_code(missing) == (400, "INVALID_HEADER")
-    assert _error_code(too_big) == (400, "INVALID_PARAMETER")
-
-
-async def test_a_rejected_statement_is_an_upstream_rejection(sandbox_url: Any) -> None:
-    connector = _connect(sandbox_url[0])
-    try:
-        with pytest.raises(UpstreamRejected) as err:
-            await connector._suiteql("SELECT id FROM employee", 1, 0)
-    finally:
-        await connector.aclose()
-    assert err.value.message == (
-        "erp rejected the request: Bad Request: Invalid search query. Detailed unprocessed "
-        "description follows. Search error occurred: Record 'employee' was not found. "
-        "(INVALID_PARAMETER)"
-    )
 
 
 # -- errors ---------------------------------------------------------------------------------

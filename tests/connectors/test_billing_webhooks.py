@@ -1,0 +1,110 @@
+"""Stripe webhooks: the sandbox's signed deliveries, signature verification, and the mapping
+from event types to changed records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.billing import BillingConnector
+from connectors.billing.errors import WebhookSignatureInvalid
+from connectors.billing.webhooks import to_changes, verify
+from connectors.models import ChangeEvent, ObjectKind, SystemName
+from tests.connectors.billing_helpers import (
+    NEW_CUSTOMER,
+    WEBHOOK_SECRET,
+    Receiver,
+    _connector,
+    webhook_sandbox,
+)
+
+K = ObjectKind
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.running.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
+    with webhook_sandbox(receiver) as running:
+        yield running
+
+
+@pytest.fixture
+async def billing(fresh: tuple[str, httpx.Client]) -> AsyncIterator[BillingConnector]:
+    connector = _connector(fresh[0], timeout=2.0)
+    yield connector
+    await connector.aclose()
+
+
+def _sign(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
+    stamp = int(time.time()) if at is None else at
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+async def test_the_sandbox_delivers_a_signed_event_for_each_write(
+    billing: BillingConnector, receiver: Receiver
+) -> None:
+    written = await billing.write(NEW_CUSTOMER, "webhook-1")
+    body, signature = receiver.delivery_of(written.id)
+    event = verify(body, signature, WEBHOOK_SECRET)
+    assert (event["type"], event["data"]["object"]["id"]) == ("customer.created", written.id)
+    assert event["request"]["idempotency_key"] == "webhook-1"
+    assert to_changes(event) == [ChangeEvent(
+        system=SystemName.BILLING, kind=K.CUSTOMER, id=written.id, type="created",
+        occurred_at=datetime.fromtimestamp(event["created"], UTC))]  # fmt: skip
+
+
+EVENT = json.dumps({"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1790000000,
+                    "data": {"object": {"id": "in_1", "object": "invoice"}}}).encode()  # fmt: skip
+
+
+def test_a_valid_signature_is_accepted() -> None:
+    assert verify(EVENT, _sign(EVENT), WEBHOOK_SECRET)["id"] == "evt_1"
+
+
+@pytest.mark.parametrize(
+    ("body", "signature"),
+    [
+        (EVENT.replace(b"in_1", b"in_2"), _sign(EVENT)),
+        (EVENT, _sign(EVENT, secret="whsec_other")),
+        (EVENT, _sign(EVENT, at=int(time.time()) - 301)),
+        (EVENT, "t=1,v0=abc"),
+        (EVENT, ""),
+    ],
+    ids=["tampered-body", "wrong-secret", "stale", "no-v1", "missing"],
+)
+def test_a_bad_signature_is_rejected(body: bytes, signature: str) -> None:
+    with pytest.raises(WebhookSignatureInvalid):
+        verify(body, signature, WEBHOOK_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("type_", "obj", "expected"),
+    [
+        ("invoice.paid", {"id": "in_1"}, (K.INVOICE, "in_1", "updated")),
+        ("customer.subscription.deleted", {"id": "sub_1"}, (K.SUBSCRIPTION, "sub_1", "deleted")),
+        ("payment_intent.created", {"id": "pi_1"}, (K.PAYMENT, "pi_1", "created")),
+        ("credit_note.created", {"id": "cn_1", "invoice": "in_9"}, (K.INVOICE, "in_9", "updated")),
+        ("customer.tax_id.created", {"id": "txi_1"}, None),
+        ("charge.refunded", {"id": "ch_1"}, None),
+    ],
+)
+def test_event_types_map_to_changed_records(
+    type_: str, obj: dict[str, Any], expected: tuple[Any, ...] | None
+) -> None:
+    changes = to_changes({"type": type_, "created": 1790000000, "data": {"object": obj}})
+    assert [(c.kind, c.id, c.type) for c in changes] == ([expected] if expected else [])
