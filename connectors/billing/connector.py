@@ -17,7 +17,7 @@ import asyncio
 import builtins
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import stripe
 
@@ -222,14 +222,25 @@ class BillingConnector(Connector):
         again."""
         key = (query, tuple(expand))
         pending = self._searches.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._search_pages(query, expand))
-            # A joined search's failure is raised to every caller; this keeps asyncio from
-            # reporting it as never retrieved when a caller was cancelled first.
-            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._searches[key] = pending
-            pending.add_done_callback(lambda _: self._searches.pop(key, None))
-        return await asyncio.shield(pending)
+        if pending is not None:
+            return cast(builtins.list[Mapping[str, Any]], await asyncio.shield(pending))
+        # The first caller sends the search itself (no task: it leaves at once) and
+        # publishes the answer to whoever joins while it is in flight.
+        published: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        published.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._searches[key] = published
+        try:
+            found = await self._search_pages(query, expand)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                published.set_exception(exc)
+            else:
+                published.cancel()
+            raise
+        finally:
+            del self._searches[key]
+        published.set_result(found)
+        return found
 
     async def _search_pages(
         self, query: str, expand: Sequence[str]

@@ -41,7 +41,10 @@ def customer_query(customers: Sequence[str]) -> str:
 async def _settled(calls: Iterable[Awaitable[T]]) -> list[T]:
     """Every answer, in order; the first failure is raised once all have finished, so no
     request is left running unobserved."""
-    answers = await asyncio.gather(*calls, return_exceptions=True)
+    pending = list(calls)
+    if len(pending) == 1:  # one request: send it now rather than from a new task
+        return [await pending[0]]
+    answers = await asyncio.gather(*pending, return_exceptions=True)
     for answer in answers:
         if isinstance(answer, BaseException):
             raise answer
