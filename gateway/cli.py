@@ -76,7 +76,7 @@ def sandbox(
     from gateway.demo import sandbox_apps
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    apps = sandbox_apps(state_dir, port - 1, webhook_base=None)
+    apps = sandbox_apps(state_dir, port)
     for system, (_, p) in apps.items():
         typer.echo(f"{system.value:<8} http://{host}:{p}")
     # uvloop, as uvicorn would pick for a single app.

@@ -30,10 +30,12 @@ WEBHOOK_SECRET = "whsec_sandbox"
 
 
 def sandbox_apps(
-    state_dir: Path, base_port: int, webhook_base: str | None
+    state_dir: Path, first_port: int
 ) -> dict[SystemName, tuple[SandboxMiddleware, int]]:
+    """The four sandboxes on fresh storage, billing on ``first_port`` and the others after.
+    They deliver no webhooks until the gateway serves ``/webhooks`` (events issue)."""
     apps = {}
-    for offset, system in enumerate(EXTERNAL, start=1):
+    for offset, system in enumerate(EXTERNAL):
         module = importlib.import_module(f"connectors.sandbox.{system.value}")
         create: Callable[[SandboxConfig], SandboxMiddleware] = module.create_app
         db = state_dir / f"sandbox-{system.value}.db"
@@ -41,10 +43,9 @@ def sandbox_apps(
         config = SandboxConfig(
             db_path=str(db),
             secret=SANDBOX_SECRET,
-            webhook_url=f"{webhook_base}/webhooks/{system.value}" if webhook_base else None,
             webhook_secret=WEBHOOK_SECRET,
         )
-        apps[system] = (create(config), base_port + offset)
+        apps[system] = (create(config), first_port + offset)
     return apps
 
 
@@ -78,8 +79,7 @@ def run_demo(customers: int, seed: int, port: int, state_dir: Path, as_of: date 
     console = Console()
     state_dir.mkdir(parents=True, exist_ok=True)
     world = generate(customers=customers, seed=seed, as_of=as_of)
-    # Webhook delivery to the gateway is switched on once it serves /webhooks (events issue).
-    apps = sandbox_apps(state_dir, port + 100, webhook_base=None)
+    apps = sandbox_apps(state_dir, port + 101)
     for system, (app, _) in apps.items():
         app.seeder(world.slice(system))
     (state_dir / "seed-manifest.json").write_text(json.dumps(world.manifest(), indent=2))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
 from purgatory.service._async.repository import AsyncRedisRepository
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.models import ObjectKind, SystemName
 from gateway.cache import EntityCache, MemoryCache, RedisCache
@@ -22,10 +22,7 @@ from gateway.storage.database import create_engine, sessions
 
 @dataclass
 class Services:
-    settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    ownership: OwnershipMap
     registry: Registry
     crosswalk: Crosswalk
     redis: Redis | None
@@ -47,10 +44,7 @@ class Services:
         cache: EntityCache = MemoryCache() if redis is None else RedisCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         return cls(
-            settings=settings,
             engine=engine,
-            sessions=session_factory,
-            ownership=ownership,
             registry=registry,
             crosswalk=Crosswalk(session_factory),
             redis=redis,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -58,27 +58,29 @@ class Sandboxes:
         self.admin[system].put("/_sandbox/faults", json=faults).raise_for_status()
 
 
-def _free_port_run(count: int) -> int:
-    """A port p such that p..p+count-1 are free on loopback."""
+def free_port(offsets: Sequence[int] = (0,)) -> int:
+    """A loopback port p such that p + each offset is free too."""
     for _ in range(100):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             base: int = s.getsockname()[1]
+        if base + max(offsets) > 65535:
+            continue
         try:
-            for port in range(base, base + count):
+            for offset in offsets:
                 with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
+                    probe.bind(("127.0.0.1", base + offset))
         except OSError:
             continue
         return base
-    raise RuntimeError("no free run of ports")
+    raise RuntimeError("no free ports")
 
 
 @contextmanager
 def _sandbox_process(state_dir: str) -> Iterator[dict[SystemName, str]]:
     """The four sandboxes in a process of their own (``opsgraph sandbox``), so that their
     work does not compete with the gateway's for one interpreter (benchmarks)."""
-    base = _free_port_run(len(EXTERNAL))
+    base = free_port(range(len(EXTERNAL)))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "sandbox", "--port", str(base),
          "--state-dir", state_dir],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,27 +12,11 @@ from pathlib import Path
 
 import httpx
 
-
-def _free_base_port() -> int:
-    """A port p with p and p+101..p+104 free (the demo's gateway and sandboxes)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + 104 > 65535:
-            continue
-        try:
-            for port in (base, *(base + n for n in range(101, 105))):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
+from tests.world import free_port
 
 
 def test_the_demo_serves_four_healthy_systems_and_the_seeded_world(tmp_path: Path) -> None:
-    port = _free_base_port()
+    port = free_port((0, 101, 102, 103, 104))  # the gateway and its four sandboxes
     demo = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port),
          "--state-dir", str(tmp_path), "--customers", "5", "--seed", "3"],

@@ -60,3 +60,15 @@ async def test_a_breaker_opened_on_one_replica_is_open_on_the_other(
             await b.list(ObjectKind.POSTING)
     finally:
         admin.put("/_sandbox/faults", json={})  # type: ignore[attr-defined]
+
+
+async def test_the_owner_of_a_kind_is_its_configured_connector(
+    replicas: list[Services],
+) -> None:
+    registry = replicas[0].registry
+    assert registry.owner_of(ObjectKind.POSTING) is registry.get(SystemName.ERP)
+    assert registry.owner_of(ObjectKind.BALANCE).system is SystemName.ERP
+    with pytest.raises(UpstreamUnavailable) as missing:
+        registry.owner_of(ObjectKind.ACCOUNT)  # the CRM owns accounts; it is not configured
+    assert missing.value.message == "crm is not configured"
+    assert missing.value.system == "crm"
