@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,9 @@ class EntitlementType:
         )
 
 
+Matched = tuple[list[PostingType], PostingStatusEnum | None]
+
+
 @strawberry.type(name="Invoice", description="A billing invoice and how it stands in the ERP.")
 class InvoiceType:
     id: strawberry.ID
@@ -107,8 +111,15 @@ class InvoiceType:
     source: ProvenanceType
     invoice: strawberry.Private[Invoice]
     erp_customer_id: strawberry.Private[str | None]
+    # posting, postings and postingStatus resolve concurrently from one match per invoice
+    matched: strawberry.Private[asyncio.Future[Matched] | None] = None
 
-    async def _postings(self, info: Info) -> tuple[list[PostingType], PostingStatusEnum | None]:
+    async def _postings(self, info: Info) -> Matched:
+        if self.matched is None:
+            self.matched = asyncio.ensure_future(self._match(info))
+        return await self.matched
+
+    async def _match(self, info: Info) -> Matched:
         if self.erp_customer_id is None:
             return [], None
         sourced = await info.context.loaders.related(
