@@ -8,35 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.types import ExecutionResult
 
-from gateway.extensions.error_codes import coded
+from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz
 from gateway.ownership import OwnershipMap
 from gateway.schema import build_schema
 from gateway.services import Services
 from gateway.settings import Settings, load_settings
-from resolvers.context import Context
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket | None
-    ) -> Context:
-        return Context(services=request.app.state.services, request=request, response=response)
-
-    async def process_result(
-        self, request: Request, result: ExecutionResult
-    ) -> GraphQLHTTPResponse:
-        if result.errors:
-            result.errors = [coded(error) for error in result.errors]
-        return await super().process_result(request, result)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -55,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await services.aclose()
 
-    graphql = GraphQLApp(build_schema(), allow_queries_via_get=True)
+    graphql = GraphQLView(build_schema(), allow_queries_via_get=True)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -30,6 +30,8 @@ class ConnectorSettings(BaseModel):
     webhook_secret: str = Field(default="", repr=False)
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     cache_ttl_s: Annotated[float, Field(ge=0, le=86400)] = 60.0  # served from cache while fresh
+    # Calls in flight to this system at once (the bulkhead, and the HTTP connection pool).
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
     email: str | None = None  # Zendesk's API user
 
 
@@ -47,6 +49,21 @@ class Settings(BaseSettings):
     catalog_ttl_s: Annotated[float, Field(ge=0, le=86400)] = 900.0
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    # Every GraphQL request ends within this: fields still waiting on a system are then
+    # null with UPSTREAM_TIMEOUT (or served stale when a cached copy exists).
+    request_deadline_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # On SIGTERM, requests in flight get this long to finish before they are cancelled.
+    shutdown_grace_s: Annotated[float, Field(ge=0, le=300)] = 10.0
+    # How often the background prober asks each system whether it answers.
+    health_interval_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    # Redis accelerates and never gates: a call that takes longer than this counts as a
+    # failure, and after a failure Redis is left alone for ``redis_retry_s``.
+    redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25
+    redis_retry_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # The gateway database's connection pool (PostgreSQL and SQLite files alike).
+    database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
+    database_max_overflow: Annotated[int, Field(ge=0, le=500)] = 20
+    database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     billing: ConnectorSettings = ConnectorSettings()
     erp: ConnectorSettings = ConnectorSettings()
     crm: ConnectorSettings = ConnectorSettings()

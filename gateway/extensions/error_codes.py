@@ -51,7 +51,7 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -
 
 
 class ErrorCodes(MaskErrors):
-    """Codes errors on every transport; ``GraphQLApp.process_result`` catches the ones
+    """Codes errors on every transport; ``GraphQLView.process_result`` catches the ones
     raised before execution (parse, validation), which strawberry returns around it."""
 
     def __init__(self) -> None:
