@@ -6,6 +6,7 @@ both raise errors of one family::
     GatewayError                    code, message (safe for users), retryable, system
     └── UpstreamError               a system of record failed or refused a call
         ├── UpstreamTimeout         no answer within the call's deadline       (retryable)
+        │   └── DeadlineExceeded    the request's own deadline came first      (not retried)
         ├── UpstreamUnavailable     connection refused/dropped, 5xx            (retryable)
         ├── UpstreamRateLimited     429; ``retry_after`` seconds, if given     (retryable)
         ├── CircuitOpen             the breaker refuses calls for now          (not retried)
@@ -54,6 +55,13 @@ class UpstreamError(GatewayError):
 class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
     retryable = True
+
+
+class DeadlineExceeded(UpstreamTimeout):
+    """The request's deadline ended the wait, not the system's own timeout: no retry, and
+    no mark against the system's breaker."""
+
+    retryable = False
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from connectors import transport as transports
 from connectors.errors import (
     UpstreamAuthError,
     UpstreamConflict,
@@ -53,6 +54,7 @@ class HttpClient:
         timeout: float = 10.0,
         describe: Callable[[httpx.Response], str] = _default_describe,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 16,
     ) -> None:
         self.system = system
         self.describe = describe
@@ -61,8 +63,8 @@ class HttpClient:
             base_url=base_url,
             headers=dict(headers or {}),
             auth=auth,
-            timeout=timeout,
-            transport=transport,
+            timeout=transports.timeout(timeout),
+            transport=transport or transports.transport(max_connections),
         )
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

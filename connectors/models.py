@@ -245,6 +245,7 @@ class ConnectorConfig:
     secret: str
     timeout: float = 10.0
     webhook_secret: str | None = None
+    max_connections: int = 16  # HTTP connections to the system at once
     options: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -7,8 +7,13 @@ breaker state between replicas); this module only composes them in the right ord
 
     bulkhead (semaphore) -> breaker -> deadline -> connector call,  all inside the retry loop
 
-so a retry waits outside the bulkhead, every attempt counts towards the breaker, and an open
-breaker fails fast without being retried.
+so a retry waits outside the bulkhead, every attempt the system answers or fails counts
+towards the breaker, and an open breaker fails fast without being retried.
+
+The request's deadline (``connectors.deadline``) caps every attempt: an attempt gets no more
+than what the request has left, and no retry starts when no useful attempt fits. A call
+cut short by the request's deadline, or cancelled because its request went away, says
+nothing about the system and leaves its breaker alone.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
-from purgatory.domain.model import OpenedState
+from purgatory.domain.model import ExcludeType, OpenedState
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_any,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
+from connectors import deadline
 from connectors.base import Connector
 from connectors.errors import (
     CircuitOpen,
+    DeadlineExceeded,
     GatewayError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -61,6 +70,27 @@ class Policy:
     breaker_threshold: int = 5  # consecutive failures that open the breaker
     breaker_reset_s: float = 30.0  # open -> half-open after this long
     max_concurrency: int = 16
+
+
+# Left for assembling the answer after the last attempt gives up at the request's deadline.
+RESERVE_S = 0.1
+# An attempt with less time than this is not worth starting.
+MIN_ATTEMPT_S = 0.05
+
+# Only the system's own failures count towards its breaker; a refusal, a 404 or a rate
+# limit says nothing about whether it is up.
+_NOT_THE_SYSTEMS_FAULT: ExcludeType = [
+    (GatewayError, lambda e: not isinstance(e, UpstreamTimeout | UpstreamUnavailable))
+]
+
+
+class _OutOfTime(stop_base):
+    """Stop retrying when the next attempt could not start, after its wait, with time for
+    a useful try before the request's deadline."""
+
+    def __call__(self, state: RetryCallState) -> bool:
+        left = deadline.remaining()
+        return left is not None and left - RESERVE_S - state.upcoming_sleep < MIN_ATTEMPT_S
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -120,41 +150,83 @@ class Resilient:
             return wait <= self.policy.max_retry_after_s
         return _retryable(exc)
 
-    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
-        async with self._bulkhead:
-            breaker = await self._breakers.get_breaker(
-                self._circuit,
-                threshold=self.policy.breaker_threshold,
-                ttl=self.policy.breaker_reset_s,
-                # Only the system's own failures count; a refusal, a 404 or a rate limit
-                # says nothing about whether it is up.
-                exclude=[
-                    (
-                        GatewayError,
-                        lambda e: not isinstance(e, UpstreamTimeout | UpstreamUnavailable),
-                    )
-                ],
-            )
-            try:
-                async with breaker:
-                    try:
-                        async with asyncio.timeout(self.policy.timeout_s):
-                            return await call()
-                    except TimeoutError:
-                        raise UpstreamTimeout(
-                            f"{self.system} did not answer within {self.policy.timeout_s:g}s",
-                            system=self.system.value,
-                        ) from None
-            except OpenedState:
-                raise CircuitOpen(
-                    f"{self.system} is failing; calls are paused for up to "
-                    f"{self.policy.breaker_reset_s:g}s",
-                    system=self.system.value,
-                ) from None
+    def _limit(self) -> tuple[float, bool]:
+        """Seconds this attempt may take, and whether the request's deadline (rather than
+        the policy's timeout) sets them."""
+        left = deadline.remaining()
+        if left is None or left - RESERVE_S >= self.policy.timeout_s:
+            return self.policy.timeout_s, False
+        return left - RESERVE_S, True
 
-    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+    def _timed_out(self, limit: float, by_deadline: bool) -> UpstreamTimeout:
+        if by_deadline:
+            return DeadlineExceeded(
+                f"{self.system} did not answer before the request's deadline",
+                system=self.system.value,
+            )
+        return UpstreamTimeout(
+            f"{self.system} did not answer within {limit:g}s", system=self.system.value
+        )
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]]) -> T:
+        limit, by_deadline = self._limit()
+        if limit <= 0:
+            raise self._timed_out(limit, by_deadline)
+        # One clock for the wait on the bulkhead and for the call itself.
+        until = asyncio.get_running_loop().time() + limit
+        try:
+            async with asyncio.timeout_at(until):
+                await self._bulkhead.acquire()
+        except TimeoutError:
+            busy = DeadlineExceeded if by_deadline else UpstreamTimeout
+            raise busy(
+                f"{self.system} is busy: no call slot came free within {limit:g}s",
+                system=self.system.value,
+            ) from None
+        try:
+            return await self._guarded(call, until, limit, by_deadline)
+        finally:
+            self._bulkhead.release()
+
+    async def _guarded(
+        self, call: Callable[[], Awaitable[T]], until: float, limit: float, by_deadline: bool
+    ) -> T:
+        """``call`` under the breaker. The breaker hears only verdicts on the system: a
+        call cancelled (its request gone) or cut by the request's deadline gives none."""
+        breaker = await self._breakers.get_breaker(
+            self._circuit,
+            threshold=self.policy.breaker_threshold,
+            ttl=self.policy.breaker_reset_s,
+            exclude=_NOT_THE_SYSTEMS_FAULT,
+        )
+        try:
+            await breaker.__aenter__()
+        except OpenedState:
+            raise CircuitOpen(
+                f"{self.system} is failing; calls are paused for up to "
+                f"{self.policy.breaker_reset_s:g}s",
+                system=self.system.value,
+            ) from None
+        try:
+            try:
+                async with asyncio.timeout_at(until):
+                    result = await call()
+            except TimeoutError:
+                raise self._timed_out(limit, by_deadline) from None
+        except (asyncio.CancelledError, DeadlineExceeded):
+            raise
+        except BaseException as exc:
+            await breaker.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await breaker.__aexit__(None, None, None)
+        return result
+
+    async def run(self, call: Callable[[], Awaitable[T]], *, attempts: int | None = None) -> T:
+        """``call`` with the policy; ``attempts`` overrides the policy's count (1: when the
+        caller has a stale answer to fall back on, it wants the first failure, not the
+        last)."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts),
+            stop=stop_any(stop_after_attempt(attempts or self.policy.attempts), _OutOfTime()),
             wait=self._wait,
             retry=retry_if_exception(self._should_retry),
             reraise=True,
@@ -165,8 +237,10 @@ class Resilient:
                 return await self._attempt(call)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    async def fetch_many(self, kind: ObjectKind, ids: Sequence[str]) -> list[Record | None]:
-        return await self.run(lambda: self.inner.fetch_many(kind, ids))
+    async def fetch_many(
+        self, kind: ObjectKind, ids: Sequence[str], *, attempts: int | None = None
+    ) -> list[Record | None]:
+        return await self.run(lambda: self.inner.fetch_many(kind, ids), attempts=attempts)
 
     async def list(
         self,
@@ -181,14 +255,21 @@ class Resilient:
         )
 
     async def list_all(
-        self, kind: ObjectKind, *, filters: Mapping[str, str] | None = None, limit: int = 100
+        self,
+        kind: ObjectKind,
+        *,
+        filters: Mapping[str, str] | None = None,
+        limit: int = 100,
+        attempts: int | None = None,
     ) -> builtins.list[Any]:
-        return await self.run(lambda: self.inner.list_all(kind, filters=filters, limit=limit))
+        return await self.run(
+            lambda: self.inner.list_all(kind, filters=filters, limit=limit), attempts=attempts
+        )
 
     async def fetch_related(
-        self, kind: ObjectKind, parent_ids: Sequence[str]
+        self, kind: ObjectKind, parent_ids: Sequence[str], *, attempts: int | None = None
     ) -> builtins.list[builtins.list[Record]]:
-        return await self.run(lambda: self.inner.fetch_related(kind, parent_ids))
+        return await self.run(lambda: self.inner.fetch_related(kind, parent_ids), attempts=attempts)
 
     async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:
         # Safe to retry: the idempotency key makes a repeated write a replay.
@@ -198,9 +279,10 @@ class Resilient:
         return await self.run(lambda: self.inner.changes(since))
 
     async def health(self) -> Health:
-        """One attempt, no breaker: health must say what the system does right now."""
+        """One attempt, no breaker: health must say what the system does right now. It
+        takes a bulkhead slot like any call, so probes can never crowd out the pool."""
         try:
-            async with asyncio.timeout(self.policy.timeout_s):
+            async with asyncio.timeout(self.policy.timeout_s), self._bulkhead:
                 return await self.inner.health()
         except TimeoutError:
             return Health(

@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import ssl
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+import httpx
 import stripe
 
+from connectors import transport as transports
 from connectors.base import Connector
 from connectors.billing import related, wire
 from connectors.billing.errors import header, translate
 from connectors.billing.webhooks import to_changes
 from connectors.errors import UpstreamError, UpstreamNotFound, UpstreamRejected
+from connectors.flight import SingleFlight
 from connectors.models import (
     ChangeBatch,
     ConnectorConfig,
@@ -54,13 +58,19 @@ _FILTERS: dict[ObjectKind, frozenset[str]] = {
 
 
 class _Transport(stripe.HTTPXClient):
-    """stripe's httpx client, counting the requests it sends.
+    """stripe's httpx client on the kit's cancel-safe transport, counting the requests it
+    sends.
 
     stripe-python hands httpx the encoded form as ``data=<str>``, which httpx 0.28
     deprecates (a DeprecationWarning on every POST); ``content=`` is the same bytes."""
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+    def __init__(self, timeout: float, max_connections: int) -> None:
+        super().__init__(timeout=transports.timeout(timeout))
+        # The SDK builds a plain client; ours is the same but for the transport.
+        verify = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+        self._client_async = httpx.AsyncClient(
+            transport=transports.transport(max_connections, verify)
+        )
         self.calls = 0
 
     def _get_request_args_kwargs(
@@ -93,7 +103,7 @@ class BillingConnector(Connector):
     search_limit = MAX_LIMIT  # invoices per search request
 
     def __init__(self, config: ConnectorConfig) -> None:
-        self._http = _Transport(timeout=config.timeout)
+        self._http = _Transport(config.timeout, config.max_connections)
         self._stripe = stripe.StripeClient(
             config.secret,
             base_addresses={"api": config.base_url},
@@ -101,7 +111,7 @@ class BillingConnector(Connector):
             max_network_retries=0,  # retries belong to the resilience layer
         )
         self._localstripe = config.options.get("dialect", "stripe") == "localstripe"
-        self._searches: dict[tuple[str, tuple[str, ...]], asyncio.Future[Any]] = {}
+        self._searches: SingleFlight[tuple[str, tuple[str, ...]], list[Any]] = SingleFlight()
 
     @property
     def calls(self) -> int:
@@ -219,28 +229,10 @@ class BillingConnector(Connector):
     ) -> builtins.list[Mapping[str, Any]]:
         """Every invoice ``query`` finds. An identical search already in flight (a page of
         customers reading invoices and subscriptions in the same tick) is joined, not sent
-        again."""
-        key = (query, tuple(expand))
-        pending = self._searches.get(key)
-        if pending is not None:
-            return cast(builtins.list[Mapping[str, Any]], await asyncio.shield(pending))
-        # The first caller sends the search itself (no task: it leaves at once) and
-        # publishes the answer to whoever joins while it is in flight.
-        published: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        published.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._searches[key] = published
-        try:
-            found = await self._search_pages(query, expand)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                published.set_exception(exc)
-            else:
-                published.cancel()
-            raise
-        finally:
-            del self._searches[key]
-        published.set_result(found)
-        return found
+        again; one reader giving up (its attempt's deadline) leaves it to the others."""
+        return await self._searches.run(
+            (query, tuple(expand)), lambda: self._search_pages(query, expand)
+        )
 
     async def _search_pages(
         self, query: str, expand: Sequence[str]

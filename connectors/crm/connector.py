@@ -83,6 +83,7 @@ class CrmConnector(Connector):
             timeout=config.timeout,
             describe=describe,
             transport=transport,
+            max_connections=config.max_connections,
         )
 
     @property

@@ -54,6 +54,7 @@ class NetSuiteConnector(Connector):
             timeout=config.timeout,
             describe=wire.describe,
             transport=transport,
+            max_connections=config.max_connections,
         )
         # NetSuite needs an item on every transaction line; accounts name theirs (the sandbox
         # does not insist on one).

@@ -8,7 +8,7 @@ Admin routes:
     GET  /_sandbox/faults          the current faults
     PUT  /_sandbox/faults          replace them (JSON body, fields of ``Faults``)
     GET  /_sandbox/stats           {"requests": {"GET /v1/customers": 3, ...}, "total": 3,
-                                    "max_in_flight": 1}
+                                    "in_flight": 0, "max_in_flight": 1}
     POST /_sandbox/stats/reset     zero the counters
     POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
 """
@@ -156,12 +156,13 @@ class SandboxMiddleware:
             answer = {
                 "requests": dict(self.requests),
                 "total": sum(self.requests.values()),
+                "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
             }
         elif route == ("POST", "/_sandbox/stats/reset"):
             self.requests.clear()
             self.max_in_flight = 0
-            answer = {"requests": {}, "total": 0, "max_in_flight": 0}
+            answer = {"requests": {}, "total": 0, "in_flight": self.in_flight, "max_in_flight": 0}
         elif route == ("POST", "/_sandbox/seed"):
             try:
                 records = [codec.from_json(r) for r in json.loads(body)["records"]]

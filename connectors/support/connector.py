@@ -60,6 +60,7 @@ class SupportConnector(Connector):
             timeout=config.timeout,
             describe=wire.describe,
             transport=transport,
+            max_connections=config.max_connections,
         )
 
     @property

@@ -122,6 +122,45 @@ async def test_invoices_and_subscriptions_read_together_share_their_searches(
     assert again == {SEARCH: 2}  # finished searches are not reused: reads stay fresh
 
 
+async def test_a_reader_giving_up_on_a_shared_search_leaves_it_to_the_other(
+    admin: httpx.Client, billing: BillingConnector
+) -> None:
+    """Invoices and subscriptions of one page share a search; when the invoice read gives
+    up (its deadline), the subscription read still gets the answer, from the same single
+    request, instead of a bare CancelledError that nothing settles."""
+    faults(admin, latency_ms=300)
+    try:
+        before = Counter(stats(admin)["requests"])
+        invoices = asyncio.ensure_future(billing.fetch_related(K.INVOICE, CUSTOMERS[:3]))
+        subscriptions = asyncio.ensure_future(billing.fetch_related(K.SUBSCRIPTION, CUSTOMERS[:3]))
+        await asyncio.sleep(0.1)  # both are waiting for the one search
+        invoices.cancel()
+        found = await subscriptions
+        assert invoices.cancelled()
+        assert [set(f) for f in found] == [seeded(Subscription, c) for c in CUSTOMERS[:3]]
+        assert dict(Counter(stats(admin)["requests"]) - before) == {SEARCH: 1}
+    finally:
+        faults(admin)
+
+
+async def test_a_search_nobody_waits_for_any_more_is_abandoned(
+    admin: httpx.Client, billing: BillingConnector
+) -> None:
+    faults(admin, latency_ms=2000)
+    try:
+        read = asyncio.ensure_future(billing.fetch_related(K.INVOICE, CUSTOMERS[:3]))
+        await asyncio.sleep(0.1)
+        assert stats(admin)["in_flight"] == 1
+        read.cancel()
+        for _ in range(100):  # the sandbox sees the request go within moments
+            if stats(admin)["in_flight"] == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert stats(admin)["in_flight"] == 0
+    finally:
+        faults(admin)
+
+
 async def test_a_customer_without_invoices_has_its_subscriptions_listed(
     billing: BillingConnector, admin: httpx.Client
 ) -> None:

@@ -1,0 +1,75 @@
+"""Cancelling upstream calls never costs a connection: after a thousand calls cancelled at
+every stage (waiting for a connection, connecting, waiting for the answer), every slot of
+the pool still serves a call. Plain httpx 0.28 / httpcore 1.0.9 loses slots here
+(encode/httpcore#1093) until every call times out."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from datetime import date
+
+import httpx
+import pytest
+
+from connectors import billing, support
+from connectors.base import Connector
+from connectors.models import ConnectorConfig, ObjectKind, SystemName
+from connectors.sandbox import billing as billing_sandbox
+from connectors.sandbox import support as support_sandbox
+from connectors.sandbox.seed import generate
+from tests.connectors.conftest import running_sandbox
+
+WORLD = generate(customers=4, seed=5, as_of=date(2026, 11, 1))
+POOL = 4
+
+SYSTEMS = {
+    SystemName.SUPPORT: (support_sandbox.create_app, support.connect, ObjectKind.CASE),
+    SystemName.BILLING: (billing_sandbox.create_app, billing.connect, ObjectKind.CUSTOMER),
+}
+
+
+@pytest.fixture(scope="module", params=list(SYSTEMS), ids=lambda s: s.value)
+def system(request: pytest.FixtureRequest) -> Iterator[tuple[SystemName, str, httpx.Client]]:
+    create_app = SYSTEMS[request.param][0]
+    with running_sandbox(create_app, WORLD.slice(request.param)) as (url, admin):
+        yield request.param, url, admin
+
+
+def _connector(system: SystemName, url: str) -> Connector:
+    connect = SYSTEMS[system][1]
+    config = ConnectorConfig(base_url=url, secret="sandbox-secret", timeout=5, max_connections=POOL)
+    return connect(config)
+
+
+async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
+    system: tuple[SystemName, str, httpx.Client],
+) -> None:
+    name, url, admin = system
+    kind = SYSTEMS[name][2]
+    admin.put("/_sandbox/faults", json={"latency_ms": 5, "jitter_ms": 10})
+    connector = _connector(name, url)
+    draw = random.Random(7)
+    try:
+
+        async def cancelled() -> None:
+            # 0-30 ms: some give up while queued, some while connecting, some while the
+            # sandbox is answering.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(draw.uniform(0, 0.03)):
+                    await connector.list(kind, limit=1)
+                    await asyncio.sleep(1)  # answered in time: give up right after
+
+        await asyncio.gather(*(cancelled() for _ in range(1000)))
+        admin.put("/_sandbox/faults", json={"latency_ms": 200})
+        admin.post("/_sandbox/stats/reset")
+        # As many calls as the pool has slots, at once: each needs a slot of its own for
+        # its 200 ms, so a single lost slot makes one of them wait out the pool timeout.
+        pages = await asyncio.gather(*(connector.list(kind, limit=1) for _ in range(POOL)))
+        assert [len(p.items) for p in pages] == [1] * POOL
+        stats = admin.get("/_sandbox/stats").json()
+        assert stats["total"] == POOL and stats["max_in_flight"] == POOL
+    finally:
+        admin.put("/_sandbox/faults", json={})
+        await connector.aclose()
