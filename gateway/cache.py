@@ -3,19 +3,25 @@ long one (stale), so that a read can be served from cache while fresh and, when 
 down, served stale and marked so (stale-if-error).
 
 In-process in the embedded default; Redis when ``OPSGRAPH_REDIS_URL`` is set, so that every
-replica shares it and an invalidation on one is seen by all.
+replica shares it and an invalidation on one is seen by all. While Redis is down each process
+caches in memory instead (``FallbackCache``): the gateway answers in full, only less shared.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
+
+from gateway.redis_guard import RedisGuard, RedisUnavailable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,52 @@ class RedisCache:
         if not keys:
             return 0
         return int(await self._redis.delete(*[self._prefix + k for k in keys]))
+
+
+class FallbackCache:
+    """Redis while the guard lets calls through, this process's ``MemoryCache`` otherwise.
+
+    Invalidations always reach memory too, and those Redis missed while it was down are
+    replayed to it when it is back, a chunk before each call (so that no call outgrows the
+    Redis timeout), so that it does not serve, as fresh, an entity an event said had changed.
+    """
+
+    MAX_MISSED = 10_000  # beyond this, a missed invalidation is bounded by the fresh TTL only
+    REPLAY_CHUNK = 1_000
+
+    def __init__(self, guard: RedisGuard, memory: MemoryCache | None = None) -> None:
+        self._guard = guard
+        self._redis = RedisCache(guard.redis)
+        self._memory = memory or MemoryCache()
+        self._missed: set[str] = set()
+
+    async def get_many(self, keys: Sequence[str]) -> list[Entry | None]:
+        try:
+            return await self._in_redis(lambda: self._redis.get_many(keys))
+        except RedisUnavailable:
+            return await self._memory.get_many(keys)
+
+    async def put_many(self, entries: Mapping[str, Entry], keep_s: float) -> None:
+        try:
+            await self._in_redis(lambda: self._redis.put_many(entries, keep_s))
+        except RedisUnavailable:
+            await self._memory.put_many(entries, keep_s)
+
+    async def invalidate(self, keys: Sequence[str]) -> int:
+        dropped = await self._memory.invalidate(keys)
+        try:
+            return await self._in_redis(lambda: self._redis.invalidate(keys))
+        except RedisUnavailable:
+            if len(self._missed) < self.MAX_MISSED:
+                self._missed.update(keys)
+            return dropped
+
+    async def _in_redis(self, call: Callable[[], Awaitable[T]]) -> T:
+        async def replay_then_call() -> T:
+            if self._missed:
+                missed = list(itertools.islice(self._missed, self.REPLAY_CHUNK))
+                await self._redis.invalidate(missed)
+                self._missed.difference_update(missed)
+            return await call()
+
+        return await self._guard.run(replay_then_call)

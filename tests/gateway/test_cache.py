@@ -1,5 +1,6 @@
-"""The entity cache in process and in real Redis, and the reader on top of it: replicas
-share what they read, and an invalidation sends the next read upstream."""
+"""The entity cache in process, in real Redis and in Redis with the in-process fallback, and
+the reader on top of it: replicas share what they read, an invalidation sends the next read
+upstream, and while Redis is down the cache lives in memory."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from redis.asyncio import Redis
 from connectors.models import Balance, ObjectKind, SystemName
 from connectors.sandbox import erp
 from connectors.sandbox.seed import generate
-from gateway.cache import EntityCache, Entry, MemoryCache, RedisCache
+from gateway.cache import EntityCache, Entry, FallbackCache, MemoryCache, RedisCache
 from gateway.ownership import OwnershipMap
 from gateway.reads import Reader, Sourced
+from gateway.redis_guard import RedisGuard, RedisUnavailable
 from gateway.registry import Registry
 from gateway.settings import load_settings
 from tests.connectors.conftest import running_sandbox
@@ -26,14 +28,17 @@ WORLD = generate(customers=3, seed=2, as_of=date(2026, 11, 1))
 ERP_IDS = [c.external_ids[SystemName.ERP] for c in WORLD.customers]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "fallback"])
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[EntityCache]:
     if request.param == "memory":
         yield MemoryCache()
         return
     url: str = request.getfixturevalue("redis_url")
     client = Redis.from_url(url)
-    yield RedisCache(client)
+    if request.param == "redis":
+        yield RedisCache(client)
+    else:
+        yield FallbackCache(RedisGuard(client, timeout_s=1, retry_s=5))
     await client.aclose()
 
 
@@ -50,6 +55,32 @@ async def test_an_entry_is_dropped_after_keep_s() -> None:
     cache = MemoryCache()
     await cache.put_many({"a": Entry(1, 0, 0)}, keep_s=0)
     assert await cache.get_many(["a"]) == [None]
+
+
+async def test_while_redis_is_down_the_cache_is_in_memory_and_redis_hears_what_it_missed(
+    redis_url: str,
+) -> None:
+    now = [0.0]
+    client = Redis.from_url(redis_url)
+    guard = RedisGuard(client, timeout_s=1, retry_s=5, clock=lambda: now[0])
+    cache, shared = FallbackCache(guard), RedisCache(client)
+    entry = Entry(1, 0, 60)
+    await cache.put_many({"a": entry}, keep_s=300)
+
+    async def refused() -> None:
+        raise redis.ConnectionError("Connection refused.")
+
+    with pytest.raises(RedisUnavailable):
+        await guard.run(refused)  # Redis goes down
+    await cache.put_many({"b": entry}, keep_s=300)
+    assert await cache.get_many(["a", "b"]) == [None, entry]  # memory only
+    assert await cache.invalidate(["a"]) == 0  # not in memory; Redis missed it
+    assert await shared.get_many(["a", "b"]) == [entry, None]
+
+    now[0] = 5.0  # back: the missed invalidation reaches Redis before anything else
+    assert await cache.get_many(["a", "b"]) == [None, None]
+    assert await shared.get_many(["a"]) == [None]
+    await client.aclose()
 
 
 def test_redis_entries_expire_after_keep_s(redis_url: str) -> None:
