@@ -12,6 +12,7 @@ from connectors.models import Case, Invoice, ObjectKind, Subscription, SystemNam
 from gateway.crosswalk import CustomerIdentity
 from gateway.entitlements import entitlements
 from gateway.errors import BadUserInput, NotFound
+from gateway.logs import quoted
 from gateway.reads import Sourced
 from resolvers.account import AccountType
 from resolvers.billing import (
@@ -151,7 +152,7 @@ class CustomerType(Node):
         if after is not None:
             ids = [i.id for i in invoices]
             if after not in ids:
-                raise BadUserInput(f"unknown cursor {after!r}")
+                raise BadUserInput(f"unknown cursor {quoted(after)}")
             start = ids.index(after) + 1
         page = invoices[start : start + first]
         edges = [InvoiceEdge(cursor=i.id, node=InvoiceType.of(i, sourced, erp_id)) for i in page]
@@ -232,7 +233,7 @@ class CustomerQuery:
     async def customer(self, info: Info, id: strawberry.ID) -> CustomerType:
         identity = await info.context.loaders.customer(str(id))
         if identity is None:
-            raise NotFound(f"no customer with id {id!r}")
+            raise NotFound(f"no customer with id {quoted(id)}")
         return CustomerType.of(identity)
 
     @strawberry.field(description="One customer by its id in a system of record.")
@@ -246,7 +247,7 @@ class CustomerQuery:
             SystemName(system), external_id
         )
         if identity is None:
-            raise NotFound(f"no customer is {external_id!r} in {SystemName(system).value}")
+            raise NotFound(f"no customer is {quoted(external_id)} in {SystemName(system).value}")
         return CustomerType.of(identity)
 
     @strawberry.field(description="Customers ordered by id, as a Relay connection.")
@@ -270,5 +271,5 @@ class CustomerQuery:
     async def node(self, info: Info, id: strawberry.ID) -> Node:
         identity = await info.context.loaders.customer(str(id))
         if identity is None:
-            raise NotFound(f"no node with id {id!r}")
+            raise NotFound(f"no node with id {quoted(id)}")
         return CustomerType.of(identity)

@@ -9,6 +9,7 @@ import strawberry
 from connectors.models import ObjectKind, Plan, SystemName
 from gateway.entitlements import decide
 from gateway.errors import BadUserInput, NotFound
+from gateway.logs import quoted
 from resolvers.billing import PlanType
 from resolvers.context import Info
 from resolvers.plans import plans_for, values
@@ -38,7 +39,7 @@ class EntitlementQuery:
     ) -> EntitlementDecision:
         identity = await info.context.loaders.customer(str(customer_id))
         if identity is None:
-            raise NotFound(f"no customer with id {customer_id!r}")
+            raise NotFound(f"no customer with id {quoted(customer_id)}")
         reader = info.context.services.reader
         catalog = await reader.listing(SystemName.BILLING, ObjectKind.PLAN)
         if isinstance(catalog, Exception):
@@ -46,7 +47,7 @@ class EntitlementQuery:
         known = {f for p in catalog.value if isinstance(p, Plan) for f in p.features}
         if feature not in known:
             raise BadUserInput(
-                f"unknown feature {feature!r}; known features: {', '.join(sorted(known))}"
+                f"unknown feature {quoted(feature)}; known features: {', '.join(sorted(known))}"
             )
         billing_id = identity.external_ids.get(SystemName.BILLING)
         now = datetime.now(UTC)

@@ -15,7 +15,7 @@ from connectors.models import SystemName
 from connectors.sandbox.serve import serve_in_thread
 from gateway.app import create_app
 from tests.conftest import unavailable
-from tests.resolvers.conftest import Gateway, graphql
+from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
 JS = Path(__file__).parent.parent / "js"
@@ -37,6 +37,36 @@ def test_entities_resolve_customers_by_key(boxes: Sandboxes, gateway: Gateway) -
         {"id": second.id, "name": second.name, "account": {"name": second.name}},
         None,
         {"id": first.id, "name": first.name, "account": {"name": first.name}},
+    ]
+
+
+def test_bad_representations_are_bad_user_input(boxes: Sandboxes, gateway: Gateway) -> None:
+    customer = boxes.world.customers[0]
+    query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id } } }"
+    reps = [
+        {"id": customer.id},
+        {"__typename": "Nope", "id": customer.id},
+        {"__typename": "Customer"},
+        "cust_0001",
+        {"__typename": "Customer", "id": customer.id, "name": "Acme"},
+        {"__typename": "Customer", "id": customer.id},
+    ]
+    body = graphql(gateway(), query, r=reps)
+    assert body["data"]["_entities"] == [None, None, None, None, None, {"id": customer.id}]
+    assert [(e["path"], e["extensions"]["code"], e["message"]) for e in body["errors"]] == [
+        (["_entities", 0], "BAD_USER_INPUT", "representations[0] has no __typename"),
+        (
+            ["_entities", 1],
+            "BAD_USER_INPUT",
+            "representations[1] names 'Nope', which is not an entity here",
+        ),
+        (["_entities", 2], "BAD_USER_INPUT", "representations[2] lacks id for Customer"),
+        (["_entities", 3], "BAD_USER_INPUT", "representations[3] is not an object"),
+        (
+            ["_entities", 4],
+            "BAD_USER_INPUT",
+            "representations[4] has 'name', which Customer does not take",
+        ),
     ]
 
 
