@@ -1,8 +1,14 @@
-# The README's two commands. Both create .venv and install what they need on a fresh machine.
+# The README's two commands. Both create .venv and install what they need on a fresh machine:
+# `make demo` the package alone, `make test` the package and its dev extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYPROJECT := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(PYPROJECT)
+DEV_STAMP := $(VENV)/.installed-dev-$(PYPROJECT)
+# `make demo PORT=9000`: the gateway's port (the sandboxes take PORT+101..104). Unset, the
+# demo takes OPSGRAPH_PORT, else 8000.
+PORT ?=
 
 JS_STAMP := tests/js/node_modules/.installed
 
@@ -11,8 +17,12 @@ JS_STAMP := tests/js/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e .
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
 # The reference JS clients the tests drive (Apollo Federation tools, graphql-http, graphql-ws).
@@ -21,18 +31,18 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/opsgraph demo
+	$(BIN)/opsgraph demo $(if $(PORT),--port $(PORT))
 
 test: lint typecheck pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(JS_STAMP)
+pytest: $(DEV_STAMP) $(JS_STAMP)
 	$(BIN)/pytest
 
 clean:

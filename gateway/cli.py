@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
-import uvloop
+from pydantic_settings import SettingsError
 
 from connectors.errors import GatewayError
+from gateway.errors import ConfigurationError
 from gateway.ownership import OwnershipMap
 from gateway.settings import load_settings
 
@@ -30,12 +29,27 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
-    """Serve the gateway with the settings from OPSGRAPH_* variables."""
+    """Serve the gateway with the settings from OPSGRAPH_* variables. On SIGINT or SIGTERM,
+    requests in flight get OPSGRAPH_SHUTDOWN_GRACE_S to finish."""
+    from connectors.sandbox.serve import PortUnavailable, listen, run_together, server
     from gateway.app import create_app
 
     settings = load_settings()
     app_ = create_app(settings)
-    uvicorn.run(app_, host=host or settings.host, port=port or settings.port, log_level="info")
+    port = settings.port if port is None else port
+    try:
+        [sock] = listen({port: "the gateway"}, host or settings.host)
+    except PortUnavailable as exc:
+        raise ConfigurationError(f"{exc}; choose another with --port or OPSGRAPH_PORT") from None
+    gateway = server(
+        app_,
+        sock,
+        lifespan="on",
+        grace_s=settings.shutdown_grace_s,
+        log_level="info",
+        access_log=True,
+    )
+    run_together([gateway])
 
 
 @app.command()
@@ -52,7 +66,12 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 def demo(
     customers: Annotated[int, typer.Option(min=1, max=5000, help="Customers to seed.")] = 12,
     seed: Annotated[int, typer.Option(help="Seed for the deterministic world.")] = 7,
-    port: Annotated[int, typer.Option(help="Gateway port; sandboxes use port+101..104.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Gateway port (default: OPSGRAPH_PORT, else 8000); sandboxes use port+101..104."
+        ),
+    ] = None,
     state_dir: Annotated[Path, typer.Option(help="Where demo state lives.")] = Path(".opsgraph"),
     as_of: Annotated[str | None, typer.Option(help="World date YYYY-MM-DD.")] = None,
 ) -> None:
@@ -71,17 +90,25 @@ def sandbox(
     state_dir: Annotated[Path, typer.Option(help="Where sandbox data lives.")] = Path(".opsgraph"),
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
 ) -> None:
-    """Serve the four sandboxes (empty; seed them through POST /_sandbox/seed)."""
-    from connectors.sandbox.serve import serve_forever
-    from gateway.demo import sandbox_apps
+    """Serve the four sandboxes (empty; seed them through POST /_sandbox/seed) and print the
+    settings that point `opsgraph serve` at them."""
+    from connectors.sandbox.serve import PortUnavailable, listen, run_together, server
+    from gateway.demo import sandbox_apps, sandbox_exports, sandbox_ports
 
+    ports = sandbox_ports(port)
+    try:
+        sockets = listen(
+            {p: f"the {s.value} sandbox, --port + {p - port}" for s, p in ports.items()}, host
+        )
+    except PortUnavailable as exc:
+        raise ConfigurationError(f"{exc}; choose another --port") from None
     state_dir.mkdir(parents=True, exist_ok=True)
-    apps = sandbox_apps(state_dir, port)
-    for system, (_, p) in apps.items():
-        typer.echo(f"{system.value:<8} http://{host}:{p}")
-    # uvloop, as uvicorn would pick for a single app.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve_forever(list(apps.values()), host))
+    apps = sandbox_apps(state_dir)
+    typer.echo("# For `opsgraph serve` in another shell:")
+    for line in sandbox_exports(ports, "127.0.0.1" if host == "0.0.0.0" else host):
+        typer.echo(line)
+    servers = [server(app, sock) for app, sock in zip(apps.values(), sockets, strict=True)]
+    run_together(servers)
 
 
 @ownership_app.command("check")
@@ -100,6 +127,11 @@ def main() -> None:
     except GatewayError as exc:
         typer.echo(f"opsgraph: {exc.message}", err=True)
         sys.exit(2)
+    except SettingsError as exc:  # a variable that is not even JSON (OPSGRAPH_ERP=x)
+        typer.echo(f"opsgraph: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C before serving started: no traceback
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-import uvicorn
+from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 from rich.console import Console
 
 from connectors.models import SystemName
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.faults import SandboxMiddleware
 from connectors.sandbox.seed import World, generate
-from connectors.sandbox.serve import HOST, serve_forever
+from connectors.sandbox.serve import HOST, PortUnavailable, listen, run_together, server
 from gateway.app import create_app
 from gateway.crosswalk import Crosswalk
+from gateway.errors import ConfigurationError
 from gateway.registry import EXTERNAL
 from gateway.settings import ConnectorSettings, Settings, load_settings
 from gateway.storage.database import create_engine, sessions
@@ -27,15 +29,38 @@ from gateway.storage.migrate import upgrade
 
 SANDBOX_SECRET = "sandbox-secret"
 WEBHOOK_SECRET = "whsec_sandbox"
+# The demo's sandboxes listen on the gateway's port + 101..104.
+SANDBOX_OFFSET = 101
 
 
-def sandbox_apps(
-    state_dir: Path, first_port: int
-) -> dict[SystemName, tuple[SandboxMiddleware, int]]:
-    """The four sandboxes on fresh storage, billing on ``first_port`` and the others after.
-    They deliver no webhooks until the gateway serves ``/webhooks`` (events issue)."""
+def sandbox_ports(first_port: int) -> dict[SystemName, int]:
+    """Billing on ``first_port``, then ERP, CRM and support."""
+    return {system: first_port + n for n, system in enumerate(EXTERNAL)}
+
+
+def sandbox_connector(url: str) -> dict[str, str]:
+    """The connector settings that reach a sandbox at ``url``."""
+    return {"base_url": url, **_credentials()}
+
+
+def _credentials() -> dict[str, str]:
+    return {"secret": SANDBOX_SECRET, "webhook_secret": WEBHOOK_SECRET}
+
+
+def sandbox_exports(ports: Mapping[SystemName, int], host: str = HOST) -> list[str]:
+    """Shell lines that point ``opsgraph serve`` at sandboxes on ``ports``."""
+    return [
+        f"export OPSGRAPH_{system.value.upper()}__{name.upper()}={value}"
+        for system, port in ports.items()
+        for name, value in sandbox_connector(f"http://{host}:{port}").items()
+    ]
+
+
+def sandbox_apps(state_dir: Path) -> dict[SystemName, SandboxMiddleware]:
+    """The four sandboxes on fresh storage in ``state_dir``. They deliver no webhooks until
+    the gateway serves ``/webhooks`` (events issue)."""
     apps = {}
-    for offset, system in enumerate(EXTERNAL):
+    for system in EXTERNAL:
         module = importlib.import_module(f"connectors.sandbox.{system.value}")
         create: Callable[[SandboxConfig], SandboxMiddleware] = module.create_app
         db = state_dir / f"sandbox-{system.value}.db"
@@ -45,24 +70,56 @@ def sandbox_apps(
             secret=SANDBOX_SECRET,
             webhook_secret=WEBHOOK_SECRET,
         )
-        apps[system] = (create(config), first_port + offset)
+        apps[system] = create(config)
     return apps
 
 
-def demo_settings(state_dir: Path, port: int, ports: dict[SystemName, int]) -> Settings:
-    def sandbox(system: SystemName) -> ConnectorSettings:
-        return ConnectorSettings(
-            base_url=f"http://{HOST}:{ports[system]}",
-            secret=SANDBOX_SECRET,
-            webhook_secret=WEBHOOK_SECRET,
-            timeout_s=5,
-        )
+def _database_url(state_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{state_dir / 'opsgraph.db'}"
 
-    return load_settings(
-        database_url=f"sqlite+aiosqlite:///{state_dir / 'opsgraph.db'}",
-        port=port,
-        **{s.value: sandbox(s) for s in EXTERNAL},
-    )
+
+def demo_settings(state_dir: Path, port: int | None) -> Settings:
+    """The gateway's settings in the demo: ``OPSGRAPH_*`` as for ``opsgraph serve``; the
+    demo supplies only what those leave unset of its database URL, its port and how to
+    reach its sandboxes. ``port`` (``--port``) wins over everything."""
+    # Values given to the settings constructor win over the environment, so the demo gives
+    # its own only where the environment is silent (nested settings merge field by field).
+    given = _set_by_environment()
+    flag = {} if port is None else {"port": port}
+    own: dict[str, Any] = {"database_url": _database_url(state_dir)}
+    # First without the sandboxes' URLs, which follow from the port this settles.
+    for system in EXTERNAL:
+        own[system.value] = _credentials()
+    first = load_settings(**_unless_given(own, given), **flag)
+    for system, p in sandbox_ports(first.port + SANDBOX_OFFSET).items():
+        own[system.value] = sandbox_connector(f"http://{HOST}:{p}")
+    return load_settings(**_unless_given(own, given), **flag)
+
+
+def _set_by_environment() -> dict[str, Any]:
+    """The settings ``OPSGRAPH_*`` variables and ``.env`` set, unvalidated: alone they need
+    not be valid (a system's base URL may wait for the demo's secret)."""
+    given: dict[str, Any] = {}
+    for source in (DotEnvSettingsSource(Settings), EnvSettingsSource(Settings)):
+        for name, value in source().items():
+            if isinstance(value, dict) and isinstance(given.get(name), dict):
+                value = {**given[name], **value}
+            given[name] = value
+    return given
+
+
+def _unless_given(own: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``own`` without what ``given`` sets, field by field in nested settings."""
+    kept: dict[str, Any] = {}
+    for name, value in own.items():
+        if isinstance(value, dict):
+            nested = given.get(name, {})
+            if not isinstance(nested, dict):  # not settings at all: validation says so
+                nested = value
+            kept[name] = {k: v for k, v in value.items() if k not in nested}
+        elif name not in given:
+            kept[name] = value
+    return kept
 
 
 async def link_customers(database_url: str, world: World) -> None:
@@ -75,40 +132,61 @@ async def link_customers(database_url: str, world: World) -> None:
         await engine.dispose()
 
 
-def run_demo(customers: int, seed: int, port: int, state_dir: Path, as_of: date | None) -> None:
+def run_demo(
+    customers: int, seed: int, port: int | None, state_dir: Path, as_of: date | None
+) -> None:
+    """Seed, serve until SIGINT or SIGTERM, then stop everything. Every port is taken
+    before any state is touched: a busy one stops the demo with ``ConfigurationError``
+    naming it."""
+    settings = demo_settings(state_dir, port)
+    gateway = create_app(settings)  # checks the ownership file
+    ports = sandbox_ports(settings.port + SANDBOX_OFFSET)
+    try:
+        gateway_socket, *sandbox_sockets = listen(
+            {
+                settings.port: "the gateway",
+                **{
+                    p: f"the {system.value} sandbox, --port + {p - settings.port}"
+                    for system, p in ports.items()
+                },
+            }
+        )
+    except PortUnavailable as exc:
+        raise ConfigurationError(
+            f"{exc}; start the demo on another --port (make demo PORT=...)"
+        ) from None
+
     console = Console()
     state_dir.mkdir(parents=True, exist_ok=True)
     world = generate(customers=customers, seed=seed, as_of=as_of)
-    apps = sandbox_apps(state_dir, port + 101)
-    for system, (app, _) in apps.items():
+    apps = sandbox_apps(state_dir)
+    for system, app in apps.items():
         app.seeder(world.slice(system))
     (state_dir / "seed-manifest.json").write_text(json.dumps(world.manifest(), indent=2))
-    settings = demo_settings(state_dir, port, {s: p for s, (_, p) in apps.items()})
-    (state_dir / "opsgraph.db").unlink(missing_ok=True)
+    if settings.database_url == _database_url(state_dir):
+        (state_dir / "opsgraph.db").unlink(missing_ok=True)
     upgrade(settings.database_url)
     asyncio.run(link_customers(settings.database_url, world))
 
-    gateway = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=HOST, port=port, log_level="warning")
-    )
+    servers = [
+        server(gateway, gateway_socket, lifespan="on", grace_s=settings.shutdown_grace_s),
+        *(server(app, sock) for app, sock in zip(apps.values(), sandbox_sockets, strict=True)),
+    ]
+    url = f"http://{HOST}:{settings.port}"
     console.print(f"[bold]opsgraph demo[/] — {customers} customers (seed {seed})")
-    console.print(f"  GraphQL     http://{HOST}:{port}/graphql")
-    console.print(f"  readiness   http://{HOST}:{port}/readyz")
-    for system, (_, p) in apps.items():
-        console.print(
-            f"  sandbox     {system.value:<8} http://{HOST}:{p}  (admin: /_sandbox/faults)"
-        )
+    console.print(f"  GraphQL     {url}/graphql")
+    console.print(f"  readiness   {url}/readyz")
+    for system, p in ports.items():
+        sandbox = f"http://{HOST}:{p}"
+        console.print(f"  sandbox     {system.value:<8} {sandbox}  (admin: /_sandbox/faults)")
+        configured: ConnectorSettings = getattr(settings, system.value)
+        if str(configured.base_url).rstrip("/") != sandbox:
+            variable = f"OPSGRAPH_{system.value.upper()}__BASE_URL={configured.base_url}"
+            console.print(f"              (the gateway's {system.value}: {variable})")
     console.print(f"  manifest    {state_dir / 'seed-manifest.json'}")
     console.print(
         '  try         { systems { name healthy breaker } customer(id: "cust_0001") '
         "{ name externalIds { system id } } }"
     )
     console.print("Ctrl-C stops everything.")
-
-    async def main() -> None:
-        await asyncio.gather(serve_forever(list(apps.values())), gateway.serve())
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_together(servers)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -33,6 +41,17 @@ class ConnectorSettings(BaseModel):
     # Calls in flight to this system at once (the bulkhead, and the HTTP connection pool).
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 16
     email: str | None = None  # Zendesk's API user
+
+    @field_validator("secret", "webhook_secret")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # A secret goes into a header (or a signature), where a stray space or newline from a
+        # copy-paste is not a credential but a request httpx refuses to send.
+        if not all("!" <= c <= "~" for c in value):
+            raise PydanticCustomError(
+                "secret_characters", "must not contain whitespace, control or non-ASCII characters"
+            )
+        return value
 
 
 class Settings(BaseSettings):
@@ -89,6 +108,24 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("billing", "erp", "crm", "support")
+    @classmethod
+    def _secret_when_configured(
+        cls, value: ConnectorSettings, info: ValidationInfo
+    ) -> ConnectorSettings:
+        # Without a secret every call is refused upstream; say so now, not per request.
+        # A ValidationError raised here lands under this field, so the error names
+        # OPSGRAPH_<SYSTEM>__SECRET and not the whole connector.
+        if value.base_url is not None and not value.secret:
+            system = f"OPSGRAPH_{str(info.field_name).upper()}"
+            missing = PydanticCustomError(
+                "secret_required", f"required when {system}__BASE_URL is set"
+            )
+            raise ValidationError.from_exception_data(
+                "ConnectorSettings", [InitErrorDetails(type=missing, loc=("secret",), input="")]
+            )
         return value
 
     def connectors(self) -> dict[str, ConnectorSettings]:

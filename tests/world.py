@@ -3,16 +3,19 @@ benchmarks that need the whole picture."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +25,7 @@ from connectors.models import SystemName
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.seed import World, generate
 from connectors.sandbox.serve import serve_in_thread
+from gateway.demo import link_customers
 from gateway.registry import EXTERNAL
 from gateway.settings import ConnectorSettings, Settings, load_settings
 
@@ -52,6 +56,11 @@ class Sandboxes:
     def reset(self) -> None:
         for admin in self.admin.values():
             admin.put("/_sandbox/faults", json={}).raise_for_status()
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        """Zero the request counters, leaving the faults as they are."""
+        for admin in self.admin.values():
             admin.post("/_sandbox/stats/reset").raise_for_status()
 
     def faults(self, system: SystemName, **faults: Any) -> None:
@@ -132,3 +141,73 @@ def sandboxes(
             admin.post("/_sandbox/seed", json={"records": records}).raise_for_status()
         boxes.reset()
         yield boxes
+
+
+def cli_env(**variables: str) -> dict[str, str]:
+    """This process's environment without its ``OPSGRAPH_*`` settings, plus ``variables``:
+    what an ``opsgraph`` command started by a test sees."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGRAPH_")}
+    return {**env, **variables}
+
+
+def sandbox_variables(boxes: Sandboxes) -> dict[str, str]:
+    """The ``OPSGRAPH_<SYSTEM>__*`` variables that point a gateway at ``boxes``."""
+    variables = {}
+    for system, url in boxes.urls.items():
+        variables[f"OPSGRAPH_{system.value.upper()}__BASE_URL"] = url
+        variables[f"OPSGRAPH_{system.value.upper()}__SECRET"] = SECRET
+    return variables
+
+
+def migrated_database(path: Path, world: World) -> str:
+    """A new SQLite gateway database at ``path``, brought to head by ``opsgraph migrate``,
+    whose crosswalk links the world's customers; its URL."""
+    url = f"sqlite+aiosqlite:///{path}"
+    subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "migrate"],
+        env=cli_env(OPSGRAPH_DATABASE_URL=url),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    asyncio.run(link_customers(url, world))
+    return url
+
+
+def wait_ready(url: str, proc: subprocess.Popen[Any], within_s: float = 60) -> bool:
+    """Whether the gateway at ``url``, served by ``proc``, answers ``/readyz`` with 200
+    before ``proc`` exits or ``within_s`` pass."""
+    deadline = time.monotonic() + within_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def gateway_process(env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``opsgraph serve`` on a free port in a process of its own with ``env``, yielded once
+    ``/readyz`` answers: its URL and the process, for the test to signal. Killed at the end
+    if it is still running."""
+    port = free_port()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if not wait_ready(url, proc):
+                log.seek(0)
+                raise RuntimeError(f"the gateway did not start:\n{log.read().decode()}")
+            yield url, proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)

@@ -48,6 +48,27 @@ def test_a_bad_value_names_the_setting(
     assert err.value.message.startswith(message)
 
 
+@pytest.mark.parametrize("system", ["billing", "erp", "crm", "support"])
+def test_a_configured_system_needs_a_secret(system: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(f"OPSGRAPH_{system.upper()}__SECRET", raising=False)
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(**{system: {"base_url": "http://127.0.0.1:8101"}})
+    variable = f"OPSGRAPH_{system.upper()}"
+    assert err.value.message == f"{variable}__SECRET: required when {variable}__BASE_URL is set"
+
+
+@pytest.mark.parametrize("secret", ["sandbox secret", "sandbox-secret\n", "\tx", "s\x7f", "sécret"])
+@pytest.mark.parametrize("field", ["secret", "webhook_secret"])
+def test_a_secret_that_cannot_go_into_a_header_is_refused(field: str, secret: str) -> None:
+    erp = {"base_url": "http://127.0.0.1:8102", "secret": "sandbox-secret", field: secret}
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(erp=erp)
+    assert err.value.message == (
+        f"OPSGRAPH_ERP__{field.upper()}: "
+        "must not contain whitespace, control or non-ASCII characters"
+    )
+
+
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
