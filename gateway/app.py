@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from gateway.graphql_view import GraphQLView
 from gateway.health import healthz, readyz
 from gateway.ownership import OwnershipMap
+from gateway.request_scope import RequestScopeMiddleware
 from gateway.schema import build_schema
 from gateway.services import Services
 from gateway.settings import Settings, load_settings
@@ -37,9 +39,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GraphQLView(build_schema(), allow_queries_via_get=True)
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # the view answers other methods (JSON 405)
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=[Middleware(RequestScopeMiddleware, deadline_s=settings.request_deadline_s)],
         lifespan=lifespan,
     )

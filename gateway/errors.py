@@ -7,6 +7,8 @@
     ├── NotFound                    no such customer / record in opsgraph
     ├── OwnershipViolation          a write aimed at a system that does not own the object
     ├── Forbidden                   the principal may not do this
+    ├── RequestEnded                the client left before the answer was ready (nobody
+    │                               reads it; what the request was waiting for stopped)
     └── ConfigurationError          settings or the ownership file are invalid (start-up)
 
 GraphQL errors carry ``extensions.code`` (and ``extensions.system`` for upstream failures);
@@ -36,6 +38,7 @@ __all__ = [
     "GatewayError",
     "NotFound",
     "OwnershipViolation",
+    "RequestEnded",
     "UpstreamAuthError",
     "UpstreamConflict",
     "UpstreamError",
@@ -61,6 +64,10 @@ class OwnershipViolation(GatewayError):
 
 class Forbidden(GatewayError):
     code = "FORBIDDEN"
+
+
+class RequestEnded(GatewayError):
+    code = "REQUEST_ENDED"
 
 
 class ConfigurationError(GatewayError):

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from purgatory import AsyncCircuitBreakerFactory
 
+from connectors import deadline
 from connectors.base import Connector
 from connectors.models import ConnectorConfig, Health, ObjectKind, SystemName
-from connectors.resilience import Policy, Resilient
+from connectors.resilience import RESERVE_S, Policy, Resilient
 from gateway.errors import ConfigurationError, UpstreamUnavailable
 from gateway.ownership import OwnershipMap
+from gateway.prober import HealthProber
 from gateway.settings import ConnectorSettings, Settings
 
 EXTERNAL = (SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT)
@@ -34,6 +36,7 @@ def _config(settings: ConnectorSettings) -> ConnectorConfig:
         secret=settings.secret,
         timeout=settings.timeout_s,
         webhook_secret=settings.webhook_secret or None,
+        max_connections=settings.max_concurrency,
         options=options,
     )
 
@@ -45,9 +48,19 @@ def build_connector(system: SystemName, settings: ConnectorSettings) -> Connecto
 
 
 class Registry:
-    def __init__(self, connectors: Mapping[SystemName, Resilient], ownership: OwnershipMap):
+    def __init__(
+        self,
+        connectors: Mapping[SystemName, Resilient],
+        ownership: OwnershipMap,
+        health_interval_s: float = 15.0,
+    ):
         self._connectors = dict(connectors)
         self.ownership = ownership
+        self._prober = HealthProber(self._connectors, health_interval_s)
+
+    def start(self) -> None:
+        """Start probing every system's health in the background."""
+        self._prober.start()
 
     @classmethod
     def from_settings(
@@ -64,8 +77,9 @@ class Registry:
                 inner = build_connector(system, conf)
             except ImportError as exc:
                 raise ConfigurationError(f"connector {name} is not available: {exc}") from None
-            built[system] = Resilient(inner, Policy(timeout_s=conf.timeout_s), breakers)
-        return cls(built, ownership)
+            policy = Policy(timeout_s=conf.timeout_s, max_concurrency=conf.max_concurrency)
+            built[system] = Resilient(inner, policy, breakers)
+        return cls(built, ownership, settings.health_interval_s)
 
     @property
     def systems(self) -> list[SystemName]:
@@ -81,11 +95,25 @@ class Registry:
         return self.get(self.ownership.owner(kind))
 
     async def status(self) -> list[SystemStatus]:
+        """Each system's last probed health and its breaker's state now; no system is
+        called."""
+
         async def one(connector: Resilient) -> SystemStatus:
-            health, breaker = await asyncio.gather(connector.health(), connector.breaker_state())
+            health, breaker = await asyncio.gather(
+                self._health(connector.system), connector.breaker_state()
+            )
             return SystemStatus(connector.system, health, breaker)
 
         return list(await asyncio.gather(*(one(self._connectors[s]) for s in self.systems)))
 
+    async def _health(self, system: SystemName) -> Health:
+        left = deadline.remaining()
+        try:
+            async with asyncio.timeout(None if left is None else max(0.0, left - RESERVE_S)):
+                return await self._prober.health(system)
+        except TimeoutError:
+            return Health(system=system, healthy=False, latency_ms=0, detail="not probed yet")
+
     async def aclose(self) -> None:
+        await self._prober.aclose()
         await asyncio.gather(*(c.aclose() for c in self._connectors.values()))

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
-from purgatory.service._async.repository import AsyncRedisRepository
-from redis.asyncio import Redis
+from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.models import ObjectKind, SystemName
-from gateway.cache import EntityCache, MemoryCache, RedisCache
+from gateway.breakers import FallbackUnitOfWork
+from gateway.cache import EntityCache, FallbackCache, MemoryCache
 from gateway.crosswalk import Crosswalk
 from gateway.owned import Owned
 from gateway.ownership import OwnershipMap
 from gateway.reads import Reader
+from gateway.redis_guard import RedisGuard
 from gateway.registry import Registry
 from gateway.settings import Settings
-from gateway.storage.database import create_engine, sessions
+from gateway.storage.database import PoolSize, create_engine, sessions
 
 
 @dataclass
@@ -25,23 +25,36 @@ class Services:
     engine: AsyncEngine
     registry: Registry
     crosswalk: Crosswalk
-    redis: Redis | None
+    redis: RedisGuard | None  # every Redis call goes through it
     reader: Reader
     owned: Owned
     breakers: AsyncCircuitBreakerFactory
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url,
+            PoolSize(
+                settings.database_pool_size,
+                settings.database_max_overflow,
+                settings.database_pool_timeout_s,
+            ),
+        )
         session_factory = sessions(engine)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = (
+            RedisGuard.from_url(
+                settings.redis_url, settings.redis_timeout_s, settings.redis_retry_s
+            )
+            if settings.redis_url
+            else None
+        )
         # With Redis, breaker state is shared: a system one replica finds down is paused
-        # for every replica, not rediscovered by each.
+        # for every replica, not rediscovered by each. While Redis is down, each keeps its own.
         breakers = AsyncCircuitBreakerFactory(
-            uow=AsyncRedisUnitOfWork(settings.redis_url) if settings.redis_url else None
+            uow=None if redis is None else FallbackUnitOfWork(redis)
         )
         registry = Registry.from_settings(settings, ownership, breakers)
-        cache: EntityCache = MemoryCache() if redis is None else RedisCache(redis)
+        cache: EntityCache = MemoryCache() if redis is None else FallbackCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         return cls(
             engine=engine,
@@ -63,12 +76,10 @@ class Services:
 
     async def start(self) -> None:
         await self.breakers.initialize()
+        self.registry.start()
 
     async def aclose(self) -> None:
         await self.registry.aclose()
-        contexts = self.breakers.uow.contexts
-        if isinstance(contexts, AsyncRedisRepository):
-            await contexts.redis.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from strawberry.types import Info as StrawberryInfo
 
 from gateway.services import Services
 from resolvers.loaders import Loaders
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -17,9 +21,18 @@ class Context:
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)
+    _once: dict[str, asyncio.Future[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services)
+
+    async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
+        """``make()``'s answer, worked out once per request however many fields (or
+        aliases of one field) ask for it."""
+        shared = self._once.get(key)
+        if shared is None:
+            shared = self._once[key] = asyncio.ensure_future(make())
+        return cast(T, await asyncio.shield(shared))
 
 
 Info = StrawberryInfo[Context, None]

@@ -11,7 +11,9 @@ from typing import Any, cast
 from aiodataloader import DataLoader
 
 from connectors.models import ObjectKind, SystemName
+from gateway import request_scope
 from gateway.crosswalk import CustomerIdentity
+from gateway.errors import RequestEnded
 from gateway.reads import Outcome, Reader, Sourced
 from gateway.services import Services
 
@@ -22,13 +24,28 @@ class _ReadLoader(DataLoader[str, Sourced[Any]]):
         self.reader, self.system, self.kind, self.related = reader, system, kind, related
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Sourced[Any]]:
+        # aiodataloader runs the batch in a task of its own: it stops with the request.
+        _owned_by_request()
         outcomes: list[Outcome[Any]]
-        if self.related:
-            outcomes = list(await self.reader.related(self.system, self.kind, keys))
-        else:
-            outcomes = list(await self.reader.records(self.system, self.kind, keys))
+        try:
+            if self.related:
+                outcomes = list(await self.reader.related(self.system, self.kind, keys))
+            else:
+                outcomes = list(await self.reader.records(self.system, self.kind, keys))
+        except asyncio.CancelledError:
+            # The request ended (its client left): settle every load, so that nothing
+            # waits on this batch, instead of leaving the loads pending for ever.
+            ended = RequestEnded("the request ended", system=self.system.value)
+            outcomes = [ended] * len(keys)
         # An error in place of a value rejects just that key's load: partial answers.
         return cast(list[Sourced[Any]], outcomes)
+
+
+def _owned_by_request() -> None:
+    request = request_scope.current()
+    task = asyncio.current_task()
+    if request is not None and task is not None:
+        request.own(task)
 
 
 class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):

@@ -27,9 +27,11 @@ class SystemStatus:
 
 @strawberry.type
 class SystemQuery:
-    @strawberry.field(description="Every configured connector with its health and breaker.")
+    @strawberry.field(
+        description="Every configured connector: its last probed health and its breaker now."
+    )
     async def systems(self, info: Info) -> list[SystemStatus]:
-        statuses = await info.context.services.registry.status()
+        statuses = await info.context.once("systems", info.context.services.registry.status)
         return [
             SystemStatus(
                 name=SystemName(s.system),

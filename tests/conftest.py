@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from gateway.storage.migrate import upgrade
+from tests.gateways import boxes, gateway, linked_db, served  # noqa: F401 - fixtures
 
 PG_ADMIN = os.environ.get("OPSGRAPH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("OPSGRAPH_TEST_REDIS", "redis://127.0.0.1:6379/15")

@@ -1,3 +1,7 @@
+"""The four seeded sandboxes and gateways over them, as fixtures (registered in
+``tests/conftest.py``) for every test that needs the whole picture: in process through
+``TestClient`` (``gateway``) or over real HTTP (``served``)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,9 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from connectors.sandbox.serve import Running, serve_in_thread
 from gateway.app import create_app
 from gateway.demo import link_customers
 from gateway.storage.migrate import upgrade
@@ -43,6 +49,10 @@ def gateway(boxes: Sandboxes, linked_db: str) -> Iterator[Gateway]:
         overrides.setdefault("connector", {"timeout_s": 2})
         client = TestClient(create_app(boxes.settings(linked_db, **overrides)))
         clients.append(client.__enter__())
+        # The health prober's first round goes out at start-up; `systems` answers once it
+        # is in. Upstream calls are counted from here on.
+        client.post("/graphql", json={"query": "{ systems { name } }"}).raise_for_status()
+        boxes.reset_stats()
         return client
 
     boxes.reset()
@@ -50,6 +60,31 @@ def gateway(boxes: Sandboxes, linked_db: str) -> Iterator[Gateway]:
     for client in clients:
         client.__exit__(None, None, None)
     boxes.reset()
+
+
+Served = Callable[..., str]
+
+
+@pytest.fixture
+def served(boxes: Sandboxes, linked_db: str) -> Iterator[Served]:
+    """Like ``gateway``, but served over real HTTP on a loopback port (for clients that
+    time out, disconnect or come in concurrently); returns its base URL."""
+    running: list[Running] = []
+
+    def build(**overrides: Any) -> str:
+        overrides.setdefault("connector", {"timeout_s": 2})
+        app = create_app(boxes.settings(linked_db, **overrides))
+        running.append(serve_in_thread(app, lifespan="on"))
+        url = running[-1].url
+        httpx.post(f"{url}/graphql", json={"query": "{ systems { name } }"}).raise_for_status()
+        boxes.reset_stats()
+        return url
+
+    boxes.reset()
+    yield build
+    boxes.reset()  # lets hung sandbox requests go before the servers stop
+    for server in running:
+        server.stop()
 
 
 def graphql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import event
@@ -15,15 +16,33 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-def create_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolSize:
+    """How many connections the gateway keeps (``size``), may add under load
+    (``overflow``), and how long a request waits for one before failing (``timeout_s``)."""
+
+    size: int = 5
+    overflow: int = 10
+    timeout_s: float = 30.0
+
+
+def create_engine(url: str, pool: PoolSize | None = None) -> AsyncEngine:
+    pool = pool or PoolSize()
+    sizing = {
+        "pool_size": pool.size,
+        "max_overflow": pool.overflow,
+        "pool_timeout": pool.timeout_s,
+    }
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+            engine = create_async_engine(url, **sizing)
+        else:
+            engine = create_async_engine(url)  # one shared in-memory connection
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, pool_pre_ping=True, **sizing)
 
 
 def _sqlite_pragmas(dbapi_connection: object, record: ConnectionPoolEntry) -> None:

@@ -19,7 +19,7 @@ from connectors.models import (
 )
 from connectors.money import Money
 from gateway.entitlements import entitlements
-from tests.resolvers.conftest import Gateway, graphql
+from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
 BILLING, ERP, CRM, SUPPORT = SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT

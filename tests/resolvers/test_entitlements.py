@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from connectors.models import ObjectKind, SystemName, kind_of
-from tests.resolvers.conftest import Gateway, graphql
+from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
 CHECK = """query($id: ID!, $feature: String!) {

@@ -4,7 +4,7 @@ errors[] says which system and why. A cached answer is served stale instead, mar
 from __future__ import annotations
 
 from connectors.models import Case, SystemName
-from tests.resolvers.conftest import Gateway, graphql
+from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
 QUERY = """query($id: ID!) { customer(id: $id) {
@@ -59,11 +59,17 @@ def test_stale_if_error_serves_the_last_answer_marked_stale(
     fresh = graphql(client, QUERY, id=customer)["data"]["customer"]
     assert {c["source"]["stale"] for c in fresh["cases"]} == {False}
     boxes.faults(SystemName.SUPPORT, error_rate=1.0, error_status=500)
+    boxes.reset_stats()
     body = graphql(client, QUERY, id=customer)
     assert "errors" not in body
     stale = body["data"]["customer"]["cases"]
     assert [c["id"] for c in stale] == [c["id"] for c in fresh["cases"]]
     assert {(c["source"]["stale"], c["source"]["cached"]) for c in stale} == {(True, True)}
+    # Served after the first failure: retrying would only have delayed the same answer.
+    assert sum(boxes.requests()[SystemName.SUPPORT].values()) == 1
+    assert [(w["code"], w["system"], w["reason"]) for w in body["extensions"]["warnings"]] == [
+        ("STALE_DATA", "support", "UPSTREAM_UNAVAILABLE")
+    ]
 
 
 def test_a_fresh_cache_answers_without_calling_upstream(boxes: Sandboxes, gateway: Gateway) -> None:

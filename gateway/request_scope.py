@@ -1,0 +1,153 @@
+"""Every request ends: the request scope, the outermost layer of the app.
+
+For each HTTP request it
+
+- opens the request's deadline (``connectors.deadline``), which every upstream call made
+  for the request honours: attempts get no more than what is left, and the reads of a
+  request stop waiting when it passes (the fields still waiting are then null with
+  ``UPSTREAM_TIMEOUT``, or served stale);
+- holds what the request collects on the way (warnings about stale data) and the work it
+  started in tasks of its own (DataLoader batches), which is cancelled when the request
+  ends, so nothing a request started outlives it;
+- stops the request's upstream work when its client disconnects: the body is read up
+  front, then the connection is watched, and a disconnect cancels the work the request
+  owns (its reads then answer at once, to nobody);
+- as a last resort, if the request has not answered a second after its deadline (a bug:
+  the deadline should have ended it), cancels it and answers 504 with a GraphQL error;
+- when the server stops and its shutdown grace is over, answers what is still running 503
+  with a GraphQL error (``SHUTTING_DOWN``) instead of the server's bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connectors import deadline
+
+# After the deadline, how long the request gets to finish answering before it is cut off.
+BACKSTOP_S = 1.0
+
+
+class RequestScope:
+    def __init__(self, deadline_s: float) -> None:
+        self.deadline_s = deadline_s
+        self.warnings: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def warn(self, key: str, warning: dict[str, Any]) -> None:
+        """A non-fatal note for ``extensions.warnings``; one per ``key``."""
+        self.warnings.setdefault(key, warning)
+
+    def own(self, task: asyncio.Task[Any]) -> None:
+        """Work started for this request that must not outlive it."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+_current: ContextVar[RequestScope | None] = ContextVar("opsgraph_request", default=None)
+
+
+def current() -> RequestScope | None:
+    """The scope of the request being served here; None outside a request."""
+    return _current.get()
+
+
+class RequestScopeMiddleware:
+    def __init__(self, app: ASGIApp, deadline_s: float) -> None:
+        self.app = app
+        self.deadline_s = deadline_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body: list[Message] = []
+        while not body or body[-1].get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.append(message)
+
+        gone = asyncio.Event()
+        started = False
+
+        async def replay() -> Message:
+            if body:
+                return body.pop(0)
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        request = RequestScope(self.deadline_s)
+        token = _current.set(request)
+        try:
+            with deadline.within(self.deadline_s):
+                task = asyncio.ensure_future(self.app(scope, replay, sending))
+        finally:
+            _current.reset(token)
+        watcher = asyncio.ensure_future(_disconnected(receive, gone))
+        backstop = asyncio.get_running_loop().time() + self.deadline_s + BACKSTOP_S
+        try:
+            await asyncio.wait(
+                (task, watcher), timeout=self.deadline_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if gone.is_set():
+                # Stop the upstream work; what is left of the request then ends at once
+                # (its reads answer "request ended") and its answer goes nowhere.
+                request.close()
+            left = backstop - asyncio.get_running_loop().time()
+            await asyncio.wait((task,), timeout=max(0.0, left))
+            if task.done():
+                task.result()
+                return
+            # Cancelling a GraphQL execution midway leaves graphql-core's unawaited
+            # coroutines behind; the deadline should have ended it long before.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if not gone.is_set() and not started:
+                late = f"the request did not finish within its {self.deadline_s:g}s deadline"
+                await _error(send, 504, late, "UPSTREAM_TIMEOUT")
+        except asyncio.CancelledError:
+            # The server is stopping and its shutdown grace is over. Answer rather than let
+            # the server log a traceback and send a bare 500; the client may retry elsewhere.
+            task.cancel()
+            if not gone.is_set() and not started:
+                await _error(send, 503, "the gateway is shutting down", "SHUTTING_DOWN")
+        finally:
+            if not task.done():
+                task.cancel()
+            watcher.cancel()
+            request.close()
+
+
+async def _disconnected(receive: Receive, gone: asyncio.Event) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
+
+
+async def _error(send: Send, status: int, message: str, code: str) -> None:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 503:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

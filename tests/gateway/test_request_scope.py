@@ -1,0 +1,83 @@
+"""The request scope: the deadline reaches the app, work a request owns ends with it, and
+a request that somehow outlives its deadline is still answered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from connectors import deadline
+from gateway import request_scope
+from gateway.request_scope import RequestScopeMiddleware
+
+
+async def answer(send: Send, body: dict[str, object]) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def call(app: RequestScopeMiddleware, body: bytes = b"{}") -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        return await client.post("/graphql", content=body)
+
+
+async def test_the_app_sees_the_deadline_the_scope_and_the_whole_body() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        left = deadline.remaining()
+        await answer(
+            send,
+            {
+                "body": message["body"].decode(),
+                "deadline": left is not None and 0 < left <= 2,
+                "scope": request_scope.current() is not None,
+            },
+        )
+
+    response = await call(RequestScopeMiddleware(app, deadline_s=2), b'{"query": "{ x }"}')
+    assert response.json() == {"body": '{"query": "{ x }"}', "deadline": True, "scope": True}
+    assert request_scope.current() is None and deadline.remaining() is None
+
+
+async def test_work_a_request_owns_ends_with_it() -> None:
+    owned: list[asyncio.Task[None]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = request_scope.current()
+        assert request is not None
+        owned.append(asyncio.ensure_future(asyncio.sleep(60)))
+        request.own(owned[0])
+        await answer(send, {})
+
+    await call(RequestScopeMiddleware(app, deadline_s=2))
+    await asyncio.sleep(0)
+    assert owned[0].cancelled()
+
+
+async def test_a_request_that_outlives_its_deadline_is_cut_off_with_a_graphql_error() -> None:
+    cancelled = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    response = await call(RequestScopeMiddleware(app, deadline_s=0.1))
+    assert response.status_code == 504
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "the request did not finish within its 0.1s deadline",
+                "extensions": {"code": "UPSTREAM_TIMEOUT"},
+            }
+        ],
+    }
+    assert cancelled.is_set()
