@@ -75,14 +75,37 @@ class Account(Record):
     health_score: int | None
 
 
+class PlanInterval(StrEnum):
+    """How often a plan bills (Stripe's ``recurring.interval``; ``one_time`` for none)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    ONE_TIME = "one_time"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan(Record):
     name: str
     price: Money
-    interval: str
+    interval: PlanInterval
     features: tuple[str, ...]
     support_tier: str
     sla_hours: int
+
+
+class SubscriptionStatus(StrEnum):
+    """Stripe's subscription statuses."""
+
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +113,7 @@ class Subscription(Record):
     customer_id: str
     plan_id: str
     quantity: int
-    status: str  # Stripe's: trialing active past_due canceled unpaid incomplete paused
+    status: SubscriptionStatus
     current_period_start: datetime
     current_period_end: datetime
 
@@ -105,11 +128,21 @@ class Entitlement:
     sla_hours: int
 
 
+class InvoiceStatus(StrEnum):
+    """A billing invoice's status (Stripe's)."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Invoice(Record):
     customer_id: str
     number: str | None
-    status: str  # draft open paid void uncollectible
+    status: InvoiceStatus
     subtotal: Money
     tax: Money
     total: Money
@@ -119,12 +152,24 @@ class Invoice(Record):
     subscription_id: str | None = None
 
 
+class PaymentStatus(StrEnum):
+    """A payment's status (Stripe's PaymentIntent statuses)."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Payment(Record):
     customer_id: str
     invoice_id: str | None
     amount: Money
-    status: str
+    status: PaymentStatus
     created_at: datetime
 
 
@@ -132,6 +177,19 @@ class PostingType(StrEnum):
     INVOICE = "invoice"
     CREDIT_MEMO = "credit_memo"
     JOURNAL_ENTRY = "journal_entry"
+
+
+class PostingState(StrEnum):
+    """Where an ERP transaction stands in the ERP (NetSuite's status ids). Not to be
+    confused with ``gateway.rules.matching.PostingMatch``: how an invoice's postings
+    compare with the invoice."""
+
+    OPEN = "open"
+    PAID_IN_FULL = "paidInFull"
+    FULLY_APPLIED = "fullyApplied"
+    PENDING_APPROVAL = "pendingApproval"
+    APPROVED = "approved"
+    VOIDED = "voided"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,7 +204,7 @@ class Posting(Record):
     amount: Money
     tax: Money
     tran_date: date
-    status: str
+    status: PostingState
     memo: str | None = None
 
 
@@ -156,12 +214,28 @@ class Balance(Record):
     receivable: Money
 
 
+class CasePriority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    HOLD = "hold"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Case(Record):
     organization_id: str
     subject: str
-    priority: str  # urgent high normal low
-    status: str  # new open pending hold solved closed
+    priority: CasePriority
+    status: CaseStatus
     created_at: datetime
     updated_at: datetime
     sla_breached: bool = False
@@ -221,13 +295,19 @@ class WriteResult:
     record: Record | None = None
 
 
+class ChangeType(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeEvent:
     system: SystemName
     kind: ObjectKind
     id: str
     occurred_at: datetime
-    type: str  # created updated deleted
+    type: ChangeType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

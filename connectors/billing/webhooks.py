@@ -18,7 +18,7 @@ import stripe
 from connectors.billing.errors import SYSTEM, WebhookSignatureInvalid
 from connectors.billing.wire import ref_id
 from connectors.errors import UpstreamRejected
-from connectors.models import ChangeEvent, ObjectKind, SystemName
+from connectors.models import ChangeEvent, ChangeType, ObjectKind, SystemName
 
 # Event type prefix -> the kind whose record changed. Longest prefix wins, so
 # "customer.subscription." is a subscription, not a customer.
@@ -73,12 +73,12 @@ def to_changes(event: Mapping[str, Any]) -> list[ChangeEvent]:
     if kind is None or not obj.get("id"):
         return []
     if event_type.startswith("credit_note."):
-        target, change = ref_id(obj.get("invoice")), "updated"
+        target, change = ref_id(obj.get("invoice")), ChangeType.UPDATED
     else:
         target = str(obj["id"])
-        change = event_type.rsplit(".", 1)[-1]
-        if change not in ("created", "deleted"):
-            change = "updated"  # paid, finalized, succeeded, ... all update the record
+        verb = event_type.rsplit(".", 1)[-1]
+        # paid, finalized, succeeded, ... all update the record
+        change = ChangeType(verb) if verb in ("created", "deleted") else ChangeType.UPDATED
     if not target:
         return []
     return [

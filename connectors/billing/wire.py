@@ -24,11 +24,15 @@ from typing import Any
 from connectors.models import (
     CustomerRecord,
     Invoice,
+    InvoiceStatus,
     ObjectKind,
     Payment,
+    PaymentStatus,
     Plan,
+    PlanInterval,
     Record,
     Subscription,
+    SubscriptionStatus,
     SystemName,
 )
 from connectors.money import Money
@@ -97,7 +101,7 @@ def plan(obj: Obj) -> Plan:
         id=obj["id"],
         name=product.get("name") or obj.get("nickname") or obj["id"],
         price=_money(amount, obj["currency"]),
-        interval=interval or "one_time",
+        interval=PlanInterval(interval or "one_time"),
         features=features,
         support_tier=meta.get("support_tier") or "",
         sla_hours=int(meta.get("sla_hours") or 0),
@@ -114,7 +118,7 @@ def subscription(obj: Obj) -> Subscription:
         customer_id=ref_id(obj["customer"]) or "",
         plan_id=ref_id(price) or "",
         quantity=int(_first(item.get("quantity"), obj.get("quantity"), 1)),
-        status=obj["status"],
+        status=SubscriptionStatus(obj["status"]),
         current_period_start=_at(
             _first(item.get("current_period_start"), obj.get("current_period_start"))
         ),
@@ -135,7 +139,7 @@ def invoice(obj: Obj) -> Invoice:
         id=obj["id"],
         customer_id=ref_id(obj["customer"]) or "",
         number=obj.get("number"),
-        status=obj["status"],
+        status=InvoiceStatus(obj["status"]),
         subtotal=_money(obj.get("subtotal"), currency),
         tax=_money(tax, currency),
         total=_money(obj.get("total"), currency),
@@ -154,7 +158,7 @@ def payment(obj: Obj) -> Payment:
         customer_id=ref_id(obj.get("customer")) or "",
         invoice_id=ref_id(_first(obj.get("invoice"), metadata.get(METADATA_INVOICE))),
         amount=_money(obj.get("amount"), obj["currency"]),
-        status=obj["status"],
+        status=PaymentStatus(obj["status"]),
         created_at=_at(obj["created"]),
     )
 

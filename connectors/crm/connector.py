@@ -37,6 +37,7 @@ from connectors.models import (
     Account,
     ChangeBatch,
     ChangeEvent,
+    ChangeType,
     ConnectorConfig,
     Health,
     ObjectKind,
@@ -280,7 +281,7 @@ class CrmConnector(Connector):
                         kind=ObjectKind.ACCOUNT,
                         id=row["Id"],
                         occurred_at=parse_sf_datetime(row["LastModifiedDate"]),
-                        type="created" if created else "updated",
+                        type=ChangeType.CREATED if created else ChangeType.UPDATED,
                     )
                 )
         events.sort(key=lambda e: (e.occurred_at, e.id))

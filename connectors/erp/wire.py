@@ -21,9 +21,11 @@ from connectors.errors import UpstreamError, UpstreamRejected
 from connectors.models import (
     Balance,
     ChangeEvent,
+    ChangeType,
     CustomerRecord,
     ObjectKind,
     Posting,
+    PostingState,
     PostingType,
     Record,
     SystemName,
@@ -88,7 +90,7 @@ def _posting(row: dict[str, Any]) -> Posting:
         amount=money(row.get("subtotal"), currency),
         tax=money(row.get("taxtotal"), currency),
         tran_date=date.fromisoformat(row["trandate"]),
-        status=row["status"],
+        status=PostingState(row["status"]),
         memo=row.get("memo"),
     )
 
@@ -137,7 +139,13 @@ def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
         return []
     at = datetime.fromisoformat(row["lastmodifieddate"])
     events = [
-        ChangeEvent(system=SYSTEM, kind=kind, id=row["id"], occurred_at=at, type=row["changetype"])
+        ChangeEvent(
+            system=SYSTEM,
+            kind=kind,
+            id=row["id"],
+            occurred_at=at,
+            type=ChangeType(row["changetype"]),
+        )
     ]
     if kind is ObjectKind.POSTING and row.get("entity"):
         events.append(
@@ -146,7 +154,7 @@ def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
                 kind=ObjectKind.BALANCE,
                 id=row["entity"],
                 occurred_at=at,
-                type="updated",
+                type=ChangeType.UPDATED,
             )
         )
     return events

@@ -18,15 +18,22 @@ from connectors import codec
 from connectors.models import (
     Account,
     Case,
+    CasePriority,
+    CaseStatus,
     CustomerRecord,
     Invoice,
+    InvoiceStatus,
     Payment,
+    PaymentStatus,
     Plan,
+    PlanInterval,
     Posting,
+    PostingState,
     PostingType,
     Record,
     SlaBreach,
     Subscription,
+    SubscriptionStatus,
     SystemName,
 )
 from connectors.money import Money, exponent
@@ -154,7 +161,7 @@ def plans() -> list[Plan]:
             id=f"price_{key}_{cur.lower()}",
             name=name,
             price=Money(amount, cur),
-            interval="month",
+            interval=PlanInterval.MONTH,
             features=features,
             support_tier=tier,
             sla_hours=sla,
@@ -234,7 +241,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                 customer_id=ids[SystemName.BILLING],
                 plan_id=f"price_{plan_key}_{currency.lower()}",
                 quantity=quantity,
-                status="active",
+                status=SubscriptionStatus.ACTIVE,
                 current_period_start=_at(as_of, 0),
                 current_period_end=_at(_month_start(as_of, -1), 0),
             )
@@ -252,7 +259,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                     id=inv_id,
                     customer_id=ids[SystemName.BILLING],
                     number=f"OPS-{n:04d}-{3 - back:03d}",
-                    status="paid" if paid else "open",
+                    status=InvoiceStatus.PAID if paid else InvoiceStatus.OPEN,
                     subtotal=Money(subtotal, currency),
                     tax=Money(tax, currency),
                     total=Money(subtotal + tax, currency),
@@ -270,7 +277,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                         customer_id=ids[SystemName.BILLING],
                         invoice_id=inv_id,
                         amount=Money(subtotal + tax, currency),
-                        status="succeeded",
+                        status=PaymentStatus.SUCCEEDED,
                         created_at=issued + timedelta(days=3),
                     )
                 )
@@ -285,7 +292,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                     amount=Money(subtotal, currency),
                     tax=Money(tax, currency),
                     tran_date=start,
-                    status="paidInFull" if paid else "open",
+                    status=PostingState.PAID_IN_FULL if paid else PostingState.OPEN,
                     memo=f"OPS-{n:04d}-{3 - back:03d}",
                 )
             )
@@ -313,8 +320,9 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                     id=str(9000 + len(support)),
                     organization_id=ids[SystemName.SUPPORT],
                     subject=rng.choice(_SUBJECTS),
-                    priority=rng.choice(("low", "normal", "high", "urgent")),
-                    status=rng.choice(("new", "open", "pending", "solved")),
+                    # Drawn as before the enums, so that every seed keeps its world.
+                    priority=CasePriority(rng.choice(("low", "normal", "high", "urgent"))),
+                    status=CaseStatus(rng.choice(("new", "open", "pending", "solved"))),
                     created_at=created,
                     updated_at=created + timedelta(hours=rng.randint(1, 72)),
                 )
@@ -368,8 +376,8 @@ def _plant(world: World, rng: random.Random) -> None:
         id=str(9000 + len(support)),
         organization_id=customer.external_ids[SystemName.SUPPORT],
         subject="Production outage: API unavailable",
-        priority="urgent",
-        status="open",
+        priority=CasePriority.URGENT,
+        status=CaseStatus.OPEN,
         created_at=created,
         updated_at=created + timedelta(hours=9),
         sla_breached=True,

@@ -17,6 +17,7 @@ from connectors.http import HttpClient
 from connectors.models import (
     ChangeBatch,
     ChangeEvent,
+    ChangeType,
     ConnectorConfig,
     Health,
     ObjectKind,
@@ -290,11 +291,11 @@ class SupportConnector(Connector):
                 id=str(t["id"]),
                 occurred_at=wire.parse_time(t["updated_at"]),
                 type=(
-                    "deleted"
+                    ChangeType.DELETED
                     if t.get("status") == "deleted"
-                    else "created"
+                    else ChangeType.CREATED
                     if t["created_at"] == t["updated_at"]
-                    else "updated"
+                    else ChangeType.UPDATED
                 ),
             )
             for t in body["tickets"]

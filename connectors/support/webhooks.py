@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.errors import WebhookRejected
-from connectors.models import ChangeEvent, ObjectKind, SystemName
+from connectors.models import ChangeEvent, ChangeType, ObjectKind, SystemName
 from connectors.support.wire import parse_time
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
@@ -85,11 +85,11 @@ def to_changes(payload: Mapping[str, Any]) -> list[ChangeEvent]:
     if kind is None or "id" not in detail:
         return []
     if action == "created":
-        change = "created"
+        change = ChangeType.CREATED
     elif action in _DELETED:
-        change = "deleted"
+        change = ChangeType.DELETED
     else:
-        change = "updated"
+        change = ChangeType.UPDATED
     when = payload.get("time") or detail.get("updated_at")
     return [
         ChangeEvent(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from connectors.models import Case, CustomerRecord, SlaBreach, SystemName
+from connectors.models import Case, CasePriority, CaseStatus, CustomerRecord, SlaBreach, SystemName
 
 # Zendesk has no sla_breached field on a ticket. The breach state rides on a tag that an
 # automation adds ("Hours since last SLA breach > 0" -> add tag), so one ticket read carries
@@ -27,7 +27,7 @@ _ORG_FIELD_CURRENCY = "currency"
 _ORG_FIELD_ENTITY = "legal_entity"
 _RESERVED_ORG_FIELDS = frozenset({_ORG_FIELD_EMAIL, _ORG_FIELD_CURRENCY, _ORG_FIELD_ENTITY})
 
-PRIORITIES = ("urgent", "high", "normal", "low")
+PRIORITIES = tuple(CasePriority)
 
 
 def parse_time(value: str) -> datetime:
@@ -67,8 +67,8 @@ def to_case(ticket: Mapping[str, Any], breach_tag: str = DEFAULT_BREACH_TAG) -> 
         organization_id="" if org is None else str(org),
         subject=ticket.get("subject") or "",
         # Zendesk leaves priority empty until someone sets it; it is handled as normal.
-        priority=ticket.get("priority") or "normal",
-        status=ticket["status"],
+        priority=CasePriority(ticket.get("priority") or "normal"),
+        status=CaseStatus(ticket["status"]),
         created_at=parse_time(ticket["created_at"]),
         updated_at=parse_time(ticket["updated_at"]),
         sla_breached=breach_tag in (ticket.get("tags") or ()),
@@ -99,7 +99,7 @@ def ticket_create_body(payload: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"organization_id {org!r} is not a Zendesk id")
     priority = payload.get("priority", "normal")
     if priority not in PRIORITIES:
-        raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
+        raise ValueError(f"priority must be one of {', '.join(p.value for p in PRIORITIES)}")
     ticket: dict[str, Any] = {
         "subject": payload["subject"],
         "comment": {"body": payload["body"]},
