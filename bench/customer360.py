@@ -16,24 +16,39 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvloop
 from rich.console import Console
 from rich.table import Table
 
-from connectors.models import ObjectKind, SystemName
-from gateway.demo import link_customers
+from connectors.models import (
+    Account,
+    Balance,
+    Case,
+    Invoice,
+    ObjectKind,
+    Plan,
+    Posting,
+    Record,
+    Subscription,
+    SystemName,
+)
+from connectors.sandbox import fleet
+from connectors.sandbox.seed import World, generate
+from gateway.data.reads import Sourced
+from gateway.data.services import Services
+from gateway.demo import link_customers, sandbox_connector
 from gateway.ownership import OwnershipMap
-from gateway.reads import Sourced
 from gateway.schema import build_schema
-from gateway.services import Services
+from gateway.settings import Settings, load_settings
 from gateway.storage.migrate import upgrade
 from resolvers.context import Context
 from resolvers.loaders import Loaders
-from tests.resolvers.test_customer360 import C360
-from tests.world import Sandboxes, sandboxes
+
+R = TypeVar("R", bound=Record)
 
 LATENCY_MS = {
     SystemName.BILLING: 80,
@@ -42,6 +57,27 @@ LATENCY_MS = {
     SystemName.SUPPORT: 20,
 }
 PAGES = (1, 10, 50, 200)
+# The customer 360 of tests/resolvers/test_customer360.py, word for word: the bench reads
+# what the tests check, but never imports tests/.
+C360 = """
+fragment C360 on Customer {
+  id name externalIds { system id }
+  account { id name segment owner strategic renewalDate healthScore
+            source { system externalId cached stale } }
+  subscriptions { id status quantity source { system externalId }
+                  plan { id name price { amount currency } features supportTier slaHours } }
+  entitlements { feature planId supportTier slaHours }
+  invoices(first: 10) {
+    totalCount
+    edges { node { id number status total { amount currency minorUnits }
+                   postingStatus postings { id amount { minorUnits } tax { minorUnits } } } }
+  }
+  balance { receivable { amount currency } source { system externalId } }
+  cases { edges { node { id subject priority status slaBreached source { system externalId } } } }
+  credits { id }
+  openExceptions { id }
+}
+"""
 
 
 class NaiveLoaders(Loaders):
@@ -50,26 +86,56 @@ class NaiveLoaders(Loaders):
 
     lock = asyncio.Lock()
 
-    async def record(self, system: SystemName, kind: ObjectKind, id: str) -> Sourced[Any]:
+    async def _one(self, kind: ObjectKind, id: str, of: type[R], related: bool) -> Any:
+        reader = self._services.reader
         async with self.lock:
-            (outcome,) = await self._services.reader.records(system, kind, [id])
+            if related:
+                (outcome,) = await reader.related(kind, [id], of)
+            else:
+                (outcome,) = await reader.records(kind, [id], of)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
-    async def related(self, system: SystemName, kind: ObjectKind, parent: str) -> Sourced[Any]:
-        async with self.lock:
-            (outcome,) = await self._services.reader.related(system, kind, [parent])
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+    async def account(self, id: str) -> Sourced[Account | None]:
+        return await self._one(ObjectKind.ACCOUNT, id, Account, False)
 
-    def prime_related(self, system: SystemName, kind: ObjectKind, parent: str) -> None:
+    async def balance(self, id: str) -> Sourced[Balance | None]:
+        return await self._one(ObjectKind.BALANCE, id, Balance, False)
+
+    async def plan(self, id: str) -> Sourced[Plan | None]:
+        return await self._one(ObjectKind.PLAN, id, Plan, False)
+
+    async def subscriptions(self, customer_id: str) -> Sourced[list[Subscription]]:
+        return await self._one(ObjectKind.SUBSCRIPTION, customer_id, Subscription, True)
+
+    async def invoices(self, customer_id: str) -> Sourced[list[Invoice]]:
+        return await self._one(ObjectKind.INVOICE, customer_id, Invoice, True)
+
+    async def postings(self, customer_id: str) -> Sourced[list[Posting]]:
+        return await self._one(ObjectKind.POSTING, customer_id, Posting, True)
+
+    def prime_postings(self, customer_id: str) -> None:
         pass
+
+    async def cases(self, customer_id: str) -> Sourced[list[Case]]:
+        return await self._one(ObjectKind.CASE, customer_id, Case, True)
+
+
+def settings(database_url: str, sandboxes: fleet.Fleet) -> Settings:
+    """The gateway over ``sandboxes``. ``cache_ttl_s=0``: every query reads upstream (the
+    plan catalog stays cached, as in production); the cache would otherwise hide the
+    upstream cost being measured. The health prober's background calls would land in the
+    counts: one round at start."""
+    connector = {"timeout_s": 30, "cache_ttl_s": 0}
+    systems = {
+        s.value: {**sandbox_connector(url), **connector} for s, url in sandboxes.urls.items()
+    }
+    return load_settings(database_url=database_url, health_interval_s=3600, **systems)
 
 
 async def run(
-    services: Services, boxes: Sandboxes, naive: bool, page: int, repeat: int
+    services: Services, boxes: fleet.Fleet, world: World, naive: bool, page: int, repeat: int
 ) -> tuple[dict[SystemName, int], list[float]]:
     schema = build_schema()
     query = C360 + "query($n: Int!) { customers(first: $n) { edges { node { ...C360 } } } }"
@@ -86,7 +152,7 @@ async def run(
         result = await schema.execute(query, variable_values={"n": page}, context_value=context)
         timings.append((time.perf_counter() - started) * 1000)
         assert not result.errors, result.errors
-        assert len(result.data["customers"]["edges"]) == min(page, len(boxes.world.customers))  # type: ignore[index]
+        assert len(result.data["customers"]["edges"]) == min(page, len(world.customers))  # type: ignore[index]
         if n == 0:
             calls = boxes.totals()
     return calls, timings
@@ -99,23 +165,17 @@ def pct(values: Sequence[float], q: float) -> float:
 
 async def main(repeat: int, pages: tuple[int, ...]) -> None:
     console = Console()
-    with (
-        sandboxes(customers=max(PAGES), seed=7, separate_process=True) as boxes,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
+    world = generate(customers=max(PAGES), seed=7, as_of=date(2026, 11, 1))
+    with fleet.in_process() as boxes, tempfile.TemporaryDirectory() as tmp:
+        boxes.seed(world)
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await asyncio.to_thread(upgrade, url)
-        await link_customers(url, boxes.world)
-        # cache_ttl_s=0: every query reads upstream (the plan catalog stays cached, as in
-        # production); the cache would otherwise hide the upstream cost being measured.
-        # The health prober's background calls would land in the counts: one round at start.
-        settings = boxes.settings(
-            url, connector={"timeout_s": 30, "cache_ttl_s": 0}, health_interval_s=3600
-        )
-        services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        await link_customers(url, world)
+        gateway = settings(url, boxes)
+        services = Services.build(gateway, OwnershipMap.load(gateway.ownership_file))
         await services.start()
         try:
-            await run(services, boxes, False, 1, 1)  # warm: plan catalog, connections
+            await run(services, boxes, world, False, 1, 1)  # warm: plan catalog, connections
             table = Table(title="customer 360: upstream calls and latency (ms)")
             for column in ("page", "mode", *(s.value for s in LATENCY_MS), "calls", "p50", "p95"):
                 table.add_column(column, justify="right")
@@ -123,7 +183,7 @@ async def main(repeat: int, pages: tuple[int, ...]) -> None:
                 for naive in (False, True):
                     # The naive baseline at 50+ customers takes minutes a run: once is enough.
                     reps = repeat if page <= 10 or not naive else 1
-                    calls, timings = await run(services, boxes, naive, page, reps)
+                    calls, timings = await run(services, boxes, world, naive, page, reps)
                     table.add_row(
                         str(page), "naive" if naive else "opsgraph",
                         *(str(calls[s]) for s in LATENCY_MS), str(sum(calls.values())),

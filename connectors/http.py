@@ -1,13 +1,15 @@
-"""Wire plumbing every HTTP connector shares: one ``httpx.AsyncClient``, and the mapping
-from transport failures and status codes to the error tree. A connector supplies only how
-its system phrases an error body (``describe``)."""
+"""Wire plumbing every HTTP connector shares: one ``httpx.AsyncClient`` that counts the
+requests it sends, and the mapping from transport failures and status codes to the error
+tree. A connector supplies only its ``errors`` module (``ErrorWords``): how its system
+phrases an error body (``describe``) and, where its system means something else by a
+status, the error that says so (``override``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -22,6 +24,7 @@ from connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from connectors.models import ConnectorConfig, SystemName
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -39,36 +42,70 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _default_describe(response: httpx.Response) -> str:
-    return f"HTTP {response.status_code}"
+class ErrorWords(Protocol):
+    """How a system phrases a failed response: a connector's ``errors`` module."""
+
+    def describe(self, response: httpx.Response) -> str:
+        """The system's own words for the failure, safe to show (no request values)."""
+
+    def override(self, response: httpx.Response) -> UpstreamError | None:
+        """The error a response means where the system departs from the kit's mapping
+        (``HttpClient.error_for``); None where it does not."""
+
+
+class BearerToken(httpx.Auth):
+    """An OAuth 2.0 access token, or any token sent as a bearer."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class RequestCounter:
+    """An httpx ``request`` event hook counting the requests a client sends: every
+    attempt, redirect and auth round trip that goes upstream."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __call__(self, request: httpx.Request) -> None:
+        self.sent += 1
+
+    def hooks(self) -> dict[str, list[Callable[..., Any]]]:
+        """``event_hooks`` for an ``httpx.AsyncClient``."""
+        return {"request": [self]}
 
 
 class HttpClient:
+    """The connector's client for ``system`` as ``config`` says (base URL, timeout,
+    connections), JSON by default, counting each request it sends with ``counter``;
+    ``transport`` replaces the network (tests)."""
+
     def __init__(
         self,
-        system: str,
-        base_url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
-        timeout: float = 10.0,
-        describe: Callable[[httpx.Response], str] = _default_describe,
+        system: SystemName,
+        config: ConnectorConfig,
+        errors: ErrorWords,
+        counter: RequestCounter,
         transport: httpx.AsyncBaseTransport | None = None,
-        max_connections: int = 16,
+        *,
+        auth: httpx.Auth | None = None,
     ) -> None:
-        self.system = system
-        self.describe = describe
-        self.calls = 0  # upstream requests sent; benchmarks and tests read it
+        self.system = system.value
+        self.errors = errors
         self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=dict(headers or {}),
+            base_url=config.base_url,
+            headers={"Accept": "application/json"},
             auth=auth,
-            timeout=transports.timeout(timeout),
-            transport=transport or transports.transport(max_connections),
+            timeout=transports.timeout(config.timeout),
+            transport=transport or transports.transport(config.max_connections),
+            event_hooks=counter.hooks(),
         )
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        self.calls += 1
         try:
             response = await self._client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -84,8 +121,11 @@ class HttpClient:
         return response
 
     def error_for(self, response: httpx.Response) -> UpstreamError:
+        special = self.errors.override(response)
+        if special is not None:
+            return special
         status = response.status_code
-        detail = self.describe(response)
+        detail = self.errors.describe(response)
         kw: dict[str, Any] = {"system": self.system, "internal": response.text[:2000]}
         if status == 429:
             return UpstreamRateLimited(

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Generic, TypeVar
 
 from connectors.money import Money
+
+T = TypeVar("T")
 
 
 class SystemName(StrEnum):
@@ -258,41 +260,61 @@ class CreditStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreditRequest(Record):
+    """A service credit request, opsgraph's own (``system`` is opsgraph)."""
+
     customer_id: str
     case_id: str | None
     amount: Money
     reason: str
     status: CreditStatus
     requested_by: str
-    approved_by: str | None
+    decided_by: str | None
+    posting_id: str | None  # the ERP credit memo, once posted
+    created_at: datetime
+
+
+class ExceptionKind(StrEnum):
+    """What a reconciliation of billing (source) against the ERP (target) found."""
+
+    MISSING_IN_TARGET = "missing_in_target"
+    ORPHAN_IN_TARGET = "orphan_in_target"
+    DUPLICATE_IN_TARGET = "duplicate_in_target"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    TAX_MISMATCH = "tax_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    PERIOD_MISMATCH = "period_mismatch"
+    CREDIT_MISMATCH = "credit_mismatch"
+
+
+class ExceptionStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    AUTO_RESOLVED = "auto_resolved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationException(Record):
+    """A difference between billing and the ERP that someone must resolve, opsgraph's own;
+    ``impact`` is what it is worth."""
+
+    kind: ExceptionKind
+    customer_id: str | None
+    invoice_id: str | None
+    posting_id: str | None
+    impact: Money
+    detail: str
+    status: ExceptionStatus
     created_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Page:
-    """One page of a cursor-paged listing; ``cursor`` fetches the next, None at the end."""
+class Page(Generic[T]):
+    """One page of a cursor-paged listing; ``cursor`` fetches the next, None at the end.
+    Write commands and their results are in ``connectors.commands``."""
 
-    items: list[Any]
+    items: list[T]
     cursor: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteCommand:
-    """A write routed to the system that owns ``kind``. ``action`` names the operation in
-    the canonical vocabulary (``create``, ``upsert``, ``create_credit_memo`` ...)."""
-
-    kind: ObjectKind
-    action: str
-    payload: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteResult:
-    system: SystemName
-    kind: ObjectKind
-    id: str
-    created: bool
-    record: Record | None = None
 
 
 class ChangeType(StrEnum):
@@ -349,6 +371,7 @@ RECORD_KINDS: dict[type[Record], ObjectKind] = {
     Case: ObjectKind.CASE,
     SlaBreach: ObjectKind.SLA_BREACH,
     CreditRequest: ObjectKind.CREDIT_REQUEST,
+    ReconciliationException: ObjectKind.RECONCILIATION_EXCEPTION,
 }
 
 

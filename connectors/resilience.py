@@ -14,15 +14,19 @@ The request's deadline (``connectors.deadline``) caps every attempt: an attempt 
 than what the request has left, and no retry starts when no useful attempt fits. A call
 cut short by the request's deadline, or cancelled because its request went away, says
 nothing about the system and leaves its breaker alone.
+
+A listing of several pages (``list_all``) is a call per page, walked by ``connectors.paging``:
+each page gets the policy's deadline and retries, so a failure on page N retries page N
+instead of starting the walk again from page 1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import TypeVar
 
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import ExcludeType, OpenedState
@@ -36,8 +40,9 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from connectors import deadline
+from connectors import deadline, paging
 from connectors.base import Connector
+from connectors.commands import WriteCommand, WriteResult
 from connectors.errors import (
     CircuitOpen,
     DeadlineExceeded,
@@ -46,16 +51,7 @@ from connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from connectors.models import (
-    ChangeBatch,
-    Health,
-    ObjectKind,
-    Page,
-    Record,
-    SystemName,
-    WriteCommand,
-    WriteResult,
-)
+from connectors.models import ChangeBatch, Health, ObjectKind, Page, Record, SystemName
 
 T = TypeVar("T")
 
@@ -82,6 +78,20 @@ MIN_ATTEMPT_S = 0.05
 _NOT_THE_SYSTEMS_FAULT: ExcludeType = [
     (GatewayError, lambda e: not isinstance(e, UpstreamTimeout | UpstreamUnavailable))
 ]
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+# purgatory's names for them
+_BREAKER_STATES = {
+    "closed": BreakerState.CLOSED,
+    "opened": BreakerState.OPEN,
+    "half-opened": BreakerState.HALF_OPEN,
+}
 
 
 class _OutOfTime(stop_base):
@@ -129,14 +139,12 @@ class Resilient:
 
     @property
     def calls(self) -> int:
-        return int(getattr(self.inner, "calls", 0))
+        return self.inner.calls
 
-    async def breaker_state(self) -> str:
-        """closed, open or half_open."""
+    async def breaker_state(self) -> BreakerState:
         async with self._breakers.uow as uow:
             context = await uow.contexts.get(self._circuit)
-        state = "closed" if context is None else context.state
-        return {"opened": "open", "half-opened": "half_open"}.get(state, state)
+        return BreakerState.CLOSED if context is None else _BREAKER_STATES[context.state]
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -242,16 +250,16 @@ class Resilient:
     ) -> list[Record | None]:
         return await self.run(lambda: self.inner.fetch_many(kind, ids), attempts=attempts)
 
-    async def list(
+    async def list_page(
         self,
         kind: ObjectKind,
         *,
         cursor: str | None = None,
         limit: int = 100,
         filters: Mapping[str, str] | None = None,
-    ) -> Page:
+    ) -> Page[Record]:
         return await self.run(
-            lambda: self.inner.list(kind, cursor=cursor, limit=limit, filters=filters)
+            lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters)
         )
 
     async def list_all(
@@ -261,14 +269,21 @@ class Resilient:
         filters: Mapping[str, str] | None = None,
         limit: int = 100,
         attempts: int | None = None,
-    ) -> builtins.list[Any]:
-        return await self.run(
-            lambda: self.inner.list_all(kind, filters=filters, limit=limit), attempts=attempts
-        )
+    ) -> list[Record]:
+        """Every record of ``kind``. Each page is a call of its own, with its own deadline
+        and retries: a failure on page N retries page N, not the walk from page 1."""
+
+        def page(cursor: str | None) -> Awaitable[Page[Record]]:
+            return self.run(
+                lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters),
+                attempts=attempts,
+            )
+
+        return await paging.collect(page)
 
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str], *, attempts: int | None = None
-    ) -> builtins.list[builtins.list[Record]]:
+    ) -> list[list[Record]]:
         return await self.run(lambda: self.inner.fetch_related(kind, parent_ids), attempts=attempts)
 
     async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:

@@ -11,12 +11,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from gateway.data.services import Services
 from gateway.graphql_view import GraphQLView
-from gateway.health import healthz, readyz
 from gateway.ownership import OwnershipMap
+from gateway.readiness import healthz, readyz
 from gateway.request_scope import RequestScopeMiddleware
 from gateway.schema import build_schema
-from gateway.services import Services
 from gateway.settings import Settings, load_settings
 
 

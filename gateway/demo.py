@@ -4,9 +4,8 @@ gateway on SQLite with in-process cache and stream, all on loopback."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,14 @@ from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
 from rich.console import Console
 
 from connectors.models import SystemName
-from connectors.sandbox.config import SandboxConfig
+from connectors.sandbox import fleet
 from connectors.sandbox.faults import SandboxMiddleware
 from connectors.sandbox.seed import World, generate
 from connectors.sandbox.serve import HOST, PortUnavailable, listen, run_together, server
 from gateway.app import create_app
-from gateway.crosswalk import Crosswalk
+from gateway.data.crosswalk import Crosswalk
+from gateway.data.registry import EXTERNAL
 from gateway.errors import ConfigurationError
-from gateway.registry import EXTERNAL
 from gateway.settings import ConnectorSettings, Settings, load_settings
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import upgrade
@@ -35,7 +34,7 @@ SANDBOX_OFFSET = 101
 
 def sandbox_ports(first_port: int) -> dict[SystemName, int]:
     """Billing on ``first_port``, then ERP, CRM and support."""
-    return {system: first_port + n for n, system in enumerate(EXTERNAL)}
+    return fleet.ports(first_port)
 
 
 def sandbox_connector(url: str) -> dict[str, str]:
@@ -59,19 +58,8 @@ def sandbox_exports(ports: Mapping[SystemName, int], host: str = HOST) -> list[s
 def sandbox_apps(state_dir: Path) -> dict[SystemName, SandboxMiddleware]:
     """The four sandboxes on fresh storage in ``state_dir``. They deliver no webhooks until
     the gateway serves ``/webhooks`` (events issue)."""
-    apps = {}
-    for system in EXTERNAL:
-        module = importlib.import_module(f"connectors.sandbox.{system.value}")
-        create: Callable[[SandboxConfig], SandboxMiddleware] = module.create_app
-        db = state_dir / f"sandbox-{system.value}.db"
-        db.unlink(missing_ok=True)
-        config = SandboxConfig(
-            db_path=str(db),
-            secret=SANDBOX_SECRET,
-            webhook_secret=WEBHOOK_SECRET,
-        )
-        apps[system] = create(config)
-    return apps
+    configs = fleet.configs(state_dir, secret=SANDBOX_SECRET, webhook_secret=WEBHOOK_SECRET)
+    return fleet.apps(configs)
 
 
 def _database_url(state_dir: Path) -> str:
@@ -160,8 +148,7 @@ def run_demo(
     state_dir.mkdir(parents=True, exist_ok=True)
     world = generate(customers=customers, seed=seed, as_of=as_of)
     apps = sandbox_apps(state_dir)
-    for system, app in apps.items():
-        app.seeder(world.slice(system))
+    fleet.seed_apps(apps, world)
     (state_dir / "seed-manifest.json").write_text(json.dumps(world.manifest(), indent=2))
     if settings.database_url == _database_url(state_dir):
         (state_dir / "opsgraph.db").unlink(missing_ok=True)

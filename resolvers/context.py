@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 from strawberry.types import Info as StrawberryInfo
 
-from gateway.services import Services
+from gateway.data.services import Services
 from resolvers.loaders import Loaders
 
 T = TypeVar("T")

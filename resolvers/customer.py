@@ -3,48 +3,73 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
 
 import strawberry
 
-from connectors.models import Case, Invoice, ObjectKind, Subscription, SystemName
-from gateway.crosswalk import CustomerIdentity
-from gateway.entitlements import entitlements
-from gateway.errors import BadUserInput, NotFound
+from connectors.models import Account, Case, ObjectKind
+from gateway.data.crosswalk import CustomerIdentity
+from gateway.data.reads import Sourced
+from gateway.errors import NotFound
 from gateway.logs import quoted
-from gateway.reads import Sourced
-from resolvers.account import AccountType
-from resolvers.billing import (
-    CustomerSubscription,
-    EntitlementType,
-    InvoiceConnection,
-    InvoiceEdge,
-    InvoiceType,
-    PageInfo,
-)
+from gateway.rules import customer_health
+from gateway.rules.entitlements import entitlements
+from resolvers.case import CaseType
 from resolvers.context import Info
-from resolvers.enums import SystemNameEnum
-from resolvers.erp import BalanceType
-from resolvers.health import CustomerHealth, assess
-from resolvers.owned import CreditRequestType, ReconciliationExceptionType
-from resolvers.plans import plans_for, values
+from resolvers.credit import CreditRequestType
+from resolvers.entitlement import EntitlementType
+from resolvers.enums import CaseStatus, InvoiceStatus, SystemName
+from resolvers.invoice import BalanceType, InvoiceType
+from resolvers.pagination import Connection, Edge, PageInfo, check_first
 from resolvers.provenance import ProvenanceType
+from resolvers.reconciliation import ReconciliationExceptionType
 from resolvers.selection import selects
-from resolvers.support import CaseStatus, CaseType
-
-MAX_PAGE = 200
+from resolvers.subscription import SubscriptionType, plans_for
 
 
 @strawberry.type(name="ExternalId", description="This customer's id in one system of record.")
 class ExternalIdType:
-    system: SystemNameEnum  # type: ignore[valid-type]
+    system: SystemName
     id: str
 
 
 @strawberry.interface(description="An object with a globally unique id.")
 class Node:
     id: strawberry.ID
+
+
+@strawberry.type(name="Account", description="The commercial account, owned by the CRM.")
+class AccountType:
+    id: strawberry.ID
+    name: str
+    segment: str | None
+    owner: str | None
+    strategic: bool
+    renewal_date: date | None
+    health_score: int | None
+    source: ProvenanceType
+
+    @classmethod
+    def of(cls, a: Account, sourced: Sourced[Account | None]) -> AccountType:
+        return cls(
+            id=strawberry.ID(a.id),
+            name=a.name,
+            segment=a.segment,
+            owner=a.owner,
+            strategic=a.strategic,
+            renewal_date=a.renewal_date,
+            health_score=a.health_score,
+            source=ProvenanceType.of(sourced),
+        )
+
+
+@strawberry.type(
+    name="CustomerHealth", description="How the customer is doing: the CRM score and risks."
+)
+class CustomerHealthType:
+    score: int | None = strawberry.field(description="The CRM health score (0-100).")
+    at_risk: bool
+    signals: list[str]
 
 
 @strawberry.federation.type(
@@ -76,17 +101,9 @@ class CustomerType(Node):
         identity = await info.context.loaders.customer(str(id))
         return None if identity is None else cls.of(identity)
 
-    def _id_in(self, system: SystemName) -> str | None:
-        return self.identity.external_ids.get(system)
-
-    async def _related(
-        self, info: Info, system: SystemName, kind: ObjectKind
-    ) -> Sourced[list[Any]] | None:
-        """This customer's records of ``kind`` in ``system``; None when it has no id there."""
-        parent = self._id_in(system)
-        if parent is None:
-            return None
-        return await info.context.loaders.related(system, kind, parent)
+    def _id_in(self, info: Info, kind: ObjectKind) -> str | None:
+        """This customer's id in the system that owns ``kind``."""
+        return info.context.loaders.id_in(self.identity, kind)
 
     @strawberry.field(description="The crosswalk entry this view is assembled from.")
     def source(self) -> ProvenanceType:
@@ -98,30 +115,36 @@ class CustomerType(Node):
             stale=False,
         )
 
-    @strawberry.field(description="The CRM account.")
-    async def account(self, info: Info) -> AccountType | None:
-        crm_id = self._id_in(SystemName.CRM)
+    async def _account(self, info: Info) -> tuple[Account, Sourced[Account | None]] | None:
+        crm_id = self._id_in(info, ObjectKind.ACCOUNT)
         if crm_id is None:
             return None
-        sourced = await info.context.loaders.record(SystemName.CRM, ObjectKind.ACCOUNT, crm_id)
-        return None if sourced.value is None else AccountType.of(sourced)
+        sourced = await info.context.loaders.account(crm_id)
+        return None if sourced.value is None else (sourced.value, sourced)
+
+    @strawberry.field(description="The CRM account.")
+    async def account(self, info: Info) -> AccountType | None:
+        found = await self._account(info)
+        return None if found is None else AccountType.of(*found)
 
     @strawberry.field(description="Subscriptions in the billing system.")
-    async def subscriptions(self, info: Info) -> list[CustomerSubscription] | None:
-        sourced = await self._related(info, SystemName.BILLING, ObjectKind.SUBSCRIPTION)
-        if sourced is None:
+    async def subscriptions(self, info: Info) -> list[SubscriptionType] | None:
+        billing_id = self._id_in(info, ObjectKind.SUBSCRIPTION)
+        if billing_id is None:
             return []
-        return [CustomerSubscription.of(s, sourced) for s in sourced.value]
+        sourced = await info.context.loaders.subscriptions(billing_id)
+        return [SubscriptionType.of(s, sourced) for s in sourced.value]
 
     @strawberry.field(description="Features the customer may use now, from its plans.")
     async def entitlements(self, info: Info) -> list[EntitlementType] | None:
-        sourced = await self._related(info, SystemName.BILLING, ObjectKind.SUBSCRIPTION)
-        if sourced is None:
+        billing_id = self._id_in(info, ObjectKind.SUBSCRIPTION)
+        if billing_id is None:
             return []
-        subs: list[Subscription] = sourced.value
-        plans = await plans_for(info, subs)
+        sourced = await info.context.loaders.subscriptions(billing_id)
+        plans = await plans_for(info, sourced.value)
         source = ProvenanceType.of(sourced)
-        return [EntitlementType.of(e, source) for e in entitlements(subs, values(plans))]
+        held = entitlements(sourced.value, {i: s.value for i, s in plans.items()})
+        return [EntitlementType.of(e, source) for e in held]
 
     @strawberry.field(description="Billing invoices, newest first, each with its ERP posting.")
     async def invoices(
@@ -129,97 +152,87 @@ class CustomerType(Node):
         info: Info,
         first: int = 20,
         after: str | None = None,
-        status: str | None = None,
-    ) -> InvoiceConnection | None:
-        if not 0 < first <= MAX_PAGE:
-            raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
-        erp_id = self._id_in(SystemName.ERP)
+        status: InvoiceStatus | None = None,
+    ) -> Connection[InvoiceType] | None:
+        check_first(first)
+        loaders = info.context.loaders
+        erp_id = self._id_in(info, ObjectKind.POSTING)
         if erp_id is not None and selects(info, "posting", "postings", "postingStatus"):
             # The ERP postings depend on the customer, not on the invoices: fetch them in
             # parallel with billing rather than after it.
-            info.context.loaders.prime_related(SystemName.ERP, ObjectKind.POSTING, erp_id)
-        sourced = await self._related(info, SystemName.BILLING, ObjectKind.INVOICE)
-        if sourced is None:
-            return InvoiceConnection(
+            loaders.prime_postings(erp_id)
+        billing_id = self._id_in(info, ObjectKind.INVOICE)
+        if billing_id is None:
+            return Connection(
                 edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
             )
-        invoices: list[Invoice] = sorted(
-            (i for i in sourced.value if status is None or i.status == status),
+        sourced = await loaders.invoices(billing_id)
+        invoices = sorted(
+            (i for i in sourced.value if status is None or i.status is status),
             key=lambda i: (i.issued_at, i.id),
             reverse=True,
         )
-        start = 0
-        if after is not None:
-            ids = [i.id for i in invoices]
-            if after not in ids:
-                raise BadUserInput(f"unknown cursor {quoted(after)}")
-            start = ids.index(after) + 1
-        page = invoices[start : start + first]
-        edges = [InvoiceEdge(cursor=i.id, node=InvoiceType.of(i, sourced, erp_id)) for i in page]
-        return InvoiceConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=start + first < len(invoices),
-                end_cursor=page[-1].id if page else None,
-            ),
-            total_count=len(invoices),
+        return Connection.page(
+            invoices, first, after, lambda i: i.id, lambda i: InvoiceType.of(i, sourced, erp_id)
         )
 
     @strawberry.field(description="The receivable balance in the ERP.")
     async def balance(self, info: Info) -> BalanceType | None:
-        erp_id = self._id_in(SystemName.ERP)
+        erp_id = self._id_in(info, ObjectKind.BALANCE)
         if erp_id is None:
             return None
-        sourced = await info.context.loaders.record(SystemName.ERP, ObjectKind.BALANCE, erp_id)
-        return None if sourced.value is None else BalanceType.of(sourced)
+        sourced = await info.context.loaders.balance(erp_id)
+        return None if sourced.value is None else BalanceType.of(sourced.value, sourced)
 
-    async def _cases(self, info: Info) -> list[Case]:
-        sourced = await self._related(info, SystemName.SUPPORT, ObjectKind.CASE)
-        return [] if sourced is None else sourced.value
+    async def _cases(self, info: Info) -> Sourced[list[Case]] | None:
+        support_id = self._id_in(info, ObjectKind.CASE)
+        return None if support_id is None else await info.context.loaders.cases(support_id)
 
     @strawberry.field(description="Support cases, newest first.")
     async def cases(
-        self, info: Info, status: list[CaseStatus] | None = None, first: int = 20
-    ) -> list[CaseType] | None:
-        if not 0 < first <= MAX_PAGE:
-            raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
-        sourced = await self._related(info, SystemName.SUPPORT, ObjectKind.CASE)
+        self,
+        info: Info,
+        status: list[CaseStatus] | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[CaseType] | None:
+        check_first(first)
+        sourced = await self._cases(info)
         if sourced is None:
-            return []
-        wanted = None if status is None else {s.value for s in status}
+            return Connection(
+                edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
+            )
+        wanted = None if status is None else set(status)
         cases = sorted(
             (c for c in sourced.value if wanted is None or c.status in wanted),
             key=lambda c: (c.created_at, c.id),
             reverse=True,
         )
-        return [CaseType.of(c, sourced) for c in cases[:first]]
+        return Connection.page(
+            cases, first, after, lambda c: c.id, lambda c: CaseType.of(c, sourced)
+        )
 
     @strawberry.field(description="Service credit requests, newest first.")
     async def credits(self, info: Info) -> list[CreditRequestType]:
-        rows = await info.context.loaders.credits(self.identity.id)
-        return [CreditRequestType.of(r) for r in rows]
+        found = await info.context.loaders.credits(self.identity.id)
+        return [CreditRequestType.of(c) for c in found]
 
     @strawberry.field(description="Open reconciliation exceptions, largest impact first.")
     async def open_exceptions(self, info: Info) -> list[ReconciliationExceptionType]:
-        rows = await info.context.loaders.open_exceptions(self.identity.id)
-        return [ReconciliationExceptionType.of(r) for r in rows]
+        found = await info.context.loaders.open_exceptions(self.identity.id)
+        return [ReconciliationExceptionType.of(e) for e in found]
 
     @strawberry.field(description="The CRM health score and the risks opsgraph sees.")
-    async def health(self, info: Info) -> CustomerHealth | None:
-        account, cases = await asyncio.gather(self.account(info), self._cases(info))
-        return assess(account, cases, datetime.now(UTC).date())
-
-
-@strawberry.type
-class CustomerEdge:
-    cursor: str
-    node: CustomerType
-
-
-@strawberry.type
-class CustomerConnection:
-    edges: list[CustomerEdge]
-    page_info: PageInfo
+    async def health(self, info: Info) -> CustomerHealthType | None:
+        account, cases = await asyncio.gather(self._account(info), self._cases(info))
+        assessed = customer_health.assess(
+            None if account is None else account[0],
+            [] if cases is None else cases.value,
+            datetime.now(UTC).date(),
+        )
+        return CustomerHealthType(
+            score=assessed.score, at_risk=assessed.at_risk, signals=assessed.signals
+        )
 
 
 @strawberry.input
@@ -238,16 +251,11 @@ class CustomerQuery:
 
     @strawberry.field(description="One customer by its id in a system of record.")
     async def customer_by_external_id(
-        self,
-        info: Info,
-        system: SystemNameEnum,  # type: ignore[valid-type]
-        external_id: str,
+        self, info: Info, system: SystemName, external_id: str
     ) -> CustomerType:
-        identity = await info.context.services.crosswalk.by_external_id(
-            SystemName(system), external_id
-        )
+        identity = await info.context.services.crosswalk.by_external_id(system, external_id)
         if identity is None:
-            raise NotFound(f"no customer is {quoted(external_id)} in {SystemName(system).value}")
+            raise NotFound(f"no customer is {quoted(external_id)} in {system.value}")
         return CustomerType.of(identity)
 
     @strawberry.field(description="Customers ordered by id, as a Relay connection.")
@@ -257,14 +265,15 @@ class CustomerQuery:
         first: int = 20,
         after: str | None = None,
         filter: CustomerFilter | None = None,
-    ) -> CustomerConnection:
-        if not 0 < first <= MAX_PAGE:
-            raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
+    ) -> Connection[CustomerType]:
+        check_first(first)
         name = filter.name_contains if filter else None
-        page, more = await info.context.services.crosswalk.page(first, after, name_contains=name)
-        return CustomerConnection(
-            edges=[CustomerEdge(cursor=c.id, node=CustomerType.of(c)) for c in page],
+        crosswalk = info.context.services.crosswalk
+        page, more, total = await crosswalk.page(first, after, name_contains=name)
+        return Connection(
+            edges=[Edge(cursor=c.id, node=CustomerType.of(c)) for c in page],
             page_info=PageInfo(has_next_page=more, end_cursor=page[-1].id if page else None),
+            total_count=total,
         )
 
     @strawberry.field(description="Any object by its global id (customers today).")

@@ -1,4 +1,5 @@
-"""``entitlementCheck``: may this customer get this feature or SLA right now, and why."""
+"""Entitlements: what a customer may use now, from its plans; and ``entitlementCheck``: may
+this customer get this feature or SLA right now, and why."""
 
 from __future__ import annotations
 
@@ -6,14 +7,32 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from connectors.models import ObjectKind, Plan, SystemName
-from gateway.entitlements import decide
+from connectors.models import Entitlement, ObjectKind
 from gateway.errors import BadUserInput, NotFound
 from gateway.logs import quoted
-from resolvers.billing import PlanType
+from gateway.rules.entitlements import decide
 from resolvers.context import Info
-from resolvers.plans import plans_for, values
 from resolvers.provenance import ProvenanceType
+from resolvers.subscription import PlanType, plans_for
+
+
+@strawberry.type(name="Entitlement", description="A feature the customer may use now.")
+class EntitlementType:
+    feature: str
+    plan_id: strawberry.ID
+    support_tier: str
+    sla_hours: int
+    source: ProvenanceType
+
+    @classmethod
+    def of(cls, e: Entitlement, source: ProvenanceType) -> EntitlementType:
+        return cls(
+            feature=e.feature,
+            plan_id=strawberry.ID(e.plan_id),
+            support_tier=e.support_tier,
+            sla_hours=e.sla_hours,
+            source=source,
+        )
 
 
 @strawberry.type(name="EntitlementDecision")
@@ -37,19 +56,17 @@ class EntitlementQuery:
     async def entitlement_check(
         self, info: Info, customer_id: strawberry.ID, feature: str
     ) -> EntitlementDecision:
-        identity = await info.context.loaders.customer(str(customer_id))
+        loaders = info.context.loaders
+        identity = await loaders.customer(str(customer_id))
         if identity is None:
             raise NotFound(f"no customer with id {quoted(customer_id)}")
-        reader = info.context.services.reader
-        catalog = await reader.listing(SystemName.BILLING, ObjectKind.PLAN)
-        if isinstance(catalog, Exception):
-            raise catalog
-        known = {f for p in catalog.value if isinstance(p, Plan) for f in p.features}
+        catalog = await loaders.plan_catalog()
+        known = {f for p in catalog.value for f in p.features}
         if feature not in known:
             raise BadUserInput(
                 f"unknown feature {quoted(feature)}; known features: {', '.join(sorted(known))}"
             )
-        billing_id = identity.external_ids.get(SystemName.BILLING)
+        billing_id = loaders.id_in(identity, ObjectKind.SUBSCRIPTION)
         now = datetime.now(UTC)
         if billing_id is None:
             return EntitlementDecision(
@@ -57,17 +74,15 @@ class EntitlementQuery:
                 support_tier=None, sla_hours=None, subscription_id=None, source=None,
                 checked_at=now,
             )  # fmt: skip
-        sourced = await info.context.loaders.related(
-            SystemName.BILLING, ObjectKind.SUBSCRIPTION, billing_id
-        )
+        sourced = await loaders.subscriptions(billing_id)
         plans = await plans_for(info, sourced.value)
-        decision = decide(feature, sourced.value, values(plans))
-        plan: Plan | None = decision.plan
+        decision = decide(feature, sourced.value, {i: s.value for i, s in plans.items()})
+        plan = decision.plan
         return EntitlementDecision(
             allowed=decision.allowed,
             reason=decision.reason,
             feature=feature,
-            plan=None if plan is None else PlanType.of(plans[plan.id]),
+            plan=None if plan is None else PlanType.of(plan, plans[plan.id]),
             support_tier=plan.support_tier if plan else None,
             sla_hours=plan.sla_hours if plan else None,
             subscription_id=(

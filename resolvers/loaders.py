@@ -1,44 +1,61 @@
-"""Per-request DataLoaders, one per (system, object kind): every load in one tick of the
-event loop becomes one read through ``gateway.reads.Reader``, which the connector turns into
-as few upstream calls as its API allows."""
+"""Per-request DataLoaders, one per thing a resolver asks for (a customer's account, its
+subscriptions, its cases...): every load in one tick of the event loop becomes one read
+through ``gateway.data.reads.Reader``, which routes it to the system that owns the kind and
+turns it into as few upstream calls as that system's API allows.
+
+Each method is named for what it returns and typed with it; the id it takes is the
+customer's (or the record's) id in the system that owns that kind (``id_in``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 
-from connectors.models import ObjectKind, SystemName
+from connectors.models import (
+    Account,
+    Balance,
+    Case,
+    CreditRequest,
+    Invoice,
+    ObjectKind,
+    Plan,
+    Posting,
+    ReconciliationException,
+    Subscription,
+)
 from gateway import request_scope
-from gateway.crosswalk import CustomerIdentity
+from gateway.data.crosswalk import CustomerIdentity
+from gateway.data.reads import Outcome, Reader, Sourced
+from gateway.data.services import Services
 from gateway.errors import RequestEnded
-from gateway.reads import Outcome, Reader, Sourced
-from gateway.services import Services
+
+V = TypeVar("V")
+Read = Callable[[Sequence[str]], Awaitable[Sequence[Outcome[V]]]]
 
 
-class _ReadLoader(DataLoader[str, Sourced[Any]]):
-    def __init__(self, reader: Reader, system: SystemName, kind: ObjectKind, related: bool):
+class _ReadLoader(DataLoader[str, Sourced[V]], Generic[V]):
+    def __init__(self, kind: ObjectKind, reader: Reader, read: Read[V]) -> None:
         super().__init__()
-        self.reader, self.system, self.kind, self.related = reader, system, kind, related
+        self.kind, self.reader, self.read = kind, reader, read
 
-    async def batch_load_fn(self, keys: Sequence[str]) -> list[Sourced[Any]]:
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Outcome[V]]:  # type: ignore[override]
         # aiodataloader runs the batch in a task of its own: it stops with the request.
         _owned_by_request()
-        outcomes: list[Outcome[Any]]
         try:
-            if self.related:
-                outcomes = list(await self.reader.related(self.system, self.kind, keys))
-            else:
-                outcomes = list(await self.reader.records(self.system, self.kind, keys))
+            # An error in place of a value rejects just that key's load: partial answers.
+            return list(await self.read(keys))
         except asyncio.CancelledError:
             # The request ended (its client left): settle every load, so that nothing
             # waits on this batch, instead of leaving the loads pending for ever.
-            ended = RequestEnded("the request ended", system=self.system.value)
-            outcomes = [ended] * len(keys)
-        # An error in place of a value rejects just that key's load: partial answers.
-        return cast(list[Sourced[Any]], outcomes)
+            system = self.reader.owner(self.kind).value
+            return [RequestEnded("the request ended", system=system)] * len(keys)
+
+    async def get(self, key: str) -> Sourced[V]:
+        return await self.load(key)
 
 
 def _owned_by_request() -> None:
@@ -46,6 +63,23 @@ def _owned_by_request() -> None:
     task = asyncio.current_task()
     if request is not None and task is not None:
         request.own(task)
+
+
+class _OwnedLoader(DataLoader[str, list[V]], Generic[V]):
+    """The gateway's own records of many customers, read in one query."""
+
+    def __init__(self, fetch: Callable[[Sequence[str]], Awaitable[list[list[V]]]]) -> None:
+        super().__init__()
+        self.fetch = fetch
+
+    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[V]]:
+        # Let the upstream reads dispatched in this same tick go out first: they wait on
+        # the network, this is a local query that would only delay them.
+        await asyncio.sleep(0)
+        return await self.fetch(ids)
+
+    async def get(self, customer_id: str) -> list[V]:
+        return await self.load(customer_id)
 
 
 class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):
@@ -57,63 +91,111 @@ class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):
         return await self.services.crosswalk.get_many(ids)
 
 
-class _OwnedLoader(DataLoader[str, list[Any]]):
-    def __init__(self, fetch: Callable[[Sequence[str]], Awaitable[list[list[Any]]]]) -> None:
-        super().__init__()
-        self.fetch = fetch
-
-    async def batch_load_fn(self, ids: Sequence[str]) -> list[list[Any]]:
-        # Let the upstream reads dispatched in this same tick go out first: they wait on
-        # the network, this is a local query that would only delay them.
-        await asyncio.sleep(0)
-        return await self.fetch(ids)
-
-
 class Loaders:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._loaders: dict[tuple[SystemName, ObjectKind, bool], _ReadLoader] = {}
-        self._customers: _CustomerLoader | None = None
-        self._credits: _OwnedLoader | None = None
-        self._open_exceptions: _OwnedLoader | None = None
+        self._reader = services.reader
 
-    def _get(self, system: SystemName, kind: ObjectKind, related: bool) -> _ReadLoader:
-        key = (system, kind, related)
-        loader = self._loaders.get(key)
-        if loader is None:
-            loader = self._loaders[key] = _ReadLoader(self._services.reader, system, kind, related)
-        return loader
-
-    async def record(self, system: SystemName, kind: ObjectKind, id: str) -> Sourced[Any]:
-        """The record of ``kind`` with ``id`` in ``system`` (value None: no such record)."""
-        return await self._get(system, kind, False).load(id)
-
-    async def related(
-        self, system: SystemName, kind: ObjectKind, parent: str
-    ) -> Sourced[list[Any]]:
-        """All records of ``kind`` that belong to ``parent`` (a customer id in ``system``)."""
-        return await self._get(system, kind, True).load(parent)
-
-    def prime_related(self, system: SystemName, kind: ObjectKind, parent: str) -> None:
-        """Start loading ``related`` now, so it travels with this tick's batch instead of a
-        round trip later. A failure surfaces where the value is awaited, not here."""
-        future = self._get(system, kind, True).load(parent)
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    async def credits(self, customer_id: str) -> list[Any]:
-        """The customer's credit requests, newest first (batched across customers)."""
-        if self._credits is None:
-            self._credits = _OwnedLoader(self._services.owned.credits)
-        return await self._credits.load(customer_id)
-
-    async def open_exceptions(self, customer_id: str) -> list[Any]:
-        """The customer's open reconciliation exceptions (batched across customers)."""
-        if self._open_exceptions is None:
-            self._open_exceptions = _OwnedLoader(self._services.owned.open_exceptions)
-        return await self._open_exceptions.load(customer_id)
+    def id_in(self, customer: CustomerIdentity, kind: ObjectKind) -> str | None:
+        """The customer's id in the system that owns ``kind``; None when it has none."""
+        return customer.external_ids.get(self._reader.owner(kind))
 
     async def customer(self, id: str) -> CustomerIdentity | None:
-        if self._customers is None:
-            self._customers = _CustomerLoader(self._services)
         identity: CustomerIdentity | None = await self._customers.load(id)
         return identity
+
+    # Records by id, in the system that owns each kind.
+
+    async def account(self, id: str) -> Sourced[Account | None]:
+        return await self._accounts.get(id)
+
+    async def balance(self, id: str) -> Sourced[Balance | None]:
+        return await self._balances.get(id)
+
+    async def plan(self, id: str) -> Sourced[Plan | None]:
+        return await self._plans.get(id)
+
+    async def plan_catalog(self) -> Sourced[list[Plan]]:
+        """Every plan (read whole and cached: ``plan`` is served from it too)."""
+        catalog = await self._reader.catalog(ObjectKind.PLAN, Plan)
+        if isinstance(catalog, Exception):
+            raise catalog
+        return catalog
+
+    # The records of a kind that belong to a customer (its id in the owner).
+
+    async def subscriptions(self, customer_id: str) -> Sourced[list[Subscription]]:
+        return await self._subscriptions.get(customer_id)
+
+    async def invoices(self, customer_id: str) -> Sourced[list[Invoice]]:
+        return await self._invoices.get(customer_id)
+
+    async def postings(self, customer_id: str) -> Sourced[list[Posting]]:
+        return await self._postings.get(customer_id)
+
+    def prime_postings(self, customer_id: str) -> None:
+        """Start loading ``postings`` now, so it travels with this tick's batch instead of
+        a round trip later. A failure surfaces where the value is awaited, not here."""
+        future = self._postings.load(customer_id)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def cases(self, customer_id: str) -> Sourced[list[Case]]:
+        return await self._cases.get(customer_id)
+
+    # What opsgraph owns, by opsgraph customer id.
+
+    async def credits(self, customer_id: str) -> list[CreditRequest]:
+        """The customer's credit requests, newest first (batched across customers)."""
+        return await self._credits.get(customer_id)
+
+    async def open_exceptions(self, customer_id: str) -> list[ReconciliationException]:
+        """The customer's open reconciliation exceptions, largest impact first."""
+        return await self._open_exceptions.get(customer_id)
+
+    # One loader per read, made on first use.
+
+    @cached_property
+    def _customers(self) -> _CustomerLoader:
+        return _CustomerLoader(self._services)
+
+    def _records(self, kind: ObjectKind, of: type[Any]) -> _ReadLoader[Any]:
+        return _ReadLoader(kind, self._reader, lambda ids: self._reader.records(kind, ids, of))
+
+    def _related(self, kind: ObjectKind, of: type[Any]) -> _ReadLoader[Any]:
+        return _ReadLoader(kind, self._reader, lambda ids: self._reader.related(kind, ids, of))
+
+    @cached_property
+    def _accounts(self) -> _ReadLoader[Account | None]:
+        return self._records(ObjectKind.ACCOUNT, Account)
+
+    @cached_property
+    def _balances(self) -> _ReadLoader[Balance | None]:
+        return self._records(ObjectKind.BALANCE, Balance)
+
+    @cached_property
+    def _plans(self) -> _ReadLoader[Plan | None]:
+        return self._records(ObjectKind.PLAN, Plan)
+
+    @cached_property
+    def _subscriptions(self) -> _ReadLoader[list[Subscription]]:
+        return self._related(ObjectKind.SUBSCRIPTION, Subscription)
+
+    @cached_property
+    def _invoices(self) -> _ReadLoader[list[Invoice]]:
+        return self._related(ObjectKind.INVOICE, Invoice)
+
+    @cached_property
+    def _postings(self) -> _ReadLoader[list[Posting]]:
+        return self._related(ObjectKind.POSTING, Posting)
+
+    @cached_property
+    def _cases(self) -> _ReadLoader[list[Case]]:
+        return self._related(ObjectKind.CASE, Case)
+
+    @cached_property
+    def _credits(self) -> _OwnedLoader[CreditRequest]:
+        return _OwnedLoader(self._services.owned.credits)
+
+    @cached_property
+    def _open_exceptions(self) -> _OwnedLoader[ReconciliationException]:
+        return _OwnedLoader(self._services.owned.open_exceptions)

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
-from gateway.reads import Sourced
-from resolvers.enums import SystemNameEnum
+from gateway.data.reads import Sourced
+from resolvers.enums import SystemName
 
 
 @strawberry.type(name="Provenance", description="Where a piece of the answer came from.")
 class ProvenanceType:
-    system: SystemNameEnum  # type: ignore[valid-type]
+    system: SystemName
     external_id: str = strawberry.field(description="Its id in that system.")
     fetched_at: datetime = strawberry.field(description="When opsgraph read it from there.")
     cached: bool = strawberry.field(description="Served from opsgraph's cache.")
@@ -20,7 +19,8 @@ class ProvenanceType:
     )
 
     @classmethod
-    def of(cls, sourced: Sourced[Any], external_id: str | None = None) -> ProvenanceType:
+    def of(cls, sourced: Sourced[object], external_id: str | None = None) -> ProvenanceType:
+        """Where ``sourced`` came from; ``external_id`` names one record of a list."""
         return cls(
             system=sourced.system,
             external_id=external_id or sourced.external_id,

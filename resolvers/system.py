@@ -1,24 +1,14 @@
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 
-from connectors.models import SystemName
 from resolvers.context import Info
-from resolvers.enums import SystemNameEnum
-
-
-@strawberry.enum
-class BreakerState(Enum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+from resolvers.enums import BreakerState, SystemName
 
 
 @strawberry.type(description="A configured system of record and how it is doing right now.")
 class SystemStatus:
-    name: SystemNameEnum  # type: ignore[valid-type]
+    name: SystemName
     healthy: bool
     latency_ms: int
     detail: str | None
@@ -34,11 +24,11 @@ class SystemQuery:
         statuses = await info.context.once("systems", info.context.services.registry.status)
         return [
             SystemStatus(
-                name=SystemName(s.system),
+                name=s.system,
                 healthy=s.health.healthy,
                 latency_ms=s.health.latency_ms,
                 detail=s.health.detail,
-                breaker=BreakerState(s.breaker),
+                breaker=s.breaker,
             )
             for s in statuses
         ]

@@ -92,3 +92,8 @@ def graphql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def nodes(connection: dict[str, Any]) -> list[Any]:
+    """The nodes of a Relay connection in an answer."""
+    return [edge["node"] for edge in connection["edges"]]

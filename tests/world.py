@@ -1,10 +1,10 @@
 """The four sandboxes on loopback, seeded with one deterministic world, for tests and
-benchmarks that need the whole picture."""
+benchmarks that need the whole picture: the sandboxes' ``fleet`` plus the world and the
+gateway settings that reach it."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import socket
 import subprocess
@@ -12,31 +12,31 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from connectors import codec
 from connectors.models import SystemName
+from connectors.sandbox import fleet
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.seed import World, generate
-from connectors.sandbox.serve import serve_in_thread
+from gateway.data.registry import EXTERNAL
 from gateway.demo import link_customers
-from gateway.registry import EXTERNAL
 from gateway.settings import ConnectorSettings, Settings, load_settings
 
 SECRET = "sandbox-secret"
 
 
 @dataclass
-class Sandboxes:
+class Sandboxes(fleet.Fleet):
+    """A running fleet (``urls``, ``admin``, and faults, counters and resets through them)
+    and the world it was seeded with."""
+
     world: World
-    urls: dict[SystemName, str] = field(default_factory=dict)
-    admin: dict[SystemName, httpx.Client] = field(default_factory=dict)
 
     def settings(self, database_url: str, **overrides: Any) -> Settings:
         per_system: dict[str, Any] = overrides.pop("connector", {})
@@ -45,26 +45,6 @@ class Sandboxes:
             for s in EXTERNAL
         }
         return load_settings(database_url=database_url, **connectors, **overrides)
-
-    def requests(self) -> dict[SystemName, dict[str, int]]:
-        """Upstream requests each sandbox received since the last reset, per path."""
-        return {s: a.get("/_sandbox/stats").json()["requests"] for s, a in self.admin.items()}
-
-    def totals(self) -> dict[SystemName, int]:
-        return {s: sum(r.values()) for s, r in self.requests().items()}
-
-    def reset(self) -> None:
-        for admin in self.admin.values():
-            admin.put("/_sandbox/faults", json={}).raise_for_status()
-        self.reset_stats()
-
-    def reset_stats(self) -> None:
-        """Zero the request counters, leaving the faults as they are."""
-        for admin in self.admin.values():
-            admin.post("/_sandbox/stats/reset").raise_for_status()
-
-    def faults(self, system: SystemName, **faults: Any) -> None:
-        self.admin[system].put("/_sandbox/faults", json=faults).raise_for_status()
 
 
 def free_port(offsets: Sequence[int] = (0,)) -> int:
@@ -87,30 +67,10 @@ def free_port(offsets: Sequence[int] = (0,)) -> int:
 
 @contextmanager
 def _sandbox_process(state_dir: str) -> Iterator[dict[SystemName, str]]:
-    """The four sandboxes in a process of their own (``opsgraph sandbox``), so that their
-    work does not compete with the gateway's for one interpreter (benchmarks)."""
-    base = free_port(range(len(EXTERNAL)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "sandbox", "--port", str(base),
-         "--state-dir", state_dir],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    urls = {s: f"http://127.0.0.1:{base + n}" for n, s in enumerate(EXTERNAL)}
-    try:
-        deadline = time.monotonic() + 30
-        for url in urls.values():
-            while True:
-                try:
-                    httpx.get(f"{url}/_sandbox/stats", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("the sandbox process did not start") from None
-                    time.sleep(0.1)
-        yield urls
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """The four sandboxes in a process of their own, so that their work does not compete
+    with the gateway's for one interpreter (benchmarks): their URLs."""
+    with fleet.in_process(Path(state_dir)) as running:
+        yield running.urls
 
 
 @contextmanager
@@ -123,24 +83,14 @@ def sandboxes(
     """Start, seed and yield the four sandboxes: in threads of this process (tests), or in
     a process of their own (``separate_process``, benchmarks)."""
     world = generate(customers=customers, seed=seed, as_of=as_of)
-    boxes = Sandboxes(world)
-    with ExitStack() as stack:
-        if separate_process:
-            state = stack.enter_context(tempfile.TemporaryDirectory())
-            boxes.urls = stack.enter_context(_sandbox_process(state))
-        else:
-            for system in EXTERNAL:
-                module = importlib.import_module(f"connectors.sandbox.{system.value}")
-                running = serve_in_thread(module.create_app(SandboxConfig(secret=SECRET)))
-                stack.callback(running.stop)
-                boxes.urls[system] = running.url
-        for system, url in boxes.urls.items():
-            admin = stack.enter_context(httpx.Client(base_url=url, timeout=30))
-            boxes.admin[system] = admin
-            records = [codec.to_json(x) for x in world.slice(system)]
-            admin.post("/_sandbox/seed", json={"records": records}).raise_for_status()
-        boxes.reset()
-        yield boxes
+    if separate_process:
+        started = fleet.in_process()
+    else:
+        started = fleet.in_threads(SandboxConfig(secret=SECRET))
+    with started as running:
+        running.seed(world)
+        running.reset()
+        yield Sandboxes(running.urls, running.admin, world)
 
 
 def cli_env(**variables: str) -> dict[str, str]:

@@ -33,8 +33,9 @@ from connectors.errors import (
     UpstreamUnavailable,
 )
 from connectors.http import retry_after_seconds
+from connectors.models import SystemName
 
-SYSTEM = "billing"
+SYSTEM = SystemName.BILLING.value
 
 
 class WebhookSignatureInvalid(UpstreamRejected):

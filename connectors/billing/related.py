@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from connectors import paging
 from connectors.billing import wire
 from connectors.models import Record
 
@@ -38,7 +39,7 @@ def customer_query(customers: Sequence[str]) -> str:
     return " OR ".join(f"customer:{quoted(c)}" for c in customers)
 
 
-async def _settled(calls: Iterable[Awaitable[T]]) -> list[T]:
+async def settled(calls: Iterable[Awaitable[T]]) -> list[T]:
     """Every answer, in order; the first failure is raised once all have finished, so no
     request is left running unobserved."""
     pending = list(calls)
@@ -55,10 +56,9 @@ async def _invoices_of(
     search: Search, parents: Sequence[str], expand: Sequence[str] = ()
 ) -> dict[str, list[Obj]]:
     """Raw invoices per distinct parent, each group in the order search served them."""
-    distinct = list(dict.fromkeys(parents))
-    chunks = [distinct[i : i + CLAUSE_LIMIT] for i in range(0, len(distinct), CLAUSE_LIMIT)]
-    found = await _settled(search(customer_query(chunk), expand) for chunk in chunks)
-    grouped: dict[str, list[Obj]] = {p: [] for p in distinct}
+    batches = paging.batches(parents, CLAUSE_LIMIT)
+    found = await settled(search(customer_query(batch), expand) for batch in batches)
+    grouped: dict[str, list[Obj]] = {p: [] for p in parents}
     for invoices in found:
         for invoice in invoices:
             owner = wire.ref_id(invoice["customer"])
@@ -100,5 +100,5 @@ async def subscriptions(
         )
         found[parent] = [wire.subscription(s) for s in newest_first]
     unbilled = [p for p, invoices_ in grouped.items() if not invoices_]
-    found.update(zip(unbilled, await _settled(list_for(p) for p in unbilled), strict=True))
+    found.update(zip(unbilled, await settled(list_for(p) for p in unbilled), strict=True))
     return [found[p] for p in parents]

@@ -1,4 +1,5 @@
-"""The CRM connector (Salesforce REST API shapes): accounts, their owners and health."""
+"""The CRM connector (Salesforce REST API shapes): accounts, their owners and health.
+``wire`` maps Salesforce rows and SOQL, ``errors`` reads Salesforce's error bodies."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The CRM connector: Salesforce REST API v61.0, Accounts only.
 
-Reads are SOQL (``fetch_many`` is one ``WHERE Id IN (...)`` per batch, ``list`` pages by
+Reads are SOQL (``fetch_many`` is one ``WHERE Id IN (...)`` per batch, pages follow
 ``nextRecordsUrl``); writes are upserts by the external id ``Opsgraph_Id__c`` and updates
 by record id; the change feed is ``sobjects/Account/updated``. There are no webhooks:
 Salesforce's Outbound Messages are unsigned SOAP and Change Data Capture needs a streaming
@@ -9,8 +9,6 @@ Salesforce's Outbound Messages are unsigned SOAP and Change Data Capture needs a
 
 from __future__ import annotations
 
-import builtins
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +16,14 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.base import Connector
-from connectors.crm.client import SalesforceHttp, describe
+from connectors import paging
+from connectors.base import Connector, Writer
+from connectors.commands import UpdateAccountHealth, UpsertAccount, WriteCommand, WriteResult
+from connectors.crm import errors
 from connectors.crm.wire import (
     ACCOUNT_FIELDS,
     API,
+    account_change,
     account_fields,
     account_from_wire,
     is_record_id,
@@ -32,24 +33,21 @@ from connectors.crm.wire import (
     soql_in,
     soql_literal,
 )
-from connectors.errors import UpstreamConflict, UpstreamError, UpstreamRejected
+from connectors.errors import UpstreamConflict, UpstreamRateLimited
+from connectors.http import BearerToken, HttpClient
 from connectors.models import (
     Account,
     ChangeBatch,
     ChangeEvent,
-    ChangeType,
     ConnectorConfig,
-    Health,
     ObjectKind,
     Page,
     Record,
     SystemName,
-    WriteCommand,
-    WriteResult,
 )
 
 # Salesforce serves ``updated`` for no more than 30 days back: the furthest a first poll
-# can look. Older history is what ``list`` is for.
+# can look. Older history is what ``list_page`` is for.
 LOOKBACK = timedelta(days=30)
 # Salesforce honours batchSize between 200 and 2000 and treats it as a hint.
 MAX_BATCH_SIZE = 2000
@@ -60,16 +58,17 @@ FILTERS = {
     "segment": "Segment__c",
     "owner": "Owner.Name",
 }
-
-
-def _chunks(items: Sequence[str], size: int) -> builtins.list[Sequence[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+Row = dict[str, Any]
 
 
 class CrmConnector(Connector):
+    """Salesforce's REST API has no idempotency header. ``UpsertAccount`` is keyed by the
+    external id ``Opsgraph_Id__c`` (the account's ``ref``) and ``UpdateAccountHealth`` sets
+    a value: sending either again leaves the same single record with the same fields, so
+    the retry that an idempotency key guards against is harmless without it."""
+
     system = SystemName.CRM
     reads = frozenset({ObjectKind.ACCOUNT})
-    writes = frozenset({ObjectKind.ACCOUNT})
     # 200 18-character ids keep a query URL near 6 KB, well inside Salesforce's 16 KB limit.
     batch_limit = 200
     composite_limit = 25  # subrequests per Composite Batch request
@@ -77,91 +76,64 @@ class CrmConnector(Connector):
     def __init__(
         self, config: ConnectorConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self._http = SalesforceHttp(
-            self.system.value,
-            config.base_url,
-            headers={"Authorization": f"Bearer {config.secret}", "Accept": "application/json"},
-            timeout=config.timeout,
-            describe=describe,
-            transport=transport,
-            max_connections=config.max_connections,
-        )
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
+        super().__init__()
+        bearer = BearerToken(config.secret)
+        self._http = HttpClient(self.system, config, errors, self.requests, transport, auth=bearer)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     # -- reads -----------------------------------------------------------------------
 
-    async def _query(self, soql: str, batch_size: int | None = None) -> dict[str, Any]:
-        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
-        body: dict[str, Any] = await self._http.json(
-            "GET", f"{API}/query", params={"q": soql}, headers=headers
-        )
-        return body
+    def _may_exist(self, kind: ObjectKind, id_: str) -> bool:
+        return is_record_id(id_)
 
-    async def _query_all(self, soql: str) -> builtins.list[dict[str, Any]]:
-        body = await self._query(soql)
-        records: builtins.list[dict[str, Any]] = builtins.list(body["records"])
-        while not body["done"]:
-            body = await self._http.json("GET", body["nextRecordsUrl"])
-            records.extend(body["records"])
-        return records
+    async def _fetch_batch(self, kind: ObjectKind, ids: Sequence[str]) -> Mapping[str, Record]:
+        rows = await self._query_all(select(ACCOUNT_FIELDS, f"Id IN {soql_in(ids)}"))
+        return {row["Id"]: account_from_wire(row) for row in rows}
 
-    async def fetch_many(
-        self, kind: ObjectKind, ids: Sequence[str]
-    ) -> builtins.list[Record | None]:
-        if kind not in self.reads:
-            raise self._refuse(kind)
-        wanted = [i for i in dict.fromkeys(ids) if is_record_id(i)]
-        found: dict[str, Record] = {}
-        for chunk in _chunks(wanted, self.batch_limit):
-            rows = await self._query_all(select(ACCOUNT_FIELDS, f"Id IN {soql_in(chunk)}"))
-            found.update((row["Id"], account_from_wire(row)) for row in rows)
-        return [found.get(i) for i in ids]
-
-    async def list(
-        self,
-        kind: ObjectKind,
-        *,
-        cursor: str | None = None,
-        limit: int = 100,
-        filters: Mapping[str, str] | None = None,
-    ) -> Page:
-        if kind not in self.reads:
-            raise self._refuse(kind)
+    async def _list_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Record]:
         if limit < 1:
-            raise UpstreamRejected("crm: a page holds at least one record", system="crm")
-        size = min(limit, MAX_BATCH_SIZE)
-        if cursor is not None:
-            if not cursor.startswith(f"{API}/query/"):
-                raise UpstreamRejected("crm: that is not a CRM page cursor", system="crm")
-            body = await self._http.json(
-                "GET", cursor, headers={"Sforce-Query-Options": f"batchSize={size}"}
-            )
-        else:
-            where = _where(filters or {})
+            raise self._rejected(f"{self.system}: a page holds at least one record")
+        soql = ""
+        if cursor is None:
+            where = self._where(filters)
             if where is None:
                 return Page(items=[], cursor=None)
-            body = await self._query(select(ACCOUNT_FIELDS, where, order_by="Id"), size)
-        items = [account_from_wire(row) for row in body["records"]]
-        return Page(items=items, cursor=None if body["done"] else body["nextRecordsUrl"])
+            soql = select(ACCOUNT_FIELDS, where, order_by="Id")
+        elif not cursor.startswith(f"{API}/query/"):
+            raise self._rejected(f"{self.system}: that is not a CRM page cursor")
+        rows = await self._query_page(soql, cursor, min(limit, MAX_BATCH_SIZE))
+        return Page(items=[account_from_wire(row) for row in rows.items], cursor=rows.cursor)
 
-    async def fetch_composite(self, ids: Sequence[str]) -> builtins.list[Account | None]:
+    async def _query_page(
+        self, soql: str, cursor: str | None, batch_size: int | None = None
+    ) -> Page[Row]:
+        """One page of a SOQL query: the first (no cursor), or the one at the
+        ``nextRecordsUrl`` the page before named."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
+        if cursor is None:
+            body = await self._http.json("GET", f"{API}/query", params={"q": soql}, headers=headers)
+        else:
+            body = await self._http.json("GET", cursor, headers=headers)
+        return Page(items=body["records"], cursor=None if body["done"] else body["nextRecordsUrl"])
+
+    async def _query_all(self, soql: str) -> list[Row]:
+        return await paging.collect(lambda cursor: self._query_page(soql, cursor))
+
+    async def fetch_composite(self, ids: Sequence[str]) -> list[Account | None]:
         """Accounts by id through Composite Batch: 25 sObject GETs per request, then one
         SOQL query for the owners' names, which an sObject row does not carry (only
         ``OwnerId``). The same answer as ``fetch_many`` by a second route."""
-        wanted = [i for i in dict.fromkeys(ids) if is_record_id(i)]
-        rows: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(wanted, self.composite_limit):
-            batch = [{"method": "GET", "url": f"v61.0/sobjects/Account/{i}"} for i in chunk]
+        rows: dict[str, Row] = {}
+        for batch in paging.batches(filter(is_record_id, ids), self.composite_limit):
+            subrequests = [{"method": "GET", "url": f"v61.0/sobjects/Account/{i}"} for i in batch]
             body = await self._http.json(
-                "POST", f"{API}/composite/batch", json={"batchRequests": batch}
+                "POST", f"{API}/composite/batch", json={"batchRequests": subrequests}
             )
-            for id_, result in zip(chunk, body["results"], strict=True):
+            for id_, result in zip(batch, body["results"], strict=True):
                 if result["statusCode"] == 200:
                     rows[id_] = result["result"]
                 elif result["statusCode"] != 404:
@@ -169,13 +141,13 @@ class CrmConnector(Connector):
                     raise self._http.error_for(failed)
         owners = sorted({r["OwnerId"] for r in rows.values() if r.get("OwnerId")})
         names: dict[str, str] = {}
-        for chunk in _chunks(owners, self.batch_limit):
+        for batch in paging.batches(owners, self.batch_limit):
             users = await self._query_all(
-                select(("Id", "Name"), f"Id IN {soql_in(chunk)}", sobject="User")
+                select(("Id", "Name"), f"Id IN {soql_in(batch)}", sobject="User")
             )
             names.update((u["Id"], u["Name"]) for u in users)
 
-        def account(row: dict[str, Any] | None) -> Account | None:
+        def account(row: Row | None) -> Account | None:
             if row is None:
                 return None
             owner = names.get(row.get("OwnerId") or "")
@@ -183,68 +155,69 @@ class CrmConnector(Connector):
 
         return [account(rows.get(i)) for i in ids]
 
+    def _where(self, filters: Mapping[str, str]) -> str | None:
+        """The WHERE clause for list filters; None when no account can match."""
+        clauses = []
+        for key, value in filters.items():
+            field = FILTERS.get(key)
+            if field is None:
+                raise self._rejected(f"{self.system} cannot filter accounts by {key!r}")
+            if field == "Id" and not is_record_id(value):
+                return None
+            clauses.append(f"{field} = {soql_literal(value)}")
+        return " AND ".join(clauses)
+
     # -- writes ----------------------------------------------------------------------
 
-    async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:
-        """Salesforce's REST API has no idempotency header. ``upsert`` is keyed by the
-        external id ``Opsgraph_Id__c`` (the account's ``ref``) and ``update_health`` sets
-        a value: sending either again leaves the same single record with the same fields,
-        so the retry that ``idempotency_key`` guards against is harmless without it."""
-        if command.kind not in self.writes:
-            raise self._refuse(command.kind, "write")
-        if command.action == "upsert":
-            return await self._upsert(command.payload)
-        if command.action == "update_health":
-            return await self._update_health(command.payload)
-        raise UpstreamRejected(f"crm cannot {command.action} an account", system="crm")
+    def _writers(self) -> Mapping[type[WriteCommand], Writer]:
+        return {UpsertAccount: self._upsert, UpdateAccountHealth: self._update_health}
 
-    async def _upsert(self, payload: Mapping[str, Any]) -> WriteResult:
-        ref = payload.get("ref")
-        if not isinstance(ref, str) or not ref:
-            raise UpstreamRejected("crm: an account upsert needs its ref", system="crm")
-        fields = account_fields(payload)
+    async def _upsert(self, command: UpsertAccount, idempotency_key: str) -> WriteResult:
+        fields = account_fields(command.given())
         # Salesforce always has an owner: an account created without one is the API user's.
-        if payload.get("owner") is not None:
-            fields["OwnerId"] = await self._user_id(payload["owner"])
-        url = f"{API}/sobjects/Account/Opsgraph_Id__c/{quote(ref, safe='')}"
+        if command.owner is not None:
+            fields["OwnerId"] = await self._user_id(command.owner)
+        url = f"{API}/sobjects/Account/Opsgraph_Id__c/{quote(command.ref, safe='')}"
         response = await self._http.request("PATCH", url, json=fields)
         if response.status_code in (300, 404):
             raise self._http.error_for(response)
         if response.status_code == 204:  # an update, as API versions before 46.0 answer it
-            return self._written(await self._id_for_ref(ref), created=False)
+            return self._written(await self._id_for_ref(command.ref), created=False)
         body = response.json()
         return self._written(body["id"], created=body.get("created", response.status_code == 201))
 
-    async def _update_health(self, payload: Mapping[str, Any]) -> WriteResult:
-        id_ = payload.get("id")
-        if not isinstance(id_, str) or not is_record_id(id_) or "health_score" not in payload:
-            raise UpstreamRejected(
-                "crm: update_health needs an account id and a score", system="crm"
-            )
-        fields = account_fields({"health_score": payload["health_score"]})
-        response = await self._http.request("PATCH", f"{API}/sobjects/Account/{id_}", json=fields)
+    async def _update_health(
+        self, command: UpdateAccountHealth, idempotency_key: str
+    ) -> WriteResult:
+        if not is_record_id(command.id):
+            raise self._rejected(f"{self.system}: {command.id!r} is not an account id")
+        fields = account_fields(command.given())
+        url = f"{API}/sobjects/Account/{command.id}"
+        response = await self._http.request("PATCH", url, json=fields)
         if response.status_code == 404:
             raise self._http.error_for(response)
-        return self._written(id_, created=False)
+        return self._written(command.id, created=False)
 
     def _written(self, id_: str, *, created: bool) -> WriteResult:
         return WriteResult(system=self.system, kind=ObjectKind.ACCOUNT, id=id_, created=created)
 
-    async def _user_id(self, name: Any) -> str:
-        if not isinstance(name, str):
-            raise UpstreamRejected("crm: an account owner is a user's name", system="crm")
+    async def _user_id(self, name: str) -> str:
         where = f"Name = {soql_literal(name)} AND IsActive = true"
         users = await self._query_all(select(("Id",), where, sobject="User", limit=2))
         if not users:
-            raise UpstreamRejected(f"crm has no active user named {name!r}", system="crm")
+            raise self._rejected(f"{self.system} has no active user named {name!r}")
         if len(users) > 1:
-            raise UpstreamConflict(f"crm has several users named {name!r}", system="crm")
+            raise UpstreamConflict(
+                f"{self.system} has several users named {name!r}", system=self.system.value
+            )
         return str(users[0]["Id"])
 
     async def _id_for_ref(self, ref: str) -> str:
         rows = await self._query_all(select(("Id",), f"Opsgraph_Id__c = {soql_literal(ref)}"))
         if len(rows) != 1:
-            raise UpstreamConflict(f"crm: {len(rows)} accounts carry ref {ref!r}", system="crm")
+            raise UpstreamConflict(
+                f"{self.system}: {len(rows)} accounts carry ref {ref!r}", system=self.system.value
+            )
         return str(rows[0]["Id"])
 
     # -- changes and health ----------------------------------------------------------
@@ -260,7 +233,7 @@ class CrmConnector(Connector):
         try:
             start = parse_sf_datetime(since) if since else now - LOOKBACK
         except ValueError:
-            raise UpstreamRejected("crm: that is not a CRM change cursor", system="crm") from None
+            raise self._rejected(f"{self.system}: that is not a CRM change cursor") from None
         if sf_datetime(now) <= sf_datetime(start):  # an empty window; Salesforce refuses it
             return ChangeBatch(events=[], cursor=since or sf_datetime(start), has_more=False)
         body = await self._http.json(
@@ -268,57 +241,21 @@ class CrmConnector(Connector):
             f"{API}/sobjects/Account/updated/",
             params={"start": sf_datetime(start), "end": sf_datetime(now)},
         )
-        events: builtins.list[ChangeEvent] = []
-        for chunk in _chunks(body["ids"], self.batch_limit):
-            where = f"Id IN {soql_in(chunk)}"
-            for row in await self._query_all(
-                select(("Id", "CreatedDate", "LastModifiedDate"), where)
-            ):
-                created = parse_sf_datetime(row["CreatedDate"]) > start
-                events.append(
-                    ChangeEvent(
-                        system=self.system,
-                        kind=ObjectKind.ACCOUNT,
-                        id=row["Id"],
-                        occurred_at=parse_sf_datetime(row["LastModifiedDate"]),
-                        type=ChangeType.CREATED if created else ChangeType.UPDATED,
-                    )
-                )
+        events: list[ChangeEvent] = []
+        for batch in paging.batches(body["ids"], self.batch_limit):
+            where = f"Id IN {soql_in(batch)}"
+            rows = await self._query_all(select(("Id", "CreatedDate", "LastModifiedDate"), where))
+            events += [account_change(row, start) for row in rows]
         events.sort(key=lambda e: (e.occurred_at, e.id))
         return ChangeBatch(events=events, cursor=body["latestDateCovered"], has_more=False)
 
-    async def health(self) -> Health:
+    async def _probe(self) -> str | None:
         """``limits`` is Salesforce's cheapest authenticated call, and it says how much of
         the org's daily API allowance is left: none left is unhealthy."""
-        started = time.monotonic()
-        try:
-            body = await self._http.json("GET", f"{API}/limits")
-        except UpstreamError as exc:
-            return Health(
-                system=self.system, healthy=False, latency_ms=_ms(started), detail=exc.message
-            )
+        body = await self._http.json("GET", f"{API}/limits")
         daily = body.get("DailyApiRequests", {})
         remaining, maximum = daily.get("Remaining", 0), daily.get("Max", 0)
-        return Health(
-            system=self.system,
-            healthy=remaining > 0,
-            latency_ms=_ms(started),
-            detail=f"{remaining} of {maximum} daily API requests left",
-        )
-
-
-def _ms(started: float) -> int:
-    return round((time.monotonic() - started) * 1000)
-
-
-def _where(filters: Mapping[str, str]) -> str | None:
-    """The WHERE clause for list filters; None when no account can match."""
-    clauses = []
-    for key, value in filters.items():
-        field = FILTERS.get(key)
-        if field is None:
-            raise UpstreamRejected(f"crm cannot filter accounts by {key!r}", system="crm")
-        if field == "Id" and not is_record_id(value):
-            return None
-        clauses.append(f"{field} = {soql_literal(value)}")
-    return " AND ".join(clauses)
+        detail = f"{remaining} of {maximum} daily API requests left"
+        if remaining <= 0:
+            raise UpstreamRateLimited(detail, system=self.system.value)
+        return detail

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.errors import UpstreamRejected
-from connectors.models import Account, SystemName
+from connectors.models import Account, ChangeEvent, ChangeType, ObjectKind, SystemName
 
 API = "/services/data/v61.0"
 # Selecting Owner.Name makes Salesforce join the owning User into the same row: the
@@ -35,9 +34,9 @@ ACCOUNT_FIELDS = (
     "Renewal_Date__c",
     "Health_Score__c",
 )
-# canonical payload key -> Account field; ``ref`` travels in the upsert URL and ``owner``
+# canonical write field -> Account field; ``ref`` travels in the upsert URL and ``owner``
 # must first become a User id, so neither is here.
-PAYLOAD_FIELDS = {
+WRITE_FIELDS = {
     "name": "Name",
     "segment": "Segment__c",
     "strategic": "Strategic__c",
@@ -108,45 +107,24 @@ def account_from_wire(record: Mapping[str, Any]) -> Account:
     )
 
 
-def _reject(message: str) -> UpstreamRejected:
-    return UpstreamRejected(f"crm: {message}", system=SystemName.CRM.value)
+def account_change(row: Mapping[str, Any], since: datetime) -> ChangeEvent:
+    """An account ``updated`` reported (with its dates selected) as a change: created
+    when it was created after ``since``, updated otherwise."""
+    created = parse_sf_datetime(row["CreatedDate"]) > since
+    return ChangeEvent(
+        system=SystemName.CRM,
+        kind=ObjectKind.ACCOUNT,
+        id=row["Id"],
+        occurred_at=parse_sf_datetime(row["LastModifiedDate"]),
+        type=ChangeType.CREATED if created else ChangeType.UPDATED,
+    )
 
 
-def account_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Wire fields for the canonical keys present in ``payload``. A key left out keeps the
-    value Salesforce has; a key given as None clears it."""
-    unknown = set(payload) - set(PAYLOAD_FIELDS) - {"ref", "owner"}
-    if unknown:
-        raise _reject(f"accounts have no field {', '.join(sorted(unknown))}")
-    fields: dict[str, Any] = {}
-    for key, field in PAYLOAD_FIELDS.items():
-        if key in payload:
-            fields[field] = _wire_value(key, payload[key])
-    return fields
-
-
-def _wire_value(key: str, value: Any) -> Any:
-    if key == "name":
-        if not isinstance(value, str) or not value:
-            raise _reject("an account name must be a non-empty string")
-        return value
-    if key == "strategic":
-        if not isinstance(value, bool):
-            raise _reject("strategic must be true or false")
-        return value
-    if value is None:
-        return None
-    if key == "renewal_date":
-        if isinstance(value, datetime) or not isinstance(value, date | str):
-            raise _reject("renewal_date must be a date")
-        try:
-            return (value if isinstance(value, date) else date.fromisoformat(value)).isoformat()
-        except ValueError:
-            raise _reject(f"renewal_date {value!r} is not a YYYY-MM-DD date") from None
-    if key == "health_score":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _reject("health_score must be an integer")
-        return value
-    if not isinstance(value, str):
-        raise _reject(f"{key} must be a string")
-    return value
+def account_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Wire fields for the canonical fields in ``changes`` (a write command's ``given()``);
+    a field left out keeps the value Salesforce has, one given as None clears it."""
+    return {
+        WRITE_FIELDS[name]: value.isoformat() if isinstance(value, date) else value
+        for name, value in changes.items()
+        if name in WRITE_FIELDS
+    }

@@ -1,13 +1,19 @@
 """The ERP connector (NetSuite REST web services shapes).
 
-``connect(config)`` returns a ``NetSuiteConnector``: customers, postings (invoices, credit
+``connect(config)`` returns an ``ErpConnector``: customers, postings (invoices, credit
 memos, journal entries) and receivable balances read through SuiteQL; credit memos and
 invoices written through the record API with NetSuite's idempotency key. NetSuite has no
-signed webhooks, so the gateway polls ``changes``.
+signed webhooks, so the gateway polls ``changes``. ``auth`` signs requests (OAuth 2.0 or
+token-based authentication), ``errors`` reads NetSuite's error bodies.
 """
 
 from __future__ import annotations
 
-from connectors.erp.connector import NetSuiteConnector, connect
+from connectors.erp.connector import ErpConnector
+from connectors.models import ConnectorConfig
 
-__all__ = ["NetSuiteConnector", "connect"]
+__all__ = ["ErpConnector", "connect"]
+
+
+def connect(config: ConnectorConfig) -> ErpConnector:
+    return ErpConnector(config)

@@ -2,152 +2,110 @@
 record API.
 
 Every read is one SuiteQL statement (``POST /services/rest/query/v1/suiteql`` with
-``Prefer: transient``), paged with ``limit``/``offset``; a ``list`` cursor is the next offset.
-Writes create ``invoice`` / ``creditMemo`` records with ``X-NetSuite-Idempotency-Key``; NetSuite
-answers 204 and the new record's ``Location``. Subsidiary and currency ids are looked up by
-name once per connector and remembered: they are reference data that does not move.
+``Prefer: transient``), paged with ``limit``/``offset``; a page's cursor is the next offset.
+Writes create ``invoice`` / ``creditMemo`` records with ``X-NetSuite-Idempotency-Key``;
+NetSuite answers 204 and the new record's ``Location``. Subsidiary and currency ids are
+looked up by name once per connector and remembered: they are reference data that does
+not move. Requests are authenticated as ``auth.py`` says (OAuth 2.0 or TBA).
 """
 
 from __future__ import annotations
 
-import builtins
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from connectors.base import Connector
-from connectors.erp import suiteql, wire
-from connectors.errors import UpstreamError, UpstreamRejected
+from connectors import paging
+from connectors.base import Connector, Writer
+from connectors.commands import PostingCommand, WriteCommand, WriteResult
+from connectors.erp import auth, errors, suiteql, wire
+from connectors.errors import UpstreamError
 from connectors.http import HttpClient
 from connectors.models import (
     ChangeBatch,
     ChangeEvent,
     ConnectorConfig,
-    Health,
     ObjectKind,
     Page,
     Posting,
     Record,
     SystemName,
-    WriteCommand,
-    WriteResult,
 )
 
 CHANGES_PAGE = 500
 
 
-class NetSuiteConnector(Connector):
+class ErpConnector(Connector):
     system = SystemName.ERP
     reads = frozenset({ObjectKind.CUSTOMER, ObjectKind.POSTING, ObjectKind.BALANCE})
-    writes = frozenset({ObjectKind.POSTING})
     batch_limit = 100
 
     def __init__(
         self, config: ConnectorConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ):
-        self._http = HttpClient(
-            self.system.value,
-            config.base_url,
-            headers={"Authorization": f"Bearer {config.secret}", "Accept": "application/json"},
-            timeout=config.timeout,
-            describe=wire.describe,
-            transport=transport,
-            max_connections=config.max_connections,
-        )
+    ) -> None:
+        super().__init__()
+        signer = auth.from_config(config)
+        self._http = HttpClient(self.system, config, errors, self.requests, transport, auth=signer)
         # NetSuite needs an item on every transaction line; accounts name theirs (the sandbox
         # does not insist on one).
         self._item_id = config.options.get("item_id")
         self._refs: dict[tuple[str, str], str] = {}
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def fetch_many(
-        self, kind: ObjectKind, ids: Sequence[str]
-    ) -> builtins.list[Record | None]:
-        self._check_read(kind)
-        found: dict[str, Record] = {}
-        for start in range(0, len(ids), self.batch_limit):
-            batch = builtins.list(dict.fromkeys(ids[start : start + self.batch_limit]))
-            for record in await self._select_all(kind, [suiteql.in_list("id", batch)]):
-                found[record.id] = record
-        return [found.get(i) for i in ids]
+    async def _fetch_batch(self, kind: ObjectKind, ids: Sequence[str]) -> Mapping[str, Record]:
+        return {r.id: r for r in await self._select_all(kind, [suiteql.in_list("id", ids)])}
 
-    async def list(
-        self,
-        kind: ObjectKind,
-        *,
-        cursor: str | None = None,
-        limit: int = 100,
-        filters: Mapping[str, str] | None = None,
-    ) -> Page:
-        self._check_read(kind)
+    async def _list_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Record]:
         conditions = self._conditions(kind, filters)
-        try:
-            offset = int(cursor) if cursor else 0
-        except ValueError:
-            raise UpstreamRejected(
-                f"not an erp cursor: {cursor!r}", system=self.system.value
-            ) from None
         limit = max(1, min(limit, suiteql.PAGE_MAX))
-        rows, has_more = await self._suiteql(suiteql.select(kind, conditions), limit, offset)
-        items = [wire.to_record(kind, row) for row in rows]
-        return Page(items=items, cursor=str(offset + len(rows)) if has_more else None)
+        return await self._select_page(suiteql.select(kind, conditions), kind, limit, cursor)
 
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str]
-    ) -> builtins.list[builtins.list[Record]]:
+    ) -> list[list[Record]]:
         """One SuiteQL statement per batch of customers (``entity IN (...)``) for postings;
         a customer's own record or balance is a ``fetch_many``."""
-        self._check_read(kind)
         if kind is not ObjectKind.POSTING:
             own = await self.fetch_many(kind, parent_ids)
             return [[r] if r is not None else [] for r in own]
-        groups: dict[str, builtins.list[Record]] = {p: [] for p in parent_ids}
-        for start in range(0, len(parent_ids), self.batch_limit):
-            batch = builtins.list(dict.fromkeys(parent_ids[start : start + self.batch_limit]))
+        groups: dict[str, list[Record]] = {p: [] for p in parent_ids}
+        for batch in paging.batches(parent_ids, self.batch_limit):
             for record in await self._select_all(kind, [suiteql.in_list("entity", batch)]):
                 if isinstance(record, Posting) and record.customer_id in groups:
                     groups[record.customer_id].append(record)
-        return [builtins.list(groups[p]) for p in parent_ids]
+        return [list(groups[p]) for p in parent_ids]
 
-    async def _select_all(
-        self, kind: ObjectKind, conditions: builtins.list[str]
-    ) -> builtins.list[Record]:
+    async def _select_all(self, kind: ObjectKind, conditions: list[str]) -> list[Record]:
         """Every record the statement finds, paging past SuiteQL's 1000-row page."""
         statement = suiteql.select(kind, conditions)
-        records: builtins.list[Record] = []
-        while True:
-            rows, has_more = await self._suiteql(statement, suiteql.PAGE_MAX, len(records))
-            records += [wire.to_record(kind, row) for row in rows]
-            if not has_more or not rows:
-                return records
 
-    def _check_read(self, kind: ObjectKind) -> None:
-        if kind not in self.reads:
-            raise self._refuse(kind)
+        def page(cursor: str | None) -> Awaitable[Page[Record]]:
+            return self._select_page(statement, kind, suiteql.PAGE_MAX, cursor)
 
-    def _conditions(
-        self, kind: ObjectKind, filters: Mapping[str, str] | None
-    ) -> builtins.list[str]:
+        return await paging.collect(page)
+
+    async def _select_page(
+        self, statement: str, kind: ObjectKind, limit: int, cursor: str | None
+    ) -> Page[Record]:
+        rows = await self._suiteql(statement, limit, wire.offset_of(cursor))
+        return Page(items=[wire.to_record(kind, row) for row in rows.items], cursor=rows.cursor)
+
+    def _conditions(self, kind: ObjectKind, filters: Mapping[str, str]) -> list[str]:
         try:
-            return suiteql.filter_conditions(kind, filters or {})
+            return suiteql.filter_conditions(kind, filters)
         except KeyError as exc:
-            raise UpstreamRejected(
-                f"erp cannot filter {kind} by {exc.args[0][1]!r}", system=self.system.value
+            raise self._rejected(
+                f"{self.system} cannot filter {kind} by {exc.args[0][1]!r}"
             ) from None
 
-    async def _suiteql(
-        self, statement: str, limit: int, offset: int
-    ) -> tuple[builtins.list[dict[str, Any]], bool]:
+    async def _suiteql(self, statement: str, limit: int, offset: int) -> Page[dict[str, Any]]:
         try:
             body = await self._http.json(
                 "POST",
@@ -158,25 +116,25 @@ class NetSuiteConnector(Connector):
             )
         except ValueError as exc:  # a 2xx whose body is not JSON
             raise UpstreamError(
-                "erp answered SuiteQL with a body that is not JSON", system=self.system.value
+                f"{self.system} answered SuiteQL with a body that is not JSON",
+                system=self.system.value,
             ) from exc
-        return wire.page_of(body)
+        return wire.page_of(body, offset)
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:
-        if command.kind not in self.writes:
-            raise self._refuse(command.kind, "write")
-        record_type = wire.ACTIONS.get(command.action)
-        if record_type is None:
-            raise UpstreamRejected(f"erp cannot {command.action}", system=self.system.value)
-        draft = wire.PostingDraft.from_payload(command.payload)
-        subsidiary_id = await self._ref("subsidiary", "name", draft.subsidiary)
-        currency_id = await self._ref("currency", "symbol", draft.amount.currency)
+    def _writers(self) -> Mapping[type[WriteCommand], Writer]:
+        return dict.fromkeys(wire.RECORD_TYPES, self._post)
+
+    async def _post(self, command: PostingCommand, idempotency_key: str) -> WriteResult:
+        record_type = wire.RECORD_TYPES[type(command)]
+        subsidiary_id = await self._ref("subsidiary", "name", command.subsidiary)
+        currency_id = await self._ref("currency", "symbol", command.amount.currency)
+        body = wire.posting_body(command, subsidiary_id, currency_id, self._item_id)
         response = await self._http.request(
             "POST",
             f"{wire.RECORD_PATH}/{record_type}",
-            content=wire.dumps(draft.body(subsidiary_id, currency_id, self._item_id)),
+            content=wire.dumps(body),
             headers={
                 "Content-Type": "application/json",
                 "X-NetSuite-Idempotency-Key": idempotency_key,
@@ -192,10 +150,10 @@ class NetSuiteConnector(Connector):
     async def _ref(self, table: str, column: str, value: str) -> str:
         key = (table, value)
         if key not in self._refs:
-            rows, _ = await self._suiteql(suiteql.lookup(table, column, value), 1, 0)
-            if not rows:
-                raise UpstreamRejected(f"erp has no {table} {value!r}", system=self.system.value)
-            self._refs[key] = str(rows[0]["id"])
+            rows = await self._suiteql(suiteql.lookup(table, column, value), 1, 0)
+            if not rows.items:
+                raise self._rejected(f"{self.system} has no {table} {value!r}")
+            self._refs[key] = str(rows.items[0]["id"])
         return self._refs[key]
 
     # -- changes and health ---------------------------------------------------------------
@@ -207,30 +165,14 @@ class NetSuiteConnector(Connector):
         try:
             after = int(since) if since else 0
         except ValueError:
-            raise UpstreamRejected(
-                f"not an erp change cursor: {since!r}", system=self.system.value
-            ) from None
-        rows, has_more = await self._suiteql(suiteql.CHANGES.format(after=after), CHANGES_PAGE, 0)
-        events: builtins.list[ChangeEvent] = []
-        for row in rows:
+            raise self._rejected(f"not an {self.system} change cursor: {since!r}") from None
+        rows = await self._suiteql(suiteql.CHANGES.format(after=after), CHANGES_PAGE, 0)
+        events: list[ChangeEvent] = []
+        for row in rows.items:
             events += wire.change_events(row)
-        cursor = str(rows[-1]["seq"]) if rows else str(after)
-        return ChangeBatch(events=events, cursor=cursor, has_more=has_more)
+        cursor = str(rows.items[-1]["seq"]) if rows.items else str(after)
+        return ChangeBatch(events=events, cursor=cursor, has_more=rows.cursor is not None)
 
-    async def health(self) -> Health:
-        started = time.monotonic()
-        try:
-            await self._suiteql("SELECT id FROM customer", 1, 0)
-        except UpstreamError as exc:
-            return Health(
-                system=self.system, healthy=False, latency_ms=_ms(started), detail=exc.message
-            )
-        return Health(system=self.system, healthy=True, latency_ms=_ms(started))
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
-def connect(config: ConnectorConfig) -> NetSuiteConnector:
-    return NetSuiteConnector(config)
+    async def _probe(self) -> str | None:
+        await self._suiteql("SELECT id FROM customer", 1, 0)
+        return None

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
+from connectors.commands import CreateCreditMemo, PostingCommand, PostInvoice
 from connectors.erp.suiteql import METADATA_FIELD
 from connectors.errors import UpstreamError, UpstreamRejected
 from connectors.models import (
@@ -24,6 +22,7 @@ from connectors.models import (
     ChangeType,
     CustomerRecord,
     ObjectKind,
+    Page,
     Posting,
     PostingState,
     PostingType,
@@ -40,23 +39,13 @@ POSTING_TYPES = {
     "creditmemo": PostingType.CREDIT_MEMO,
     "journalentry": PostingType.JOURNAL_ENTRY,
 }
-# canonical write action -> the record type it creates
-ACTIONS = {"create_credit_memo": "creditMemo", "post_invoice": "invoice"}
+# write command -> the record type it creates
+RECORD_TYPES: dict[type[PostingCommand], str] = {
+    CreateCreditMemo: "creditMemo",
+    PostInvoice: "invoice",
+}
 CHANGE_KINDS = {"customer": ObjectKind.CUSTOMER, **dict.fromkeys(POSTING_TYPES, ObjectKind.POSTING)}
 _LOCATION = re.compile(r"/services/rest/record/v1/(?P<type>[A-Za-z]+)/(?P<id>[^/?#]+)/?$")
-
-
-def describe(response: httpx.Response) -> str:
-    """NetSuite's title, first detail and code: ``Unauthorized: Invalid login (INVALID_LOGIN)``."""
-    try:
-        body = response.json()
-        title = str(body.get("title") or f"HTTP {response.status_code}")
-        first = (body.get("o:errorDetails") or [{}])[0]
-        detail, code = first.get("detail"), first.get("o:errorCode")
-    except (ValueError, AttributeError, IndexError, TypeError):
-        return f"HTTP {response.status_code}"
-    text = f"{title}: {str(detail)[:300]}" if detail else title
-    return f"{text} ({code})" if code else text
 
 
 def money(value: str | None, currency: str) -> Money:
@@ -120,15 +109,29 @@ def to_record(kind: ObjectKind, row: dict[str, Any]) -> Record:
         ) from exc
 
 
-def page_of(body: Any) -> tuple[list[dict[str, Any]], bool]:
-    """The items and ``hasMore`` of a SuiteQL collection."""
+def page_of(body: Any, offset: int) -> Page[dict[str, Any]]:
+    """The rows of a SuiteQL collection served from ``offset``; while ``hasMore``, the
+    cursor is the offset of the next page."""
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise UpstreamError(
             "erp answered SuiteQL with an unexpected body",
             system=SYSTEM.value,
             internal=repr(body)[:2000],
         )
-    return body["items"], bool(body.get("hasMore"))
+    rows: list[dict[str, Any]] = body["items"]
+    more = bool(body.get("hasMore")) and bool(rows)
+    return Page(items=rows, cursor=str(offset + len(rows)) if more else None)
+
+
+def offset_of(cursor: str | None) -> int:
+    """The offset a ``page_of`` cursor names (None: the first page)."""
+    try:
+        offset = int(cursor) if cursor else 0
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise UpstreamRejected(f"not an erp cursor: {cursor!r}", system=SYSTEM.value)
+    return offset
 
 
 def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
@@ -160,73 +163,31 @@ def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
     return events
 
 
-@dataclass(frozen=True, slots=True)
-class PostingDraft:
-    """A posting to create, checked before anything is sent."""
-
-    customer_id: str
-    external_id: str | None
-    amount: Money
-    tax: Money
-    subsidiary: str
-    tran_date: date
-    memo: str | None
-
-    @classmethod
-    def from_payload(cls, payload: Any) -> PostingDraft:
-        try:
-            currency = str(payload["currency"])
-            amount = Money(payload["amount_minor"], currency)
-            tax = Money(payload.get("tax_minor", 0), currency)
-            tran_date = payload["tran_date"]
-            draft = cls(
-                customer_id=str(payload["customer_id"]),
-                external_id=_optional(payload.get("external_id")),
-                amount=amount,
-                tax=tax,
-                subsidiary=str(payload["subsidiary"]),
-                tran_date=tran_date
-                if isinstance(tran_date, date)
-                else date.fromisoformat(tran_date),
-                memo=_optional(payload.get("memo")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UpstreamRejected(
-                f"erp posting payload is invalid: {exc}", system=SYSTEM.value
-            ) from exc
-        if amount.amount_minor <= 0 or tax.amount_minor < 0:
-            raise UpstreamRejected(
-                "erp postings need a positive amount and no negative tax", system=SYSTEM.value
-            )
-        return draft
-
-    def body(self, subsidiary_id: str, currency_id: str, item_id: str | None) -> dict[str, Any]:
-        """The record body: one item line carries the amount and its tax (``tax1Amt``);
-        NetSuite derives ``subtotal``, ``taxTotal`` and ``total`` from the lines."""
-        line: dict[str, Any] = {
-            "amount": self.amount.to_decimal(),
-            "tax1Amt": self.tax.to_decimal(),
-        }
-        if item_id:
-            line = {"item": {"id": item_id}, **line}
-        if self.memo:
-            line["description"] = self.memo
-        body: dict[str, Any] = {
-            "entity": {"id": self.customer_id},
-            "subsidiary": {"id": subsidiary_id},
-            "currency": {"id": currency_id},
-            "tranDate": self.tran_date.isoformat(),
-            "item": {"items": [line]},
-        }
-        if self.external_id:
-            body["externalId"] = self.external_id
-        if self.memo:
-            body["memo"] = self.memo
-        return body
-
-
-def _optional(value: Any) -> str | None:
-    return None if value is None else str(value)
+def posting_body(
+    command: PostingCommand, subsidiary_id: str, currency_id: str, item_id: str | None
+) -> dict[str, Any]:
+    """The record body: one item line carries the amount and its tax (``tax1Amt``);
+    NetSuite derives ``subtotal``, ``taxTotal`` and ``total`` from the lines."""
+    line: dict[str, Any] = {
+        "amount": command.amount.to_decimal(),
+        "tax1Amt": command.tax.to_decimal(),
+    }
+    if item_id:
+        line = {"item": {"id": item_id}, **line}
+    if command.memo:
+        line["description"] = command.memo
+    body: dict[str, Any] = {
+        "entity": {"id": command.customer_id},
+        "subsidiary": {"id": subsidiary_id},
+        "currency": {"id": currency_id},
+        "tranDate": command.tran_date.isoformat(),
+        "item": {"items": [line]},
+    }
+    if command.external_id:
+        body["externalId"] = command.external_id
+    if command.memo:
+        body["memo"] = command.memo
+    return body
 
 
 def dumps(value: Any) -> str:

@@ -1,24 +1,15 @@
-"""Fault injection and the ``/_sandbox`` admin routes every sandbox shares.
+"""Fault injection, in front of every sandbox.
 
-``SandboxMiddleware`` wraps a sandbox app. Requests under ``/_sandbox/`` are the operator's
-(never faulted, never counted); every other request is counted per ``METHOD path`` and may
-be delayed, failed, rate limited, hung or dropped according to the current ``Faults``.
-
-Admin routes:
-    GET  /_sandbox/faults          the current faults
-    PUT  /_sandbox/faults          replace them (JSON body, fields of ``Faults``)
-    GET  /_sandbox/stats           {"requests": {"GET /v1/customers": 3, ...}, "total": 3,
-                                    "in_flight": 0, "max_in_flight": 1}
-    POST /_sandbox/stats/reset     zero the counters
-    POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
+``SandboxMiddleware`` wraps a sandbox app. Requests under ``/_sandbox/`` go to the admin
+routes (``admin``): never faulted, never counted. Every other request is counted per
+``METHOD path`` and may be delayed, failed, rate limited, hung or dropped according to the
+current ``Faults``; a failure is phrased as the vendor phrases it (``fault``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -27,8 +18,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectors import codec
-from connectors.models import Record
+from connectors.sandbox import admin
+from connectors.sandbox.errors import VendorError
+from connectors.sandbox.types import Seeder
 
 
 @dataclass
@@ -46,31 +38,43 @@ class Faults:
     seed: int | None = None  # makes error_rate and jitter repeatable
 
 
-ErrorBody = Callable[[int, str], tuple[bytes, str]]
-Seeder = Callable[[list[Record]], None]
-
-
-def json_error(status: int, message: str) -> tuple[bytes, str]:
-    return json.dumps({"error": message}).encode(), "application/json"
+Fault = Callable[[int, str], VendorError]  # (status, what failed) -> the vendor's error
 
 
 class SandboxMiddleware:
-    def __init__(self, app: ASGIApp, *, seeder: Seeder, error_body: ErrorBody = json_error) -> None:
+    def __init__(self, app: ASGIApp, *, seeder: Seeder, fault: Fault) -> None:
         self.app = app
         self.seeder = seeder
-        self.error_body = error_body
+        self.fault = fault
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self._random = random.Random()
+        self._admin = admin.app(self)
+
+    def set_faults(self, fields: dict[str, Any]) -> None:
+        self.faults = Faults(**fields)
+        self._random = random.Random(self.faults.seed)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "total": sum(self.requests.values()),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
+
+    def reset_stats(self) -> None:
+        self.requests.clear()
+        self.max_in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/_sandbox/"):
+        if path.startswith(admin.PREFIX):
             await self._admin(scope, receive, send)
             return
         self.requests[f"{scope['method']} {path}"] += 1
@@ -110,92 +114,19 @@ class SandboxMiddleware:
             raise ConnectionAbortedError("sandbox dropped the connection (fault injection)")
         if f.rate_limit_next > 0:
             f.rate_limit_next -= 1
-            await self._error(
-                send,
-                429,
-                "rate limited (fault injection)",
-                [(b"retry-after", str(f.retry_after_s).encode())],
-            )
-            return
-        if f.error_next > 0:
+            failure = self.fault(429, "rate limited (fault injection)")
+            failure.headers["Retry-After"] = str(f.retry_after_s)
+        elif f.error_next > 0:
             f.error_next -= 1
-            await self._error(send, f.error_status, "injected failure")
-            return
-        if f.error_rate and self._random.random() < f.error_rate:
-            await self._error(send, f.error_status, "injected failure")
-            return
-        await self.app(scope, receive, send)
-
-    async def _error(
-        self, send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        body, media_type = self.error_body(status, message)
-        headers = [
-            (b"content-type", media_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-            *(extra or []),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (scope["method"], scope["path"])
-        body = await _read_body(receive)
-        status, answer = 200, None
-        if route == ("GET", "/_sandbox/faults"):
-            answer = dataclasses.asdict(self.faults)
-        elif route == ("PUT", "/_sandbox/faults"):
-            try:
-                self.faults = Faults(**json.loads(body or b"{}"))
-            except (TypeError, ValueError) as exc:
-                status, answer = 400, {"error": str(exc)}
-            else:
-                self._random = random.Random(self.faults.seed)
-                answer = dataclasses.asdict(self.faults)
-        elif route == ("GET", "/_sandbox/stats"):
-            answer = {
-                "requests": dict(self.requests),
-                "total": sum(self.requests.values()),
-                "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight,
-            }
-        elif route == ("POST", "/_sandbox/stats/reset"):
-            self.requests.clear()
-            self.max_in_flight = 0
-            answer = {"requests": {}, "total": 0, "in_flight": self.in_flight, "max_in_flight": 0}
-        elif route == ("POST", "/_sandbox/seed"):
-            try:
-                records = [codec.from_json(r) for r in json.loads(body)["records"]]
-                self.seeder(records)
-            except (KeyError, TypeError, ValueError) as exc:
-                status, answer = 400, {"error": f"bad seed: {exc}"}
-            else:
-                answer = {"seeded": len(records)}
+            failure = self.fault(f.error_status, "injected failure")
+        elif f.error_rate and self._random.random() < f.error_rate:
+            failure = self.fault(f.error_status, "injected failure")
         else:
-            status, answer = 404, {"error": "no such admin route"}
-        payload = json.dumps(answer).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+            await self.app(scope, receive, send)
+            return
+        await failure.response()(scope, receive, send)
 
 
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message: Any = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)

@@ -37,6 +37,7 @@ from connectors.models import (
     SystemName,
 )
 from connectors.money import Money, exponent
+from connectors.sandbox.support.documents import SLA_HOURS
 
 # currency -> (legal entity / ERP subsidiary, tax rate in basis points)
 ENTITIES: dict[str, tuple[str, int]] = {
@@ -46,15 +47,17 @@ ENTITIES: dict[str, tuple[str, int]] = {
     "KWD": ("Opsgraph Gulf W.L.L.", 0),
 }
 
-# plan key -> (name, features, support tier, SLA hours, monthly price per currency)
+# plan key -> (name, features, support tier, SLA hours, monthly price per currency). A
+# tier's SLA hours are those of the support desk's policy for it.
 PLANS: dict[str, tuple[str, tuple[str, ...], str, int, dict[str, int]]] = {
-    "starter": ("Starter", ("api_access", "email_support"), "standard", 48,
+    "starter": ("Starter", ("api_access", "email_support"), "standard", SLA_HOURS["standard"],
                 {"USD": 4900, "EUR": 4500, "JPY": 7000, "KWD": 15000}),
-    "growth": ("Growth", ("api_access", "email_support", "sso", "audit_log"), "priority", 24,
-               {"USD": 19900, "EUR": 18500, "JPY": 29000, "KWD": 61000}),
+    "growth": ("Growth", ("api_access", "email_support", "sso", "audit_log"), "priority",
+               SLA_HOURS["priority"], {"USD": 19900, "EUR": 18500, "JPY": 29000, "KWD": 61000}),
     "enterprise": ("Enterprise", ("api_access", "email_support", "sso", "audit_log",
                                   "phone_support", "dedicated_csm", "sandbox_environments"),
-                   "premium", 4, {"USD": 99900, "EUR": 92500, "JPY": 149000, "KWD": 307000}),
+                   "premium", SLA_HOURS["premium"],
+                   {"USD": 99900, "EUR": 92500, "JPY": 149000, "KWD": 307000}),
 }  # fmt: skip
 
 SEGMENTS = {"starter": "SMB", "growth": "Mid-Market", "enterprise": "Enterprise"}

@@ -1,8 +1,8 @@
 """Zendesk Support: organizations (CUSTOMER), tickets (CASE) and SLA breaches from ticket
 metric events (SLA_BREACH); writes open tickets and add comments.
 
-``wire`` maps Zendesk JSON to canonical records, ``webhooks`` verifies Zendesk webhook
-signatures and turns payloads into change events.
+``wire`` maps Zendesk JSON to canonical records, ``errors`` reads Zendesk's error bodies,
+``webhooks`` verifies Zendesk webhook signatures and turns payloads into change events.
 """
 
 from __future__ import annotations

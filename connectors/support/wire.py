@@ -1,4 +1,4 @@
-"""Zendesk Support wire shapes <-> canonical records, and how Zendesk phrases an error.
+"""Zendesk Support wire shapes <-> canonical records.
 
 Zendesk ids are integers on the wire and strings in the canonical model. Timestamps are
 ISO 8601 in UTC with a ``Z`` and whole seconds ("2026-11-01T09:00:00Z").
@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from connectors.models import Case, CasePriority, CaseStatus, CustomerRecord, SlaBreach, SystemName
+from connectors.commands import CreateCase
+from connectors.models import (
+    Case,
+    CasePriority,
+    CaseStatus,
+    ChangeEvent,
+    ChangeType,
+    CustomerRecord,
+    ObjectKind,
+    SlaBreach,
+    SystemName,
+)
 
 # Zendesk has no sla_breached field on a ticket. The breach state rides on a tag that an
 # automation adds ("Hours since last SLA breach > 0" -> add tag), so one ticket read carries
@@ -26,8 +35,6 @@ _ORG_FIELD_EMAIL = "billing_email"
 _ORG_FIELD_CURRENCY = "currency"
 _ORG_FIELD_ENTITY = "legal_entity"
 _RESERVED_ORG_FIELDS = frozenset({_ORG_FIELD_EMAIL, _ORG_FIELD_CURRENCY, _ORG_FIELD_ENTITY})
-
-PRIORITIES = tuple(CasePriority)
 
 
 def parse_time(value: str) -> datetime:
@@ -75,6 +82,25 @@ def to_case(ticket: Mapping[str, Any], breach_tag: str = DEFAULT_BREACH_TAG) -> 
     )
 
 
+def ticket_change(ticket: Mapping[str, Any]) -> ChangeEvent:
+    """A ticket from the incremental export as a change. Zendesk sends each changed
+    ticket's current state, not what changed: a ticket never updated since creation
+    (created_at == updated_at) is reported as created."""
+    if ticket.get("status") == "deleted":
+        change = ChangeType.DELETED
+    elif ticket["created_at"] == ticket["updated_at"]:
+        change = ChangeType.CREATED
+    else:
+        change = ChangeType.UPDATED
+    return ChangeEvent(
+        system=SystemName.SUPPORT,
+        kind=ObjectKind.CASE,
+        id=str(ticket["id"]),
+        occurred_at=parse_time(ticket["updated_at"]),
+        type=change,
+    )
+
+
 def is_breach(event: Mapping[str, Any]) -> bool:
     return event.get("type") == "breach" and not event.get("deleted", False)
 
@@ -89,25 +115,17 @@ def to_breach(event: Mapping[str, Any]) -> SlaBreach:
     )
 
 
-def ticket_create_body(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``ticket`` object for ``POST /api/v2/tickets``; ValueError names what is wrong."""
-    missing = [k for k in ("organization_id", "subject", "body") if not payload.get(k)]
-    if missing:
-        raise ValueError(f"a case needs {', '.join(missing)}")
-    org = str(payload["organization_id"])
-    if not is_zendesk_id(org):
-        raise ValueError(f"organization_id {org!r} is not a Zendesk id")
-    priority = payload.get("priority", "normal")
-    if priority not in PRIORITIES:
-        raise ValueError(f"priority must be one of {', '.join(p.value for p in PRIORITIES)}")
+def ticket_body(command: CreateCase) -> dict[str, Any]:
+    """The ``ticket`` object for ``POST /api/v2/tickets``; the organization id is a Zendesk
+    id (``is_zendesk_id``)."""
     ticket: dict[str, Any] = {
-        "subject": payload["subject"],
-        "comment": {"body": payload["body"]},
-        "priority": priority,
-        "organization_id": int(org),
+        "subject": command.subject,
+        "comment": {"body": command.body},
+        "priority": command.priority.value,
+        "organization_id": int(command.organization_id),
     }
-    if payload.get("external_id"):
-        ticket["external_id"] = str(payload["external_id"])
+    if command.external_id:
+        ticket["external_id"] = command.external_id
     return ticket
 
 
@@ -155,29 +173,3 @@ def to_policy(doc: Mapping[str, Any]) -> SlaPolicy:
             for m in doc.get("policy_metrics") or ()
         ),
     )
-
-
-def describe(response: httpx.Response) -> str:
-    """Zendesk's own words for a failure: ``error`` (a code or a sentence, sometimes an
-    object with title/message), ``description`` and the first validation detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    if not isinstance(body, dict):
-        return f"HTTP {response.status_code}"
-    parts: list[str] = []
-    error = body.get("error")
-    if isinstance(error, dict):
-        parts += [str(error[k]) for k in ("title", "message") if error.get(k)]
-    elif error:
-        parts.append(str(error))
-    if body.get("description"):
-        parts.append(str(body["description"]))
-    details = body.get("details")
-    if isinstance(details, dict):
-        for field, problems in details.items():
-            if isinstance(problems, list) and problems and isinstance(problems[0], dict):
-                parts.append(f"{field}: {problems[0].get('description', 'invalid')}")
-                break
-    return ": ".join(parts)[:300] or f"HTTP {response.status_code}"

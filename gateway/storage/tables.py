@@ -181,14 +181,14 @@ class ReconciliationException(Base):
     __table_args__ = (Index(None, "status", "impact_minor"), Index(None, "customer_id"))
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"))
-    kind: Mapped[str] = mapped_column(String(32))  # missing duplicate mismatch misdated
+    kind: Mapped[str] = mapped_column(String(32))  # models.ExceptionKind
     customer_id: Mapped[str | None] = mapped_column(String(64), default=None)
     invoice_id: Mapped[str | None] = mapped_column(String(255), default=None)
     posting_id: Mapped[str | None] = mapped_column(String(255), default=None)
     impact_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     detail: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # models.ExceptionStatus
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,23 +1,26 @@
 """What the billing test modules share: the seeded world, a connector and an authenticated GET
-against a sandbox, and a loopback receiver for the sandbox's (or localstripe's) webhooks."""
+against a sandbox, a loopback receiver for the sandbox's (or localstripe's) webhooks, and the
+fixtures of the tests that write (a module takes them with ``fresh = billing_helpers.fresh``)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.billing import BillingConnector, connect
-from connectors.models import ConnectorConfig, ObjectKind, SystemName, WriteCommand
+from connectors.commands import CreateCustomer
+from connectors.models import ConnectorConfig, SystemName
 from connectors.sandbox.billing import create_app
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.seed import generate
@@ -27,12 +30,9 @@ from tests.connectors.conftest import running_sandbox
 SEEDED = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.BILLING)
 SECRET = "sandbox-secret"
 WEBHOOK_SECRET = "whsec_test_billing"
-NEW_CUSTOMER = WriteCommand(
-    kind=ObjectKind.CUSTOMER,
-    action="create",
-    payload={"name": "Contract Co", "email": "ap@contract.example", "currency": "EUR",
-             "ref": "cust_9001"},
-)  # fmt: skip
+NEW_CUSTOMER = CreateCustomer(
+    name="Contract Co", email="ap@contract.example", currency="EUR", ref="cust_9001"
+)
 
 
 class Receiver:
@@ -76,10 +76,29 @@ def webhook_sandbox(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    yield hook
+    hook.running.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
+    """A seeded sandbox of the module's own, delivering webhooks, for the tests that write."""
+    with webhook_sandbox(receiver) as running:
+        yield running
+
+
+@pytest.fixture
+async def billing(fresh: tuple[str, httpx.Client]) -> AsyncIterator[BillingConnector]:
+    connector = _connector(fresh[0], timeout=2.0)
+    yield connector
+    await connector.aclose()
+
+
 def _connector(url: str, secret: str = SECRET, **kw: Any) -> BillingConnector:
-    connector = connect(ConnectorConfig(base_url=url, secret=secret, **kw))
-    assert isinstance(connector, BillingConnector)
-    return connector
+    return connect(ConnectorConfig(base_url=url, secret=secret, **kw))
 
 
 def _get(admin: httpx.Client, path: str, secret: str = SECRET, **params: Any) -> httpx.Response:

@@ -1,15 +1,17 @@
 """The contract every connector passes, run against its sandbox over real HTTP.
 
-A connector's test module subclasses ``ConnectorContract`` and provides a ``case`` fixture
-(a ``ConnectorCase``): the connector, its seeded sandbox, and what to check. The suite asserts
-exact data against the seed, exact upstream request counts (from the sandbox's own counters),
-and the error mapping.
+A connector's test module says what the contract needs to know of its system in a
+``ContractSpec``, serves its seeded sandbox as the ``sandbox`` fixture, declares
+``case = case_fixture(SPEC)`` (a ``ConnectorCase`` opened from the two) and subclasses
+``ConnectorContract``. The suite asserts exact data against the seed, exact upstream request
+counts (from the sandbox's own counters), and the error mapping.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +19,30 @@ import httpx
 import pytest
 
 from connectors.base import Connector
+from connectors.commands import WriteCommand
 from connectors.errors import (
     UpstreamAuthError,
     UpstreamRateLimited,
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from connectors.models import ObjectKind, Record, WriteCommand, kind_of
+from connectors.models import ConnectorConfig, ObjectKind, Record, kind_of
+
+SECRET = "sandbox-secret"
+
+
+@dataclass(frozen=True)
+class ContractSpec:
+    """What the contract needs to know of one system."""
+
+    connect: Callable[[ConnectorConfig], Connector]
+    seeded: list[Record]  # exactly what the sandbox is seeded with
+    # kinds whose fetch_many costs one upstream request for up to batch_limit ids
+    batched_reads: frozenset[ObjectKind]
+    # kind -> how a record names its parent customer (for fetch_related)
+    related: Mapping[ObjectKind, Callable[[Any], str]]
+    # a write the connector accepts, made anew for each case
+    write: Callable[[], WriteCommand]
 
 
 @dataclass
@@ -34,7 +53,7 @@ class ConnectorCase:
     # kinds whose fetch_many costs one upstream request for up to batch_limit ids
     batched_reads: frozenset[ObjectKind]
     # kind -> how a record names its parent customer (for fetch_related)
-    related: dict[ObjectKind, Callable[[Any], str]]
+    related: Mapping[ObjectKind, Callable[[Any], str]]
     # a write the connector accepts, and how to find the record it creates
     write: WriteCommand
     make_bad_connector: Callable[[], Connector]
@@ -49,6 +68,43 @@ class ConnectorCase:
 
     def faults(self, **faults: Any) -> None:
         self.admin.put("/_sandbox/faults", json=faults).raise_for_status()
+
+
+@asynccontextmanager
+async def contract_case(
+    spec: ContractSpec, sandbox: tuple[str, httpx.Client]
+) -> AsyncIterator[ConnectorCase]:
+    """A connector on ``sandbox`` and what the contract checks it against; the connector
+    is closed afterwards."""
+    url, admin = sandbox
+
+    def connect(secret: str) -> Connector:
+        return spec.connect(ConnectorConfig(base_url=url, secret=secret))
+
+    connector = connect(SECRET)
+    try:
+        yield ConnectorCase(
+            connector=connector,
+            admin=admin,
+            seeded=spec.seeded,
+            batched_reads=spec.batched_reads,
+            related=spec.related,
+            write=spec.write(),
+            make_bad_connector=lambda: connect("wrong-secret"),
+        )
+    finally:
+        await connector.aclose()
+
+
+def case_fixture(spec: ContractSpec) -> Any:
+    """The module's ``case`` fixture: a ``ConnectorCase`` for ``spec`` on its ``sandbox``."""
+
+    @pytest.fixture(name="case")
+    async def case(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
+        async with contract_case(spec, sandbox) as opened:
+            yield opened
+
+    return case
 
 
 async def counted(case: ConnectorCase, call: Awaitable[Any]) -> tuple[Any, int]:
@@ -77,6 +133,12 @@ class ConnectorContract:
             got, calls = await counted(case, case.connector.list_all(kind, limit=5))
             assert sorted(got, key=lambda r: r.id) == sorted(expected, key=lambda r: r.id), kind
             assert calls == max(1, math.ceil(len(expected) / 5)), kind
+
+    async def test_calls_count_every_upstream_request(self, case: ConnectorCase) -> None:
+        kind = next(iter(case.connector.reads))
+        calls = case.connector.calls
+        _, sent = await counted(case, case.connector.list_all(kind, limit=2))
+        assert case.connector.calls - calls == sent > 0
 
     async def test_fetch_related_groups_records_by_customer(self, case: ConnectorCase) -> None:
         for kind, parent_of in case.related.items():
@@ -117,7 +179,7 @@ class ConnectorContract:
         try:
             kind = next(iter(case.connector.reads))
             with pytest.raises(UpstreamAuthError) as err:
-                await bad.list(kind)
+                await bad.list_page(kind)
             assert "sandbox-secret" not in err.value.message
             assert (await bad.health()).healthy is False
         finally:
@@ -126,7 +188,7 @@ class ConnectorContract:
     async def test_an_unknown_kind_is_refused_without_a_call(self, case: ConnectorCase) -> None:
         with pytest.raises(UpstreamRejected):
             await case.connector.fetch_many(ObjectKind.AUDIT, ["x"])
-        _, calls = await counted(case, _swallow(case.connector.list(ObjectKind.AUDIT)))
+        _, calls = await counted(case, _swallow(case.connector.list_page(ObjectKind.AUDIT)))
         assert calls == 0
 
     async def test_server_errors_and_rate_limits_map_to_typed_errors(
@@ -136,11 +198,11 @@ class ConnectorContract:
         case.faults(error_rate=1.0, error_status=503)
         try:
             with pytest.raises(UpstreamUnavailable) as unavailable:
-                await case.connector.list(kind)
+                await case.connector.list_page(kind)
             assert unavailable.value.system == case.connector.system.value
             case.faults(rate_limit_next=1, retry_after_s=7)
             with pytest.raises(UpstreamRateLimited) as limited:
-                await case.connector.list(kind)
+                await case.connector.list_page(kind)
             assert limited.value.retry_after == 7
         finally:
             case.faults()

@@ -17,7 +17,7 @@ AUTH = {"Authorization": "Bearer sandbox-secret"}
 QUERY_HEADERS = {**AUTH, "Prefer": "transient"}
 
 
-def _connect(url: str, secret: str = "sandbox-secret") -> erp.NetSuiteConnector:
+def _connect(url: str, secret: str = "sandbox-secret") -> erp.ErpConnector:
     return erp.connect(ConnectorConfig(base_url=url, secret=secret))
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors.billing import BillingConnector
+from connectors.billing import BillingConnector, connect
+from connectors.commands import CreateCreditNote, CreateCustomer, CreateInvoice, CreditNoteReason
 from connectors.errors import (
     UpstreamConflict,
     UpstreamRejected,
@@ -20,23 +22,34 @@ from connectors.models import (
     ObjectKind,
     Subscription,
     SystemName,
-    WriteCommand,
 )
 from connectors.money import Money
 from connectors.sandbox.billing import create_app
+from tests.connectors import billing_helpers
 from tests.connectors.billing_helpers import (
     NEW_CUSTOMER,
     SECRET,
     SEEDED,
-    Receiver,
     _connector,
     _get,
-    webhook_sandbox,
 )
 from tests.connectors.conftest import running_sandbox
-from tests.connectors.contract import ConnectorCase, ConnectorContract
+from tests.connectors.contract import (
+    ConnectorCase,
+    ConnectorContract,
+    ContractSpec,
+    case_fixture,
+)
 
 K = ObjectKind
+SPEC = ContractSpec(
+    connect=connect,
+    seeded=SEEDED,
+    batched_reads=frozenset(),  # Stripe has no batch retrieve
+    related=dict.fromkeys((K.SUBSCRIPTION, K.INVOICE, K.PAYMENT), lambda r: r.customer_id),
+    write=lambda: NEW_CUSTOMER,
+)
+case = case_fixture(SPEC)
 
 
 def seeded(kind: type[Any]) -> list[Any]:
@@ -49,45 +62,7 @@ def sandbox() -> Iterator[tuple[str, httpx.Client]]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.running.stop()
-
-
-@pytest.fixture(scope="module")
-def fresh(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
-    """A second seeded sandbox, delivering webhooks, for the tests that write."""
-    with webhook_sandbox(receiver) as running:
-        yield running
-
-
-@pytest.fixture
-async def case(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
-    url, admin = sandbox
-    connector = _connector(url)
-    yield ConnectorCase(
-        connector=connector,
-        admin=admin,
-        seeded=SEEDED,
-        batched_reads=frozenset(),  # Stripe has no batch retrieve
-        related={
-            K.SUBSCRIPTION: lambda r: r.customer_id,
-            K.INVOICE: lambda r: r.customer_id,
-            K.PAYMENT: lambda r: r.customer_id,
-        },
-        write=NEW_CUSTOMER,
-        make_bad_connector=lambda: _connector(url, secret="sk_test_not_the_key"),
-    )
-    await connector.aclose()
-
-
-@pytest.fixture
-async def billing(fresh: tuple[str, httpx.Client]) -> AsyncIterator[BillingConnector]:
-    connector = _connector(fresh[0], timeout=2.0)
-    yield connector
-    await connector.aclose()
+receiver, fresh, billing = billing_helpers.receiver, billing_helpers.fresh, billing_helpers.billing
 
 
 class TestBillingContract(ConnectorContract):
@@ -153,7 +128,7 @@ def test_a_page_larger_than_100_is_refused(sandbox: tuple[str, httpx.Client]) ->
 async def test_the_connector_clamps_a_large_page_to_stripes_maximum(
     case: ConnectorCase,
 ) -> None:
-    page = await case.connector.list(K.INVOICE, limit=500)
+    page = await case.connector.list_page(K.INVOICE, limit=500)
     assert (len(page.items), page.cursor) == (24, None)
 
 
@@ -196,7 +171,7 @@ async def test_a_hung_request_is_an_upstream_timeout(sandbox: tuple[str, httpx.C
     sandbox[1].put("/_sandbox/faults", json={"hang_next": 1, "hang_s": 0.5})
     try:
         with pytest.raises(UpstreamTimeout):
-            await connector.list(K.CUSTOMER)
+            await connector.list_page(K.CUSTOMER)
     finally:
         sandbox[1].put("/_sandbox/faults", json={})
         await connector.aclose()
@@ -213,18 +188,18 @@ async def test_a_dropped_connection_is_upstream_unavailable(case: ConnectorCase)
 
 async def test_fetch_many_sends_one_retrieve_per_distinct_id(case: ConnectorCase) -> None:
     ids = [c.id for c in seeded(CustomerRecord)[:3]]
-    before = case.connector.calls  # type: ignore[attr-defined]
+    before = case.connector.calls
     got = await case.connector.fetch_many(K.CUSTOMER, [*ids, ids[0], "cus_missing"])
     assert [r.id if r else None for r in got] == [*ids, ids[0], None]
-    assert case.connector.calls - before == 4  # type: ignore[attr-defined]
+    assert case.connector.calls - before == 4
 
 
 async def test_a_filter_stripe_cannot_apply_is_refused_without_a_call(
     case: ConnectorCase,
 ) -> None:
     with pytest.raises(UpstreamRejected):
-        await case.connector.list(K.PLAN, filters={"customer": "cus_x"})
-    assert case.connector.calls == 0  # type: ignore[attr-defined]
+        await case.connector.list_page(K.PLAN, filters={"customer": "cus_x"})
+    assert case.connector.calls == 0
 
 
 # writes, idempotency and the change feed (on the fresh sandbox)
@@ -252,7 +227,7 @@ async def test_reusing_a_key_for_other_parameters_is_a_conflict(
     billing: BillingConnector,
 ) -> None:
     await billing.write(NEW_CUSTOMER, "conflict-1")
-    other = WriteCommand(kind=K.CUSTOMER, action="create", payload={"name": "Someone Else"})
+    other = CreateCustomer(name="Someone Else")
     with pytest.raises(UpstreamConflict):
         await billing.write(other, "conflict-1")
 
@@ -261,9 +236,9 @@ async def test_an_invoice_write_bills_one_item_on_a_draft_invoice(
     billing: BillingConnector,
 ) -> None:
     customer = seeded(CustomerRecord)[1]
-    command = WriteCommand(kind=K.INVOICE, action="create", payload={
-        "customer": customer.id, "currency": "JPY", "amount_minor": 12000,
-        "description": "Onboarding"})  # fmt: skip
+    command = CreateInvoice(
+        customer=customer.id, amount=Money(12000, "JPY"), description="Onboarding"
+    )
     before = billing.calls
     result = await billing.write(command, "invoice-1")
     replay = await billing.write(command, "invoice-1")
@@ -281,19 +256,21 @@ async def test_a_credit_note_lowers_what_an_open_invoice_asks_for(
     billing: BillingConnector, fresh: tuple[str, httpx.Client]
 ) -> None:
     invoice = next(i for i in seeded(Invoice) if i.status == "open")
-    command = WriteCommand(kind=K.INVOICE, action="create_credit_note", payload={
-        "invoice": invoice.id, "amount_minor": 1000, "reason": "order_change",
-        "memo": "SLA credit"})  # fmt: skip
+    command = CreateCreditNote(
+        invoice=invoice.id,
+        amount=Money(1000, invoice.total.currency),
+        reason=CreditNoteReason.ORDER_CHANGE,
+        memo="SLA credit",
+    )
     note = await billing.write(command, "credit-1")
     got = _get(fresh[1], f"/v1/credit_notes/{note.id}").json()
     assert (got["invoice"], got["amount"], got["type"], got["memo"]) == (
         invoice.id, 1000, "pre_payment", "SLA credit")  # fmt: skip
     after = _get(fresh[1], f"/v1/invoices/{invoice.id}").json()
     assert after["amount_due"] == invoice.total.amount_minor - 1000
-    too_much = {**command.payload, "amount_minor": invoice.total.amount_minor}
+    too_much = replace(command, amount=invoice.total)
     with pytest.raises(UpstreamRejected):
-        await billing.write(WriteCommand(kind=K.INVOICE, action="create_credit_note",
-                                         payload=too_much), "credit-2")  # fmt: skip
+        await billing.write(too_much, "credit-2")
 
 
 def test_seeding_records_no_events() -> None:
@@ -309,9 +286,7 @@ async def test_the_feed_is_oldest_first_and_its_cursor_moves_forward() -> None:
             assert await connector.changes(None) == ChangeBatch(
                 events=[], cursor="", has_more=False)  # fmt: skip
             written = [
-                (await connector.write(
-                    WriteCommand(kind=K.CUSTOMER, action="create", payload={"name": f"N{n}"}),
-                    f"feed-{n}")).id
+                (await connector.write(CreateCustomer(name=f"N{n}"), f"feed-{n}")).id
                 for n in range(5)
             ]  # fmt: skip
             seen: list[tuple[str, str]] = []

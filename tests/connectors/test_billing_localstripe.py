@@ -29,6 +29,7 @@ import pytest
 
 from connectors.billing import BillingConnector, connect, wire
 from connectors.billing.webhooks import to_changes, verify
+from connectors.commands import CreateCustomer, CreateInvoice
 from connectors.errors import UpstreamAuthError
 from connectors.models import (
     ConnectorConfig,
@@ -39,7 +40,6 @@ from connectors.models import (
     Plan,
     Subscription,
     SystemName,
-    WriteCommand,
 )
 from connectors.money import Money
 from tests.connectors.billing_helpers import Receiver
@@ -149,7 +149,6 @@ def world(localstripe: str) -> Iterator[World]:
 async def billing(world: World, localstripe: str) -> AsyncIterator[BillingConnector]:
     config = ConnectorConfig(base_url=localstripe, secret=KEY, options={"dialect": "localstripe"})
     connector = connect(config)
-    assert isinstance(connector, BillingConnector)
     yield connector
     await connector.aclose()
 
@@ -161,8 +160,7 @@ def _at(timestamp: int) -> datetime:
 async def test_a_customer_written_through_the_connector_reads_back(
     billing: BillingConnector,
 ) -> None:
-    command = WriteCommand(kind=K.CUSTOMER, action="create", payload={
-        "name": "Written Co", "email": "ap@written.example", "ref": "cust_w1"})  # fmt: skip
+    command = CreateCustomer(name="Written Co", email="ap@written.example", ref="cust_w1")
     written = await billing.write(command, "localstripe-1")
     got = await billing.fetch_many(K.CUSTOMER, [written.id, "cus_missing"])
     assert got == [written.record, None]
@@ -239,9 +237,7 @@ async def test_an_invoice_write_bills_a_pending_item(
     # localstripe only invoices a customer with a subscription (404 otherwise) and puts the
     # subscription's next period on the invoice beside the pending item.
     customer = world.customers[3]["id"]
-    command = WriteCommand(kind=K.INVOICE, action="create", payload={
-        "customer": customer, "currency": "USD", "amount_minor": 2500,
-        "description": "Extra seats"})  # fmt: skip
+    command = CreateInvoice(customer=customer, amount=Money(2500, "USD"), description="Extra seats")
     result = await billing.write(command, "localstripe-invoice-1")
     assert isinstance(result.record, Invoice)
     assert (result.record.status, result.record.customer_id) == ("draft", customer)
@@ -254,7 +250,7 @@ async def test_health_and_a_bad_key(billing: BillingConnector, localstripe: str)
     bad = connect(ConnectorConfig(base_url=localstripe, secret="not-a-key"))
     try:
         with pytest.raises(UpstreamAuthError):
-            await bad.list(K.CUSTOMER)
+            await bad.list_page(K.CUSTOMER)
     finally:
         await bad.aclose()
 

@@ -13,15 +13,8 @@ import httpx
 import pytest
 
 from connectors.billing import BillingConnector
-from connectors.models import (
-    CustomerRecord,
-    Invoice,
-    ObjectKind,
-    Record,
-    Subscription,
-    SystemName,
-    WriteCommand,
-)
+from connectors.commands import CreateCustomer
+from connectors.models import CustomerRecord, Invoice, ObjectKind, Record, Subscription, SystemName
 from connectors.sandbox.billing import create_app
 from connectors.sandbox.seed import generate
 from tests.connectors.billing_helpers import _connector, _get
@@ -164,10 +157,7 @@ async def test_a_search_nobody_waits_for_any_more_is_abandoned(
 async def test_a_customer_without_invoices_has_its_subscriptions_listed(
     billing: BillingConnector, admin: httpx.Client
 ) -> None:
-    new = await billing.write(
-        WriteCommand(kind=K.CUSTOMER, action="create", payload={"name": "No Invoices Yet"}),
-        "search-unbilled-1",
-    )
+    new = await billing.write(CreateCustomer(name="No Invoices Yet"), "search-unbilled-1")
     parents = [*CUSTOMERS, new.id]
     got, calls = await counted(admin, billing.fetch_related(K.SUBSCRIPTION, parents))
     assert calls == {SEARCH: 2, "GET /v1/subscriptions": 1}

@@ -7,46 +7,26 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from connectors.billing import BillingConnector
 from connectors.billing.errors import WebhookSignatureInvalid
 from connectors.billing.webhooks import to_changes, verify
 from connectors.models import ChangeEvent, ObjectKind, SystemName
+from tests.connectors import billing_helpers
 from tests.connectors.billing_helpers import (
     NEW_CUSTOMER,
     WEBHOOK_SECRET,
     Receiver,
-    _connector,
-    webhook_sandbox,
 )
 
 K = ObjectKind
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.running.stop()
-
-
-@pytest.fixture(scope="module")
-def fresh(receiver: Receiver) -> Iterator[tuple[str, httpx.Client]]:
-    with webhook_sandbox(receiver) as running:
-        yield running
-
-
-@pytest.fixture
-async def billing(fresh: tuple[str, httpx.Client]) -> AsyncIterator[BillingConnector]:
-    connector = _connector(fresh[0], timeout=2.0)
-    yield connector
-    await connector.aclose()
+receiver, fresh, billing = billing_helpers.receiver, billing_helpers.fresh, billing_helpers.billing
 
 
 def _sign(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:

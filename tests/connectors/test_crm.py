@@ -4,10 +4,12 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 
+from connectors.commands import UNSET, UpdateAccountHealth, UpsertAccount
 from connectors.crm import CrmConnector, connect
 from connectors.errors import (
     UpstreamConflict,
@@ -15,11 +17,16 @@ from connectors.errors import (
     UpstreamRateLimited,
     UpstreamRejected,
 )
-from connectors.models import Account, ConnectorConfig, ObjectKind, SystemName, WriteCommand
+from connectors.models import Account, ConnectorConfig, ObjectKind, SystemName
 from connectors.sandbox.crm import create_app
 from connectors.sandbox.seed import generate
 from tests.connectors.conftest import running_sandbox
-from tests.connectors.contract import ConnectorCase, ConnectorContract
+from tests.connectors.contract import (
+    ConnectorCase,
+    ConnectorContract,
+    ContractSpec,
+    case_fixture,
+)
 
 API = "/services/data/v61.0"
 SEEDED = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(SystemName.CRM)
@@ -27,17 +34,26 @@ ACCOUNTS = [r for r in SEEDED if isinstance(r, Account)]
 _refs = itertools.count(1)
 
 
-def new_account(ref: str, **changes: object) -> WriteCommand:
-    payload = {
-        "ref": ref,
+def new_account(ref: str, **changes: Any) -> UpsertAccount:
+    fields: dict[str, Any] = {
         "name": "Nakatomi Trading",
         "segment": "Enterprise",
         "owner": ACCOUNTS[0].owner,
         "strategic": True,
-        "renewal_date": "2027-02-01",
+        "renewal_date": date(2027, 2, 1),
         "health_score": 64,
     }
-    return WriteCommand(kind=ObjectKind.ACCOUNT, action="upsert", payload={**payload, **changes})
+    return UpsertAccount(ref=ref, **{**fields, **changes})
+
+
+SPEC = ContractSpec(
+    connect=connect,
+    seeded=SEEDED,
+    batched_reads=frozenset({ObjectKind.ACCOUNT}),
+    related={},  # an account is the CRM's customer: it has no parent to group by
+    write=lambda: new_account(f"cust_contract_{next(_refs)}"),
+)
+case = case_fixture(SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +81,6 @@ async def wire(org: tuple[str, httpx.Client]) -> AsyncIterator[httpx.AsyncClient
 async def crm(org: tuple[str, httpx.Client]) -> AsyncIterator[CrmConnector]:
     connector = connect(ConnectorConfig(base_url=org[0], secret="sandbox-secret"))
     yield connector
-    await connector.aclose()
-
-
-@pytest.fixture
-async def case(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
-    url, admin = sandbox
-    connector = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
-    yield ConnectorCase(
-        connector=connector,
-        admin=admin,
-        seeded=SEEDED,
-        batched_reads=frozenset({ObjectKind.ACCOUNT}),
-        related={},  # an account is the CRM's customer: it has no parent to group by
-        write=new_account(f"cust_contract_{next(_refs)}"),
-        make_bad_connector=lambda: connect(ConnectorConfig(base_url=url, secret="wrong")),
-    )
     await connector.aclose()
 
 
@@ -187,18 +187,18 @@ async def test_query_pages_by_next_records_url(wire: httpx.AsyncClient) -> None:
 
 
 async def test_list_pages_with_the_batch_size_it_asks_for(crm: CrmConnector) -> None:
-    page = await crm.list(ObjectKind.ACCOUNT, limit=3, filters={"segment": "Enterprise"})
+    page = await crm.list_page(ObjectKind.ACCOUNT, limit=3, filters={"segment": "Enterprise"})
     enterprise = sorted(a.id for a in ACCOUNTS if a.segment == "Enterprise")
     assert [a.id for a in page.items] == enterprise[:3]
     assert (page.cursor is None) is (len(enterprise) <= 3)
-    by_ref = await crm.list(ObjectKind.ACCOUNT, filters={"ref": "cust_0004"})
+    by_ref = await crm.list_page(ObjectKind.ACCOUNT, filters={"ref": "cust_0004"})
     assert by_ref.items == [ACCOUNTS[3]]
 
 
 async def test_malformed_ids_are_unknown_without_a_call(crm: CrmConnector) -> None:
     before = crm.calls
     assert await crm.fetch_many(ObjectKind.ACCOUNT, ["nope", "001'; DROP"]) == [None, None]
-    assert (await crm.list(ObjectKind.ACCOUNT, filters={"customer": "nope"})).items == []
+    assert (await crm.list_page(ObjectKind.ACCOUNT, filters={"customer": "nope"})).items == []
     assert crm.calls == before
 
 
@@ -264,9 +264,7 @@ async def test_an_upsert_answered_204_is_resolved_by_its_ref() -> None:
     config = ConnectorConfig(base_url="http://salesforce.test", secret="s")
     connector = CrmConnector(config, transport=httpx.MockTransport(older_salesforce))
     try:
-        command = WriteCommand(
-            kind=ObjectKind.ACCOUNT, action="upsert", payload={"ref": "cust_old", "name": "Old API"}
-        )
+        command = UpsertAccount(ref="cust_old", name="Old API")
         result = await connector.write(command, "k")
     finally:
         await connector.aclose()
@@ -275,6 +273,26 @@ async def test_an_upsert_answered_204_is_resolved_by_its_ref() -> None:
         f"PATCH {API}/sobjects/Account/Opsgraph_Id__c/cust_old",
         f"GET {API}/query",
     ]
+
+
+async def test_an_upsert_sends_only_the_fields_it_sets() -> None:
+    """A field left unset keeps Salesforce's value; one given as None clears it."""
+    sent: list[object] = []
+
+    def salesforce(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        body = {"id": "0" * 18, "success": True, "errors": [], "created": False}
+        return httpx.Response(200, json=body)
+
+    config = ConnectorConfig(base_url="http://salesforce.test", secret="s")
+    connector = CrmConnector(config, transport=httpx.MockTransport(salesforce))
+    try:
+        command = UpsertAccount(ref="cust_1", segment=None, renewal_date=date(2027, 2, 1))
+        assert command.name is UNSET
+        await connector.write(command, "k")
+    finally:
+        await connector.aclose()
+    assert sent == [{"Segment__c": None, "Renewal_Date__c": "2027-02-01"}]
 
 
 async def test_composite_batch_reads_accounts_and_their_owners(
@@ -312,9 +330,9 @@ async def test_a_403_request_limit_exceeded_is_rate_limiting() -> None:
         crm = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
         try:
             assert (await crm.health()).detail == "1 of 2 daily API requests left"
-            await crm.list(ObjectKind.ACCOUNT)
+            await crm.list_page(ObjectKind.ACCOUNT)
             with pytest.raises(UpstreamRateLimited) as err:
-                await crm.list(ObjectKind.ACCOUNT)
+                await crm.list_page(ObjectKind.ACCOUNT)
             health = await crm.health()
         finally:
             await crm.aclose()
@@ -328,11 +346,7 @@ async def test_a_403_request_limit_exceeded_is_rate_limiting() -> None:
 async def test_a_health_update_is_reported_as_updated(crm: CrmConnector) -> None:
     start = await crm.changes(None)
     account = ACCOUNTS[6]
-    command = WriteCommand(
-        kind=ObjectKind.ACCOUNT,
-        action="update_health",
-        payload={"id": account.id, "health_score": 12},
-    )
+    command = UpdateAccountHealth(id=account.id, health_score=12)
     written = await crm.write(command, "health-1")
     assert (written.id, written.created) == (account.id, False)
     after = await crm.changes(start.cursor)
@@ -342,11 +356,7 @@ async def test_a_health_update_is_reported_as_updated(crm: CrmConnector) -> None
 
 
 async def test_health_of_an_unknown_account_is_not_found(crm: CrmConnector) -> None:
-    command = WriteCommand(
-        kind=ObjectKind.ACCOUNT,
-        action="update_health",
-        payload={"id": "001000000000999AAA", "health_score": 50},
-    )
+    command = UpdateAccountHealth(id="001000000000999AAA", health_score=50)
     with pytest.raises(UpstreamNotFound):
         await crm.write(command, "k")
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors import erp
+from connectors.commands import CreateCase, CreateCreditMemo
 from connectors.erp import wire
 from connectors.errors import UpstreamAuthError, UpstreamError, UpstreamRejected
 from connectors.models import (
@@ -18,66 +20,66 @@ from connectors.models import (
     Posting,
     PostingType,
     SystemName,
-    WriteCommand,
 )
 from connectors.money import Money
-from connectors.sandbox import erp as sandbox
+from connectors.sandbox import erp as sandbox_app
 from connectors.sandbox.erp.api import LOGIN_FAILED
 from tests.connectors.conftest import running_sandbox
-from tests.connectors.contract import ConnectorCase, ConnectorContract, counted
+from tests.connectors.contract import (
+    ConnectorCase,
+    ConnectorContract,
+    ContractSpec,
+    case_fixture,
+    counted,
+)
 from tests.connectors.erp_helpers import AUTH, RECORDS, SUITEQL, _connect, _suiteql
 
 ERP = SystemName.ERP
 
 
-def credit_memo(**changes: Any) -> WriteCommand:
-    payload = {
+def credit_memo(**changes: Any) -> CreateCreditMemo:
+    fields: dict[str, Any] = {
         "customer_id": "1001",
         "external_id": "cr_0001",
-        "amount_minor": 2500,
-        "tax_minor": 0,
-        "currency": "USD",
+        "amount": Money(2500, "USD"),
+        "tax": Money(0, "USD"),
         "subsidiary": "Opsgraph Inc.",
-        "tran_date": "2026-11-02",
+        "tran_date": date(2026, 11, 2),
         "memo": "SLA credit for case 9023",
     }
-    return WriteCommand(
-        kind=ObjectKind.POSTING, action="create_credit_memo", payload={**payload, **changes}
-    )
+    return CreateCreditMemo(**{**fields, **changes})
+
+
+SPEC = ContractSpec(
+    connect=erp.connect,
+    seeded=RECORDS,
+    batched_reads=frozenset({ObjectKind.CUSTOMER, ObjectKind.POSTING, ObjectKind.BALANCE}),
+    related={ObjectKind.POSTING: lambda posting: posting.customer_id},
+    write=credit_memo,
+)
+case = case_fixture(SPEC)
 
 
 @pytest.fixture(scope="module")
 def sandbox_url() -> Iterator[tuple[str, httpx.Client]]:
-    with running_sandbox(sandbox.create_app, RECORDS) as running:
+    with running_sandbox(sandbox_app.create_app, RECORDS) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_url: tuple[str, httpx.Client]) -> tuple[str, httpx.Client]:
+    """The contract's name for the seeded sandbox."""
+    return sandbox_url
 
 
 @pytest.fixture
 def fresh() -> Iterator[tuple[str, httpx.Client]]:
     """A sandbox of its own, for tests that write."""
-    with running_sandbox(sandbox.create_app, RECORDS) as running:
+    with running_sandbox(sandbox_app.create_app, RECORDS) as running:
         yield running
 
 
-@pytest.fixture
-async def case(sandbox_url: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
-    url, admin = sandbox_url
-    connector = _connect(url)
-    try:
-        yield ConnectorCase(
-            connector=connector,
-            admin=admin,
-            seeded=RECORDS,
-            batched_reads=frozenset({ObjectKind.CUSTOMER, ObjectKind.POSTING, ObjectKind.BALANCE}),
-            related={ObjectKind.POSTING: lambda posting: posting.customer_id},
-            write=credit_memo(),
-            make_bad_connector=lambda: _connect(url, "wrong-secret"),
-        )
-    finally:
-        await connector.aclose()
-
-
-class TestNetSuiteContract(ConnectorContract):
+class TestErpContract(ConnectorContract):
     pass
 
 
@@ -160,7 +162,7 @@ async def test_bad_credentials_say_what_netsuite_said(sandbox_url: Any) -> None:
     bad = _connect(sandbox_url[0], "wrong-secret")
     try:
         with pytest.raises(UpstreamAuthError) as err:
-            await bad.list(ObjectKind.CUSTOMER)
+            await bad.list_page(ObjectKind.CUSTOMER)
     finally:
         await bad.aclose()
     assert (
@@ -185,8 +187,10 @@ def test_an_injected_rate_limit_is_netsuites_429(sandbox_url: Any) -> None:
 
 
 async def test_list_pages_by_offset_and_filters_by_customer(case: ConnectorCase) -> None:
-    first = await case.connector.list(ObjectKind.POSTING, limit=2, filters={"customer": "1003"})
-    second = await case.connector.list(
+    first = await case.connector.list_page(
+        ObjectKind.POSTING, limit=2, filters={"customer": "1003"}
+    )
+    second = await case.connector.list_page(
         ObjectKind.POSTING, limit=2, cursor=first.cursor, filters={"customer": "1003"}
     )
     assert first.cursor == "2"
@@ -195,7 +199,7 @@ async def test_list_pages_by_offset_and_filters_by_customer(case: ConnectorCase)
 
 
 async def test_the_external_id_filter_finds_the_planted_duplicate(case: ConnectorCase) -> None:
-    page = await case.connector.list(
+    page = await case.connector.list_page(
         ObjectKind.POSTING, filters={"external_id": "in_YhcH9muZ11Kl3r"}
     )
     assert [p.id for p in page.items] == ["5009", "5131"]
@@ -223,7 +227,7 @@ async def test_balances_are_open_invoices_in_the_customers_currency(case: Connec
 
 async def test_an_unsupported_filter_is_refused_without_a_call(case: ConnectorCase) -> None:
     with pytest.raises(UpstreamRejected):
-        await case.connector.list(ObjectKind.POSTING, filters={"status": "open"})
+        await case.connector.list_page(ObjectKind.POSTING, filters={"status": "open"})
     assert case.connector.calls == 0
 
 
@@ -263,13 +267,13 @@ async def test_jpy_and_kwd_amounts_survive_exactly(fresh: Any) -> None:
     connector = _connect(url)
     try:
         yen = await connector.write(
-            credit_memo(customer_id="1003", currency="JPY", subsidiary="Opsgraph K.K.",
-                        amount_minor=1, tax_minor=0, external_id=None, memo=None),
+            credit_memo(customer_id="1003", subsidiary="Opsgraph K.K.", amount=Money(1, "JPY"),
+                        tax=Money(0, "JPY"), external_id=None, memo=None),
             "yen",
         )  # fmt: skip
         dinar = await connector.write(
-            credit_memo(customer_id="1004", currency="KWD", subsidiary="Opsgraph Gulf W.L.L.",
-                        amount_minor=1234, tax_minor=5, external_id="cr_kwd"),
+            credit_memo(customer_id="1004", subsidiary="Opsgraph Gulf W.L.L.",
+                        amount=Money(1234, "KWD"), tax=Money(5, "KWD"), external_id="cr_kwd"),
             "dinar",
         )  # fmt: skip
         got = await connector.fetch_many(ObjectKind.POSTING, [yen.id, dinar.id])
@@ -298,9 +302,9 @@ async def test_a_credit_memo_shows_in_the_change_feed_and_lowers_the_balance(fre
         batch = await connector.changes(None)
         while batch.has_more:
             batch = await connector.changes(batch.cursor)
-        written = await connector.write(credit_memo(customer_id="1003", currency="JPY",
-                                                    subsidiary="Opsgraph K.K.", amount_minor=1600,
-                                                    tax_minor=160), "memo-1")  # fmt: skip
+        written = await connector.write(credit_memo(customer_id="1003", subsidiary="Opsgraph K.K.",
+                                                    amount=Money(1600, "JPY"),
+                                                    tax=Money(160, "JPY")), "memo-1")  # fmt: skip
         after = await connector.changes(batch.cursor)
         balance = await connector.fetch_many(ObjectKind.BALANCE, ["1003"])
     finally:
@@ -316,11 +320,11 @@ async def test_a_credit_memo_shows_in_the_change_feed_and_lowers_the_balance(fre
     assert balance == [_balance("1003", 61600 - 1760, "JPY")]
 
 
-async def test_a_payload_with_a_float_amount_is_refused_before_sending(case: ConnectorCase) -> None:
+async def test_a_float_amount_is_refused_before_sending(case: ConnectorCase) -> None:
     with pytest.raises(UpstreamRejected):
-        await case.connector.write(credit_memo(amount_minor=25.0), "float")
-    with pytest.raises(UpstreamRejected):
-        await case.connector.write(
-            WriteCommand(kind=ObjectKind.CASE, action="create", payload={}), "k"
-        )
+        await case.connector.write(credit_memo(amount=25.0), "float")
+    case_command = CreateCase(organization_id="360000017", subject="s", body="b")
+    with pytest.raises(UpstreamRejected) as refused:
+        await case.connector.write(case_command, "k")
+    assert refused.value.message == "erp does not write case (CreateCase)"
     assert case.connector.calls == 0

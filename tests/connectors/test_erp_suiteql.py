@@ -11,7 +11,7 @@ import pytest
 
 from connectors.errors import UpstreamRejected
 from connectors.sandbox import erp as sandbox
-from connectors.sandbox.erp.suiteql import Column, Condition, Query, QueryError, parse
+from connectors.sandbox.erp.query import Column, Condition, Query, QueryError, parse
 from tests.connectors.conftest import running_sandbox
 from tests.connectors.erp_helpers import (
     AUTH,

@@ -5,7 +5,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.commands import CommentOnCase, CreateCase
 from connectors.errors import (
     UpstreamConflict,
     UpstreamRateLimited,
@@ -23,13 +25,13 @@ from connectors.errors import (
 )
 from connectors.models import (
     Case,
+    CasePriority,
     ChangeEvent,
     ConnectorConfig,
     ObjectKind,
     Record,
     SlaBreach,
     SystemName,
-    WriteCommand,
 )
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.seed import generate
@@ -37,22 +39,31 @@ from connectors.sandbox.serve import serve_in_thread
 from connectors.sandbox.support import create_app
 from connectors.support import SupportConnector, connect, webhooks
 from tests.connectors.conftest import running_sandbox
-from tests.connectors.contract import ConnectorCase, ConnectorContract
+from tests.connectors.contract import (
+    ConnectorCase,
+    ConnectorContract,
+    ContractSpec,
+    case_fixture,
+)
 
 SEEDED: list[Record] = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(
     SystemName.SUPPORT
 )
 AUTH = ("agent@example.com/token", "sandbox-secret")
-NEW_CASE = WriteCommand(
-    kind=ObjectKind.CASE,
-    action="create",
-    payload={
-        "organization_id": "360000017",
-        "subject": "Credit requested for SLA breach",
-        "body": "The customer asks for a service credit.",
-        "priority": "high",
-    },
+NEW_CASE = CreateCase(
+    organization_id="360000017",
+    subject="Credit requested for SLA breach",
+    body="The customer asks for a service credit.",
+    priority=CasePriority.HIGH,
 )
+SPEC = ContractSpec(
+    connect=connect,
+    seeded=SEEDED,
+    batched_reads=frozenset({ObjectKind.CUSTOMER, ObjectKind.CASE}),
+    related={ObjectKind.CASE: lambda c: c.organization_id},
+    write=lambda: NEW_CASE,
+)
+case = case_fixture(SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +77,6 @@ def fresh() -> Iterator[tuple[str, httpx.Client]]:
     """A sandbox of its own, for tests that write."""
     with running_sandbox(create_app, SEEDED) as running:
         yield running
-
-
-@pytest.fixture
-async def case(sandbox: tuple[str, httpx.Client]) -> AsyncIterator[ConnectorCase]:
-    url, admin = sandbox
-    connector = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
-    yield ConnectorCase(
-        connector=connector,
-        admin=admin,
-        seeded=SEEDED,
-        batched_reads=frozenset({ObjectKind.CUSTOMER, ObjectKind.CASE}),
-        related={ObjectKind.CASE: lambda c: c.organization_id},
-        write=NEW_CASE,
-        make_bad_connector=lambda: connect(ConnectorConfig(base_url=url, secret="wrong")),
-    )
-    await connector.aclose()
 
 
 class TestSupportContract(ConnectorContract):
@@ -274,9 +269,7 @@ async def test_a_write_replay_and_a_reused_key(fresh: tuple[str, httpx.Client]) 
             created_at=first.record.created_at,
             updated_at=first.record.created_at,
         )
-        changed = WriteCommand(
-            kind=ObjectKind.CASE, action="create", payload={**NEW_CASE.payload, "priority": "low"}
-        )
+        changed = replace(NEW_CASE, priority=CasePriority.LOW)
         with pytest.raises(UpstreamConflict):
             await connector.write(changed, "k1")
     finally:
@@ -286,11 +279,7 @@ async def test_a_write_replay_and_a_reused_key(fresh: tuple[str, httpx.Client]) 
 async def test_a_private_comment_is_written_once_per_key(fresh: tuple[str, httpx.Client]) -> None:
     url, admin = fresh
     connector = connect(ConnectorConfig(base_url=url, secret="sandbox-secret"))
-    note = WriteCommand(
-        kind=ObjectKind.CASE,
-        action="comment",
-        payload={"case_id": "9023", "body": "Credit of 50.00 USD approved", "public": False},
-    )
+    note = CommentOnCase(case_id="9023", body="Credit of 50.00 USD approved", public=False)
     try:
         first = await connector.write(note, "credit-1")
         again = await connector.write(note, "credit-1")
@@ -320,9 +309,7 @@ async def test_changes_report_a_comment_as_an_update(fresh: tuple[str, httpx.Cli
     try:
         batch = await connector.changes(None)
         assert (len(batch.events), batch.has_more) == (16, False)
-        note = WriteCommand(
-            kind=ObjectKind.CASE, action="comment", payload={"case_id": "9001", "body": "x"}
-        )
+        note = CommentOnCase(case_id="9001", body="x")
         await connector.write(note, "note-1")
         after = await connector.changes(batch.cursor)
         assert [(e.id, e.type) for e in after.events] == [("9001", "updated")]

@@ -13,7 +13,7 @@ from datetime import date
 import httpx
 import pytest
 
-from connectors import billing, support
+from connectors import systems
 from connectors.base import Connector
 from connectors.models import ConnectorConfig, ObjectKind, SystemName
 from connectors.sandbox import billing as billing_sandbox
@@ -25,8 +25,8 @@ WORLD = generate(customers=4, seed=5, as_of=date(2026, 11, 1))
 POOL = 4
 
 SYSTEMS = {
-    SystemName.SUPPORT: (support_sandbox.create_app, support.connect, ObjectKind.CASE),
-    SystemName.BILLING: (billing_sandbox.create_app, billing.connect, ObjectKind.CUSTOMER),
+    SystemName.SUPPORT: (support_sandbox.create_app, ObjectKind.CASE),
+    SystemName.BILLING: (billing_sandbox.create_app, ObjectKind.CUSTOMER),
 }
 
 
@@ -38,16 +38,15 @@ def system(request: pytest.FixtureRequest) -> Iterator[tuple[SystemName, str, ht
 
 
 def _connector(system: SystemName, url: str) -> Connector:
-    connect = SYSTEMS[system][1]
     config = ConnectorConfig(base_url=url, secret="sandbox-secret", timeout=5, max_connections=POOL)
-    return connect(config)
+    return systems.connect(system, config)
 
 
 async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
     system: tuple[SystemName, str, httpx.Client],
 ) -> None:
     name, url, admin = system
-    kind = SYSTEMS[name][2]
+    kind = SYSTEMS[name][1]
     admin.put("/_sandbox/faults", json={"latency_ms": 5, "jitter_ms": 10})
     connector = _connector(name, url)
     draw = random.Random(7)
@@ -58,7 +57,7 @@ async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
             # sandbox is answering.
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(draw.uniform(0, 0.03)):
-                    await connector.list(kind, limit=1)
+                    await connector.list_page(kind, limit=1)
                     await asyncio.sleep(1)  # answered in time: give up right after
 
         await asyncio.gather(*(cancelled() for _ in range(1000)))
@@ -66,7 +65,7 @@ async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
         admin.post("/_sandbox/stats/reset")
         # As many calls as the pool has slots, at once: each needs a slot of its own for
         # its 200 ms, so a single lost slot makes one of them wait out the pool timeout.
-        pages = await asyncio.gather(*(connector.list(kind, limit=1) for _ in range(POOL)))
+        pages = await asyncio.gather(*(connector.list_page(kind, limit=1) for _ in range(POOL)))
         assert [len(p.items) for p in pages] == [1] * POOL
         stats = admin.get("/_sandbox/stats").json()
         assert stats["total"] == POOL and stats["max_in_flight"] == POOL

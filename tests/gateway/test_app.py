@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from connectors.models import SystemName
 from gateway.app import create_app
-from gateway.crosswalk import Crosswalk
+from gateway.data.crosswalk import Crosswalk
 from gateway.settings import load_settings
 from gateway.storage.database import create_engine, sessions
 

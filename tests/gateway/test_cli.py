@@ -16,7 +16,7 @@ import pytest
 
 from connectors import codec
 from connectors.sandbox.seed import generate
-from gateway.registry import EXTERNAL
+from gateway.data.registry import EXTERNAL
 from tests.world import cli_env, free_port, gateway_process, migrated_database
 
 WORLD = generate(customers=4, seed=5)

@@ -208,7 +208,7 @@ def test_methods_other_than_get_and_post_are_refused_in_json(client: TestClient)
 
 
 def test_variables_64_deep_reach_graphql(client: TestClient) -> None:
-    query = 'query($s: [CaseStatus!]) { customer(id: "x") { cases(status: $s) { id } } }'
+    query = 'query($s: [CaseStatus!]) { customer(id: "x") { cases(status: $s) { totalCount } } }'
     response = client.post("/graphql", json={"query": query, "variables": {"s": nested(63)}})
     assert response.status_code == 200
     assert response.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}

@@ -18,7 +18,7 @@ from connectors.models import (
     kind_of,
 )
 from connectors.money import Money
-from gateway.entitlements import entitlements
+from gateway.rules.entitlements import entitlements
 from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
@@ -38,7 +38,7 @@ fragment C360 on Customer {
                    postingStatus postings { id amount { minorUnits } tax { minorUnits } } } }
   }
   balance { receivable { amount currency } source { system externalId } }
-  cases { id subject priority status slaBreached source { system externalId } }
+  cases { edges { node { id subject priority status slaBreached source { system externalId } } } }
   credits { id }
   openExceptions { id }
 }
@@ -104,7 +104,7 @@ def expected_360(boxes: Sandboxes, customer_id: str) -> dict[str, Any]:
         "subscriptions": [
             {
                 "id": s.id,
-                "status": s.status,
+                "status": s.status.name,
                 "quantity": s.quantity,
                 "source": {"system": "BILLING", "externalId": s.id},
                 "plan": {
@@ -134,7 +134,7 @@ def expected_360(boxes: Sandboxes, customer_id: str) -> dict[str, Any]:
                     "node": {
                         "id": i.id,
                         "number": i.number,
-                        "status": i.status,
+                        "status": i.status.name,
                         "total": {**_money(i.total), "minorUnits": str(i.total.amount_minor)},
                         "postingStatus": planted.get(i.id, "POSTED"),
                         "postings": [
@@ -155,17 +155,21 @@ def expected_360(boxes: Sandboxes, customer_id: str) -> dict[str, Any]:
             "receivable": _money(receivable),
             "source": {"system": "ERP", "externalId": ids[ERP]},
         },
-        "cases": [
-            {
-                "id": x.id,
-                "subject": x.subject,
-                "priority": x.priority,
-                "status": x.status,
-                "slaBreached": x.sla_breached,
-                "source": {"system": "SUPPORT", "externalId": x.id},
-            }
-            for x in cases
-        ],
+        "cases": {
+            "edges": [
+                {
+                    "node": {
+                        "id": x.id,
+                        "subject": x.subject,
+                        "priority": x.priority.name,
+                        "status": x.status.name,
+                        "slaBreached": x.sla_breached,
+                        "source": {"system": "SUPPORT", "externalId": x.id},
+                    }
+                }
+                for x in cases
+            ]
+        },
         "credits": [],
         "openExceptions": [],
     }

@@ -4,14 +4,14 @@ errors[] says which system and why. A cached answer is served stale instead, mar
 from __future__ import annotations
 
 from connectors.models import Case, SystemName
-from tests.gateways import Gateway, graphql
+from tests.gateways import Gateway, graphql, nodes
 from tests.world import Sandboxes
 
 QUERY = """query($id: ID!) { customer(id: $id) {
   id name
   account { name source { system stale cached } }
   balance { receivable { amount } }
-  cases { id source { stale cached } }
+  cases { edges { node { id source { stale cached } } } }
   subscriptions { id }
 } }"""
 
@@ -57,13 +57,13 @@ def test_stale_if_error_serves_the_last_answer_marked_stale(
     client = gateway(connector={"timeout_s": 2, "cache_ttl_s": 0})
     customer = first_with_cases(boxes)
     fresh = graphql(client, QUERY, id=customer)["data"]["customer"]
-    assert {c["source"]["stale"] for c in fresh["cases"]} == {False}
+    assert {c["source"]["stale"] for c in nodes(fresh["cases"])} == {False}
     boxes.faults(SystemName.SUPPORT, error_rate=1.0, error_status=500)
     boxes.reset_stats()
     body = graphql(client, QUERY, id=customer)
     assert "errors" not in body
-    stale = body["data"]["customer"]["cases"]
-    assert [c["id"] for c in stale] == [c["id"] for c in fresh["cases"]]
+    stale = nodes(body["data"]["customer"]["cases"])
+    assert [c["id"] for c in stale] == [c["id"] for c in nodes(fresh["cases"])]
     assert {(c["source"]["stale"], c["source"]["cached"]) for c in stale} == {(True, True)}
     # Served after the first failure: retrying would only have delayed the same answer.
     assert sum(boxes.requests()[SystemName.SUPPORT].values()) == 1

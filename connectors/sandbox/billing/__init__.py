@@ -13,7 +13,7 @@ Served (all under Bearer auth with the secret key; lists newest first, paged wit
                                               hides canceled; status=all shows every one)
     GET  /v1/invoices[/{id}]                  filters: customer, status, subscription
     GET  /v1/invoices/search                  query (a subset of Stripe's Search Query
-                                              Language: ``search.py``), limit, page;
+                                              Language: ``query.py``), limit, page;
                                               a ``search_result`` paged by ``next_page``
     POST /v1/invoices                         draft invoice; pending_invoice_items_behavior
     GET  /v1/invoiceitems[/{id}]              filters: customer, invoice, pending
@@ -24,26 +24,28 @@ Served (all under Bearer auth with the secret key; lists newest first, paged wit
                                               has no credit notes, hence these)
     GET  /v1/events[/{id}]                    filters: type (``invoice.*``), types[]
 
-Errors are Stripe's JSON (404 ``resource_missing``, 400 ``parameter_unknown`` /
-``parameter_missing`` / ``idempotency_error``, 401 with the key masked); injected 429s are
-``rate_limit_error`` and 5xx ``api_error``. Writes replay by ``Idempotency-Key`` (localstripe
-does not) and, with ``webhook_url`` set, deliver signed Events. Plus the ``/_sandbox`` admin
-routes of ``connectors.sandbox.faults``.
+Errors are Stripe's JSON (``errors.py``: 404 ``resource_missing``, 400 ``parameter_unknown``
+/ ``parameter_missing`` / ``idempotency_error``, 401 with the key masked, 404 "Unrecognized
+request URL" for any other path or method); injected 429s are ``rate_limit_error`` and 5xx
+``api_error``. Writes replay by ``Idempotency-Key`` (localstripe does not) and, with
+``webhook_url`` set, deliver signed Events. Plus the ``/_sandbox`` admin routes
+(``connectors.sandbox.admin``).
+
+The modules, as in every sandbox: ``api`` (routes and handlers), ``documents`` (the stored
+wire documents, built from canonical records or writes), ``query`` (parameters, list
+filters and paging, the search language), ``errors`` (Stripe's error bodies).
 """
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.types import ASGIApp
-
+from connectors.sandbox import routing
+from connectors.sandbox.billing import errors
 from connectors.sandbox.billing.api import StripeApi
-from connectors.sandbox.billing.params import error_body
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.faults import SandboxMiddleware
 
 __all__ = ["StripeApi", "create_app"]
 
 
-def create_app(config: SandboxConfig) -> ASGIApp:
-    api = StripeApi(config)
-    return SandboxMiddleware(Starlette(routes=api.routes()), seeder=api.seed, error_body=error_body)
+def create_app(config: SandboxConfig) -> SandboxMiddleware:
+    return routing.app(StripeApi(config), errors.fault)

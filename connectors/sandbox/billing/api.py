@@ -1,18 +1,20 @@
 """The Stripe v1 endpoints the billing connector uses, over a ``Store``.
 
 Every request is authenticated with the secret key (Bearer, or Basic with the key as user
-name); every POST honours ``Idempotency-Key`` the way Stripe does: the same key with the
-same parameters replays the first response (``Idempotent-Replayed: true``), with other
-parameters it is a 400 ``idempotency_error``. Only successful writes are remembered, as on
-Stripe, so a request refused by validation can be retried with its key.
+name), a request no route takes too, before its 404. Every POST honours
+``Idempotency-Key`` the way Stripe does: the same key with the same parameters replays the
+first response (``Idempotent-Replayed: true``), with other parameters it is a 400
+``idempotency_error``. Only successful writes are remembered, as on Stripe, so a request
+refused by validation can be retried with its key.
 
-Each write records a Stripe Event (``events.py``); seeding records none: it is history.
+Each write records a Stripe Event, kept for ``GET /v1/events`` and, with ``webhook_url``
+set, delivered signed: ``Stripe-Signature: t=<unix>,v1=<hex>``, the HMAC-SHA256 of
+``"<t>.<body>"`` under the endpoint's secret. Seeding records none: it is history.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
 import hmac
 import json
 import secrets
@@ -25,27 +27,38 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from connectors.models import Record
-from connectors.sandbox.billing import documents, search
+from connectors.sandbox.auth import Guard, basic, bearer
+from connectors.sandbox.billing import documents
 from connectors.sandbox.billing.documents import API_VERSION, PREFIXES, Doc
-from connectors.sandbox.billing.events import EventLog
-from connectors.sandbox.billing.listing import RESOURCES, page
-from connectors.sandbox.billing.params import (
-    ApiError,
+from connectors.sandbox.billing.errors import (
+    StripeError,
+    key_reused,
+    no_such,
+    unauthorized,
+    unrecognized,
+)
+from connectors.sandbox.billing.query import (
+    RESOURCES,
+    SEARCH_URL,
     accept,
     boolean,
     expansions,
     integer,
-    mask,
     need,
-    no_such,
-    parse,
+    needed_integer,
+    page,
+    parse_params,
+    search,
     strings,
 )
 from connectors.sandbox.config import SandboxConfig
+from connectors.sandbox.idempotency import Replays, fingerprint
 from connectors.sandbox.store import Store
+from connectors.sandbox.types import Endpoint
+from connectors.sandbox.webhooks import Webhooks
 
 CREDIT_REASONS = {"duplicate", "fraudulent", "order_change", "product_unsatisfactory"}
 
@@ -59,19 +72,47 @@ class Call:
     id: str  # the {id} in the route, "" for collection routes
 
 
+Handler = Callable[[dict[str, Any], Call], Doc]
+
+
+def _key(request: Request) -> str | None:
+    """The secret key: the Bearer token, or Basic auth's user name."""
+    token = bearer(request)
+    if token is not None:
+        return token
+    credentials = basic(request)
+    return None if credentials is None else credentials[0]
+
+
+def _signed(secret: str, body: bytes) -> dict[str, str]:
+    stamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": f"t={stamp},v1={digest.hexdigest()}",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    }
+
+
+def _headers(request_id: str) -> dict[str, str]:
+    return {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+
+
 class StripeApi:
     def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
         self.store = Store(config.db_path)
-        self.events = EventLog(self.store, config, self._new_id)
+        self.guard = Guard(config.secret, _key, unauthorized)
+        self.replays = Replays(self.store, key_reused)
+        self.webhooks = Webhooks(config.webhook_url, partial(_signed, config.webhook_secret))
+        self._unknown = self._endpoint(self.unknown)
 
     # plumbing
 
-    def routes(self) -> list[Route]:
-        routes = [
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
             Route("/v1/balance", self._endpoint(self.balance), methods=["GET"]),
             # before /v1/invoices/{id}, which would take "search" for an id
-            Route("/v1/invoices/search", self._endpoint(self.search_invoices), methods=["GET"]),
+            Route(SEARCH_URL, self._endpoint(self.search_invoices), methods=["GET"]),
         ]
         for plural in RESOURCES:
             routes += [
@@ -85,14 +126,16 @@ class StripeApi:
             ("credit_notes", self.create_credit_note),
         ):
             routes.append(Route(f"/v1/{plural}", self._endpoint(create), methods=["POST"]))
-        routes.append(Route("/{path:path}", self._endpoint(self.unknown)))
         return routes
+
+    async def unrouted(self, request: Request, status: int) -> Response:
+        return await self._unknown(request)  # a 404, whatever the status, after the key
 
     def seed(self, records: list[Record]) -> None:
         for doc in documents.from_records(records, self.store.get):
             self.store.put(doc["object"], doc["id"], doc)
 
-    def _endpoint(self, handler: Callable[[dict[str, Any], Call], Doc]) -> Callable[[Request], Any]:
+    def _endpoint(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             call = Call(
                 "req_" + secrets.token_hex(7),
@@ -102,71 +145,33 @@ class StripeApi:
                 request.path_params.get("id", ""),
             )
             try:
-                self._authenticate(request)
+                self.guard.check(request)
                 raw = (await request.body()).decode() if request.method == "POST" else ""
-                params = parse(parse_qsl(raw or request.url.query, keep_blank_values=True))
-                key = call.idempotency_key if request.method == "POST" else None
-                fingerprint = json.dumps([request.method, request.url.path, params], sort_keys=True)
-                if key and (replayed := self._replay(key, fingerprint)) is not None:
-                    return replayed
-                body = handler(params, call)
-                if key:
-                    saved = {
-                        "fingerprint": fingerprint,
-                        "body": body,
-                        "request_id": call.request_id,
-                    }
-                    self.store.remember(key, 200, saved)
-                return self._json(200, body, call.request_id)
-            except ApiError as error:
-                extra = {"WWW-Authenticate": 'Basic realm="Stripe"'} if error.status == 401 else {}
-                return self._json(error.status, error.payload(), call.request_id, extra)
+                params = parse_params(parse_qsl(raw or request.url.query, keep_blank_values=True))
+                outcome = self.replays.once(
+                    call.idempotency_key if request.method == "POST" else None,
+                    fingerprint(request.method, request.url.path, params),
+                    lambda: (200, {"body": handler(params, call), "request_id": call.request_id}),
+                )
+            except StripeError as error:
+                return error.response(_headers(call.request_id))
+            first = outcome.answer["request_id"]
+            headers = _headers(first)
+            if outcome.replayed:
+                headers |= {"Idempotent-Replayed": "true", "Original-Request": first}
+            body = json.dumps(outcome.answer["body"], indent=2)
+            return Response(body, outcome.status, headers, "application/json")
 
         return endpoint
 
-    def _json(
-        self, status: int, body: Any, request_id: str, extra: dict[str, str] | None = None
-    ) -> Response:
-        headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **(extra or {})}
-        return Response(json.dumps(body, indent=2), status, headers, "application/json")
-
-    def _authenticate(self, request: Request) -> None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        key = value.strip() if scheme.lower() == "bearer" else ""
-        if scheme.lower() == "basic":
-            try:
-                key = base64.b64decode(value).decode().partition(":")[0]
-            except (binascii.Error, UnicodeDecodeError):
-                key = ""
-        if not key:
-            raise ApiError(
-                401,
-                "You did not provide an API key. You need to provide your API key in the "
-                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
-                "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for "
-                "details, or we can help at https://support.stripe.com/.",
-            )
-        if not hmac.compare_digest(key.encode(), self.config.secret.encode()):
-            raise ApiError(401, f"Invalid API Key provided: {mask(key)}")
-
-    def _replay(self, key: str, fingerprint: str) -> Response | None:
-        remembered = self.store.remembered(key)
-        if remembered is None:
-            return None
-        status, saved = remembered
-        if saved["fingerprint"] != fingerprint:
-            raise ApiError(
-                400,
-                "Keys for idempotent requests can only be used with the same parameters they "
-                f"were first used with. Try using a key other than '{key}' if you meant to "
-                "execute a different request.",
-                type="idempotency_error",
-            )
-        original = saved["request_id"]
-        return self._json(
-            status, saved["body"], original,
-            {"Idempotent-Replayed": "true", "Original-Request": original},
+    def _emit(self, type_: str, obj: Doc, call: Call) -> None:
+        event = documents.event(
+            self._new_id("evt_"), int(time.time()), type_, obj, request_id=call.request_id,
+            idempotency_key=call.idempotency_key,
+            pending_webhooks=1 if self.webhooks.enabled else 0,
         )  # fmt: skip
+        self.store.put("event", event["id"], event)
+        self.webhooks.deliver(json.dumps(event, indent=2).encode())
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}sbx{self.store.next_number(prefix):011d}"
@@ -182,14 +187,17 @@ class StripeApi:
             for item in doc:
                 self._expand(item, path, full)
             return
+        unexpandable = StripeError(
+            400, f"This property cannot be expanded ({full}).", param="expand"
+        )
         if not isinstance(doc, dict) or path[0] not in doc:
-            raise ApiError(400, f"This property cannot be expanded ({full}).", param="expand")
+            raise unexpandable
         value = doc[path[0]]
         if isinstance(value, str):
             prefix = next((p for p in PREFIXES if value.startswith(p)), None)
             loaded = self.store.get(PREFIXES[prefix], value) if prefix else None
             if loaded is None:
-                raise ApiError(400, f"This property cannot be expanded ({full}).", param="expand")
+                raise unexpandable
             doc[path[0]] = value = loaded
         if len(path) > 1 and value is not None:
             self._expand(value, path[1:], full)
@@ -202,11 +210,7 @@ class StripeApi:
     # reads
 
     def unknown(self, params: dict[str, Any], call: Call) -> Doc:
-        raise ApiError(
-            404,
-            f"Unrecognized request URL ({call.method}: {call.url}). Please see "
-            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
-        )
+        raise unrecognized(call.method, call.url)
 
     def balance(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"expand"})
@@ -232,8 +236,7 @@ class StripeApi:
         return self._expanded(page(object_name, docs, params, url), params)
 
     def search_invoices(self, params: dict[str, Any], call: Call) -> Doc:
-        select = partial(self.store.all, "invoice")
-        return self._expanded(search.results(select, params), params)
+        return self._expanded(search(partial(self.store.all, "invoice"), params), params)
 
     # writes
 
@@ -245,33 +248,26 @@ class StripeApi:
             description=params.get("description"), phone=params.get("phone"),
         )  # fmt: skip
         self.store.put("customer", doc["id"], doc)
-        self.events.emit("customer.created", doc, call.request_id, call.idempotency_key)
+        self._emit("customer.created", doc, call)
         return self._expanded(doc, params)
 
     def create_invoice_item(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"customer", "amount", "currency", "description", "invoice", "metadata",
                         "expand"})  # fmt: skip
         customer = self._must("customer", need(params, "customer"), "customer")
-        amount = integer(params, "amount")
-        if amount is None:
-            need(params, "amount")
+        amount = needed_integer(params, "amount")
         invoice_id = params.get("invoice")
         if invoice_id and self._must("invoice", invoice_id, "invoice")["status"] != "draft":
-            raise ApiError(400, f"Invoice {invoice_id} is no longer editable.", param="invoice")
-        now = int(time.time())
-        doc = {
-            "id": self._new_id("ii_"), "object": "invoiceitem", "amount": amount,
-            "currency": str(need(params, "currency")).lower(), "customer": customer["id"],
-            "date": now, "description": params.get("description"), "discountable": True,
-            "discounts": [], "invoice": None, "livemode": False,
-            "metadata": strings(params, "metadata"), "parent": None,
-            "period": {"end": now, "start": now}, "pricing": None, "proration": False,
-            "quantity": 1, "tax_rates": [], "test_clock": None,
-        }  # fmt: skip
+            raise StripeError(400, f"Invoice {invoice_id} is no longer editable.", param="invoice")
+        doc = documents.invoice_item(
+            self._new_id("ii_"), int(time.time()), customer_id=customer["id"], amount=amount,
+            currency=str(need(params, "currency")), description=params.get("description"),
+            metadata=strings(params, "metadata"),
+        )  # fmt: skip
         self.store.put("invoiceitem", doc["id"], doc)
         if invoice_id:
             self._bill(self.store.get("invoice", invoice_id) or {}, [doc])
-        self.events.emit("invoiceitem.created", doc, call.request_id, call.idempotency_key)
+        self._emit("invoiceitem.created", doc, call)
         return self._expanded(doc, params)
 
     def _bill(self, invoice: Doc, items: list[Doc]) -> Doc:
@@ -297,8 +293,8 @@ class StripeApi:
         customer = self._must("customer", need(params, "customer"), "customer")
         behavior = params.get("pending_invoice_items_behavior", "exclude")
         if behavior not in ("include", "exclude"):
-            raise ApiError(400, f"Invalid pending_invoice_items_behavior: {behavior}",
-                           param="pending_invoice_items_behavior")  # fmt: skip
+            raise StripeError(400, f"Invalid pending_invoice_items_behavior: {behavior}",
+                              param="pending_invoice_items_behavior")  # fmt: skip
         pending = self.store.all(
             "invoiceitem", lambda d: d["customer"] == customer["id"] and d["invoice"] is None
         )
@@ -317,53 +313,40 @@ class StripeApi:
         doc["auto_advance"] = boolean(params, "auto_advance") is not False
         billed = [i for i in pending if i["currency"] == currency] if behavior == "include" else []
         doc = self._bill(doc, billed)
-        self.events.emit("invoice.created", doc, call.request_id, call.idempotency_key)
+        self._emit("invoice.created", doc, call)
         return self._expanded(doc, params)
 
     def create_credit_note(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"invoice", "amount", "reason", "memo", "metadata", "expand"})
         invoice = self._must("invoice", need(params, "invoice"), "invoice")
         if invoice["status"] not in ("open", "paid"):
-            raise ApiError(
+            raise StripeError(
                 400, "Credit notes can only be issued for open or paid invoices.", param="invoice"
             )
         amount = integer(params, "amount")
         if amount is None or amount <= 0:
-            raise ApiError(400, f"Invalid positive integer: {params.get('amount')}",
-                           param="amount")  # fmt: skip
+            raise StripeError(400, f"Invalid positive integer: {params.get('amount')}",
+                              param="amount")  # fmt: skip
         credited = invoice["pre_payment_credit_notes_amount"]
         credited += invoice["post_payment_credit_notes_amount"]
         if amount > invoice["total"] - credited:
-            raise ApiError(400, "The credit note amount cannot exceed the amount remaining to "
-                                "be credited on the invoice.", param="amount")  # fmt: skip
+            raise StripeError(400, "The credit note amount cannot exceed the amount remaining "
+                                   "to be credited on the invoice.", param="amount")  # fmt: skip
         reason = params.get("reason")
         if reason is not None and reason not in CREDIT_REASONS:
-            raise ApiError(400, f"Invalid reason: {reason}", param="reason")
+            raise StripeError(400, f"Invalid reason: {reason}", param="reason")
         kind = "pre_payment" if invoice["status"] == "open" else "post_payment"
         count = len(self.store.all("credit_note", lambda d: d["invoice"] == invoice["id"]))
-        now, id_ = int(time.time()), self._new_id("cn_")
-        note = {
-            "id": id_, "object": "credit_note", "amount": amount, "amount_shipping": 0,
-            "created": now, "currency": invoice["currency"], "customer": invoice["customer"],
-            "customer_balance_transaction": None, "discount_amount": 0,
-            "discount_amounts": [], "effective_at": now, "invoice": invoice["id"],
-            "lines": {"object": "list", "data": [], "has_more": False, "total_count": 0,
-                      "url": f"/v1/credit_notes/{id_}/lines"},
-            "livemode": False, "memo": params.get("memo"),
-            "metadata": strings(params, "metadata"),
-            "number": f"{invoice['number'] or invoice['id']}-CN-{count + 1:02d}",
-            "out_of_band_amount": None,
-            "post_payment_amount": amount if kind == "post_payment" else 0,
-            "pre_payment_amount": amount if kind == "pre_payment" else 0,
-            "reason": reason, "refunds": [], "status": "issued", "subtotal": amount,
-            "subtotal_excluding_tax": amount, "total": amount, "total_excluding_tax": amount,
-            "total_taxes": [], "type": kind, "voided_at": None,
-        }  # fmt: skip
-        self.store.put("credit_note", id_, note)
+        note = documents.credit_note(
+            self._new_id("cn_"), int(time.time()), invoice, amount=amount, kind=kind,
+            number=f"{invoice['number'] or invoice['id']}-CN-{count + 1:02d}", reason=reason,
+            memo=params.get("memo"), metadata=strings(params, "metadata"),
+        )  # fmt: skip
+        self.store.put("credit_note", note["id"], note)
         invoice[f"{kind}_credit_notes_amount"] += amount
         if kind == "pre_payment":
             invoice["amount_due"] -= amount
             invoice["amount_remaining"] -= amount
         self.store.put("invoice", invoice["id"], invoice)
-        self.events.emit("credit_note.created", note, call.request_id, call.idempotency_key)
+        self._emit("credit_note.created", note, call)
         return self._expanded(note, params)

@@ -1,4 +1,5 @@
-"""Stripe wire documents: built from canonical records (seeding) or from a write.
+"""Stripe wire documents: built from canonical records (seeding) or from a write, and the
+Events that record the writes.
 
 Shapes follow API version ``API_VERSION``: subscription periods on the items, an invoice's
 subscription under ``parent.subscription_details`` and its tax in ``total_taxes``. A
@@ -178,6 +179,53 @@ def payment_intent(
         "livemode": False, "metadata": {"invoice": invoice_id} if invoice_id else {},
         "next_action": None, "payment_method": None, "payment_method_types": ["card"],
         "status": status,
+    }  # fmt: skip
+
+
+def invoice_item(
+    id_: str, now: int, *, customer_id: str, amount: int, currency: str,
+    description: str | None, metadata: dict[str, str],
+) -> Doc:  # fmt: skip
+    return {
+        "id": id_, "object": "invoiceitem", "amount": amount, "currency": currency.lower(),
+        "customer": customer_id, "date": now, "description": description,
+        "discountable": True, "discounts": [], "invoice": None, "livemode": False,
+        "metadata": metadata, "parent": None, "period": {"end": now, "start": now},
+        "pricing": None, "proration": False, "quantity": 1, "tax_rates": [], "test_clock": None,
+    }  # fmt: skip
+
+
+def credit_note(
+    id_: str, now: int, invoice: Doc, *, amount: int, kind: str, number: str,
+    reason: str | None, memo: str | None, metadata: dict[str, str],
+) -> Doc:  # fmt: skip
+    """A credit note on ``invoice``; ``kind`` is ``pre_payment`` (the invoice is open) or
+    ``post_payment`` (paid)."""
+    return {
+        "id": id_, "object": "credit_note", "amount": amount, "amount_shipping": 0,
+        "created": now, "currency": invoice["currency"], "customer": invoice["customer"],
+        "customer_balance_transaction": None, "discount_amount": 0,
+        "discount_amounts": [], "effective_at": now, "invoice": invoice["id"],
+        "lines": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                  "url": f"/v1/credit_notes/{id_}/lines"},
+        "livemode": False, "memo": memo, "metadata": metadata, "number": number,
+        "out_of_band_amount": None,
+        "post_payment_amount": amount if kind == "post_payment" else 0,
+        "pre_payment_amount": amount if kind == "pre_payment" else 0,
+        "reason": reason, "refunds": [], "status": "issued", "subtotal": amount,
+        "subtotal_excluding_tax": amount, "total": amount, "total_excluding_tax": amount,
+        "total_taxes": [], "type": kind, "voided_at": None,
+    }  # fmt: skip
+
+
+def event(
+    id_: str, created: int, type_: str, obj: Doc, *, request_id: str,
+    idempotency_key: str | None, pending_webhooks: int,
+) -> Doc:  # fmt: skip
+    return {
+        "id": id_, "object": "event", "api_version": API_VERSION, "created": created,
+        "data": {"object": obj}, "livemode": False, "pending_webhooks": pending_webhooks,
+        "request": {"id": request_id, "idempotency_key": idempotency_key}, "type": type_,
     }  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 Served (every route needs ``Authorization: Bearer <config.secret>``)::
 
-    POST /services/rest/query/v1/suiteql?limit=&offset=   SuiteQL (``suiteql`` has the subset);
+    POST /services/rest/query/v1/suiteql?limit=&offset=   SuiteQL (``query`` has the subset);
                                                           pages of 1..1000 with ``hasMore`` and
                                                           ``totalResults``; ``Prefer: transient``
                                                           is insisted on (400 without it), so a
@@ -12,11 +12,15 @@ Served (every route needs ``Authorization: Bearer <config.secret>``)::
     POST /services/rest/record/v1/{invoice|creditMemo}    204 + ``Location`` of the new record;
                                                           ``X-NetSuite-Idempotency-Key`` honoured
 
-plus the ``/_sandbox`` admin routes of ``connectors.sandbox.faults``. Every error, injected
-faults included, is NetSuite's body (``application/vnd.oracle.resource+json; type=error``)::
+plus the ``/_sandbox`` admin routes (``connectors.sandbox.admin``). Every error, injected
+faults and requests no route takes included, is NetSuite's body (``errors``)::
 
     {"type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2", "title": "Unauthorized",
      "status": 401, "o:errorDetails": [{"detail": "...", "o:errorCode": "INVALID_LOGIN"}]}
+
+The modules, as in every sandbox: ``api`` (routes and handlers), ``documents`` (record
+documents, the flat tables SuiteQL reads, balances, seeding), ``query`` (SuiteQL), ``errors``
+(NetSuite's error body).
 
 Where the sandbox departs from NetSuite, on purpose:
 - SuiteQL reads flat tables: ``customer``, ``transaction`` (invoices, credit memos and journal
@@ -38,28 +42,14 @@ Where the sandbox departs from NetSuite, on purpose:
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.routing import Route
-from starlette.types import ASGIApp
-
+from connectors.sandbox import routing
 from connectors.sandbox.config import SandboxConfig
-from connectors.sandbox.erp.api import RECORD, SUITEQL, NetSuiteApi, error_body, http_error
-from connectors.sandbox.erp.documents import Ledger
+from connectors.sandbox.erp import errors
+from connectors.sandbox.erp.api import NetSuiteApi
 from connectors.sandbox.faults import SandboxMiddleware
-from connectors.sandbox.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["NetSuiteApi", "create_app"]
 
 
-def create_app(config: SandboxConfig) -> ASGIApp:
-    ledger = Ledger(Store(config.db_path))
-    api = NetSuiteApi(ledger, config.secret)
-    app = Starlette(
-        routes=[
-            Route(SUITEQL, api.guarded(api.suiteql), methods=["POST"]),
-            Route(RECORD + "/{kind}/{id}", api.guarded(api.get_record), methods=["GET"]),
-            Route(RECORD + "/{kind}", api.guarded(api.create_record), methods=["POST"]),
-        ],
-        exception_handlers={404: http_error, 405: http_error},
-    )
-    return SandboxMiddleware(app, seeder=ledger.seed, error_body=error_body)
+def create_app(config: SandboxConfig) -> SandboxMiddleware:
+    return routing.app(NetSuiteApi(config), errors.fault)

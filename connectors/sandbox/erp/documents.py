@@ -15,7 +15,8 @@ from typing import Any
 
 from connectors.models import CustomerRecord, Posting, PostingType, Record
 from connectors.money import CURRENCY_EXPONENTS, exponent
-from connectors.sandbox.erp.suiteql import Row, render_number
+from connectors.sandbox.erp.errors import NetSuiteError
+from connectors.sandbox.erp.query import Row, render_number
 from connectors.sandbox.store import Store
 
 TRANSACTIONS = ("invoice", "creditMemo", "journalEntry")
@@ -41,14 +42,6 @@ CURRENCY_IDS = {
 }
 CURRENCY_CODES = {cid: code for code, cid in CURRENCY_IDS.items()}
 METADATA_FIELD = "custentity_opsgraph_metadata"  # a long-text custom field holding JSON
-
-
-class Invalid(Exception):
-    """A create NetSuite would refuse with 400; ``code`` is its ``o:errorCode``."""
-
-    def __init__(self, detail: str, code: str = "USER_ERROR") -> None:
-        super().__init__(detail)
-        self.detail, self.code = detail, code
 
 
 def now() -> str:
@@ -105,7 +98,7 @@ class Ledger:
             ]
         if name == "change":
             return self._changes()
-        raise KeyError(name)  # ``suiteql.parse`` admits only the tables above
+        raise KeyError(name)  # ``query.parse`` admits only the tables above
 
     def _changes(self) -> list[Row]:
         entities = {
@@ -124,21 +117,23 @@ class Ledger:
     def new_transaction(self, kind: str, body: Any) -> dict[str, Any]:
         """The document a create body makes, with NetSuite's checks and derived totals."""
         if not isinstance(body, dict):
-            raise Invalid("The request body must be a JSON object.")
+            raise NetSuiteError(400, "The request body must be a JSON object.")
         customer = self.store.get("customer", _ref_id(body, "entity", "Customer"))
         subsidiary_id = _ref_id(body, "subsidiary", "Subsidiary")
         subsidiary = self.store.get("subsidiary", subsidiary_id)
         currency = CURRENCY_CODES.get(_ref_id(body, "currency", "Currency"))
         if customer is None or subsidiary is None or currency is None:
             detail = "Invalid entity, subsidiary or currency reference key."
-            raise Invalid(detail, "INVALID_KEY_OR_REF")
+            raise NetSuiteError(400, detail, "INVALID_KEY_OR_REF")
         try:
             tran_date = date.fromisoformat(body.get("tranDate") or now()[:10])
         except (TypeError, ValueError):
-            raise Invalid("Invalid tranDate; use YYYY-MM-DD.", "INVALID_FLD_VALUE") from None
+            raise NetSuiteError(
+                400, "Invalid tranDate; use YYYY-MM-DD.", "INVALID_FLD_VALUE"
+            ) from None
         lines = (body.get("item") or {}).get("items")
         if not isinstance(lines, list) or not lines or not all(isinstance(x, dict) for x in lines):
-            raise Invalid("Please enter value(s) for: Items.")
+            raise NetSuiteError(400, "Please enter value(s) for: Items.")
         subtotal = sum((_amount(line, "amount", currency) for line in lines), Decimal(0))
         tax = sum((_amount(line, "tax1Amt", currency, Decimal(0)) for line in lines), Decimal(0))
         doc = {
@@ -219,7 +214,7 @@ def _currency_ref(code: str) -> dict[str, str]:
 def _ref_id(body: dict[str, Any], field: str, label: str) -> str:
     ref = body.get(field)
     if not isinstance(ref, dict) or not isinstance(ref.get("id"), str | int):
-        raise Invalid(f"Please enter value(s) for: {label}.")
+        raise NetSuiteError(400, f"Please enter value(s) for: {label}.")
     return str(ref["id"])
 
 
@@ -230,12 +225,12 @@ def _amount(
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise Invalid(f"Please enter a number for: {field}.", "INVALID_FLD_VALUE")
+        raise NetSuiteError(400, f"Please enter a number for: {field}.", "INVALID_FLD_VALUE")
     amount = Decimal(value)
     scaled = amount.scaleb(exponent(currency))
     if not amount.is_finite() or scaled != scaled.to_integral_value():
         detail = f"{field} {amount} has more decimal places than {currency} allows."
-        raise Invalid(detail, "INVALID_FLD_VALUE")
+        raise NetSuiteError(400, detail, "INVALID_FLD_VALUE")
     return amount
 
 

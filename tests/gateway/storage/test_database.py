@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.pool import QueuePool
 
+from gateway.data.services import Services
 from gateway.ownership import OwnershipMap
-from gateway.services import Services
 from gateway.settings import load_settings
 
 

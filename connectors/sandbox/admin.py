@@ -1,0 +1,75 @@
+"""The ``/_sandbox`` admin routes every sandbox shares: the operator's (tests, the demo,
+benchmarks, ``fleet``), never faulted and never counted::
+
+    GET  /_sandbox/faults          the current faults
+    PUT  /_sandbox/faults          replace them (JSON body, fields of ``faults.Faults``)
+    GET  /_sandbox/stats           {"requests": {"GET /v1/customers": 3, ...}, "total": 3,
+                                    "in_flight": 0, "max_in_flight": 1}
+    POST /_sandbox/stats/reset     zero the counters (requests in flight stay counted)
+    POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
+
+Anything else under ``/_sandbox/`` is a 404 ``{"error": "no such admin route"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from connectors import codec
+
+if TYPE_CHECKING:
+    from connectors.sandbox.faults import SandboxMiddleware
+
+PREFIX = "/_sandbox/"
+
+
+def _json(answer: Any, status: int = 200) -> Response:
+    return Response(json.dumps(answer), status, media_type="application/json")
+
+
+def app(sandbox: SandboxMiddleware) -> Starlette:
+    """The admin routes over ``sandbox``'s faults, counters and seeder."""
+
+    async def faults(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                sandbox.set_faults(json.loads(await request.body() or b"{}"))
+            except (TypeError, ValueError) as exc:
+                return _json({"error": str(exc)}, 400)
+        return _json(dataclasses.asdict(sandbox.faults))
+
+    async def stats(request: Request) -> Response:
+        return _json(sandbox.stats())
+
+    async def reset_stats(request: Request) -> Response:
+        sandbox.reset_stats()
+        return _json(sandbox.stats())
+
+    async def seed(request: Request) -> Response:
+        try:
+            records = [codec.from_json(r) for r in json.loads(await request.body())["records"]]
+            sandbox.seeder(records)
+        except (KeyError, TypeError, ValueError) as exc:
+            return _json({"error": f"bad seed: {exc}"}, 400)
+        return _json({"seeded": len(records)})
+
+    async def unknown(request: Request, exc: Exception) -> Response:
+        return _json({"error": "no such admin route"}, 404)
+
+    return Starlette(
+        routes=[
+            Route(PREFIX + "faults", faults, methods=["GET", "PUT"]),
+            Route(PREFIX + "stats", stats, methods=["GET"]),
+            Route(PREFIX + "stats/reset", reset_stats, methods=["POST"]),
+            Route(PREFIX + "seed", seed, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: unknown},
+    )

@@ -1,0 +1,13 @@
+"""Type aliases the sandboxes share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connectors.models import Record
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Seeder = Callable[[list[Record]], None]  # stores a slice of canonical records in wire shape

@@ -1,0 +1,113 @@
+"""The customer crosswalk: which ids in which systems are one customer. opsgraph owns it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.models import SystemName
+from gateway.errors import BadUserInput
+from gateway.storage.tables import Customer, ExternalId
+
+
+@dataclass(frozen=True)
+class CustomerIdentity:
+    id: str
+    name: str
+    external_ids: Mapping[SystemName, str]
+
+
+class Crosswalk:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def _read(self, session: AsyncSession, customers: Select[Any]) -> list[CustomerIdentity]:
+        """The identities of the customers ``customers`` selects (ids), in its order: one
+        statement, customers joined to their external ids (every request starts here)."""
+        chosen = customers.subquery()
+        rows = await session.execute(
+            select(Customer.id, Customer.name, ExternalId.system, ExternalId.external_id)
+            .join(chosen, chosen.c.id == Customer.id)
+            .outerjoin(ExternalId, ExternalId.customer_id == Customer.id)
+            .order_by(Customer.id)
+        )
+        names: dict[str, str] = {}
+        links: dict[str, dict[SystemName, str]] = {}
+        for id_, name, system, external_id in rows:
+            names[id_] = name
+            ids = links.setdefault(id_, {})
+            if system is not None:
+                ids[SystemName(system)] = external_id
+        return [CustomerIdentity(id_, name, links[id_]) for id_, name in names.items()]
+
+    async def get_many(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
+        """Identities in the order of ``ids``; None where there is no such customer."""
+        async with self._sessions() as session:
+            wanted = select(Customer.id).where(Customer.id.in_(set(ids)))
+            found = {c.id: c for c in await self._read(session, wanted)}
+        return [found.get(i) for i in ids]
+
+    async def by_external_id(self, system: SystemName, external_id: str) -> CustomerIdentity | None:
+        async with self._sessions() as session:
+            customer_id = await session.scalar(
+                select(ExternalId.customer_id).where(
+                    ExternalId.system == system.value, ExternalId.external_id == external_id
+                )
+            )
+            if customer_id is None:
+                return None
+            (identity,) = await self._read(
+                session, select(Customer.id).where(Customer.id == customer_id)
+            )
+            return identity
+
+    async def page(
+        self, first: int, after: str | None, name_contains: str | None = None
+    ) -> tuple[list[CustomerIdentity], bool, int]:
+        """Customers ordered by id after the cursor id; True when more follow; how many
+        there are in all (matching ``name_contains``)."""
+        matching = select(Customer.id)
+        if name_contains:
+            matching = matching.where(Customer.name.icontains(name_contains, autoescape=True))
+        query = matching.order_by(Customer.id).limit(first + 1)
+        if after is not None:
+            query = query.where(Customer.id > after)
+        async with self._sessions() as session:
+            identities = await self._read(session, query)
+            total = await session.scalar(select(func.count()).select_from(matching.subquery()))
+        return identities[:first], len(identities) > first, total or 0
+
+    async def link(
+        self, customer_id: str, name: str, external_ids: Mapping[SystemName, str]
+    ) -> None:
+        """Create or update a customer and its external ids (used by seeding and imports)."""
+        if SystemName.OPSGRAPH in external_ids:
+            raise BadUserInput("opsgraph ids are not external ids")
+        async with self._sessions.begin() as session:
+            customer = await session.get(Customer, customer_id)
+            if customer is None:
+                session.add(Customer(id=customer_id, name=name))
+            else:
+                customer.name = name
+            existing = {
+                link.system: link
+                for link in (
+                    await session.scalars(
+                        select(ExternalId).where(ExternalId.customer_id == customer_id)
+                    )
+                ).all()
+            }
+            for system, external_id in external_ids.items():
+                link = existing.get(system.value)
+                if link is None:
+                    session.add(
+                        ExternalId(
+                            customer_id=customer_id, system=system.value, external_id=external_id
+                        )
+                    )
+                else:
+                    link.external_id = external_id
