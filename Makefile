@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# NetSuite's REST client pins httpx<0.28 but works on the 0.28 we use (pyproject.toml).
+	$(BIN)/pip install --quiet --no-deps "netsuite==0.12.0"
 	touch $@
 
 # The reference JS clients the tests drive (Apollo Federation tools, graphql-http, graphql-ws).
