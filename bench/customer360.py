@@ -38,6 +38,7 @@ from connectors.models import (
 )
 from connectors.sandbox import fleet
 from connectors.sandbox.seed import World, generate
+from dashboards.operations import document
 from gateway.data.reads import Sourced
 from gateway.data.services import Services
 from gateway.demo import link_customers, sandbox_connector
@@ -57,27 +58,7 @@ LATENCY_MS = {
     SystemName.SUPPORT: 20,
 }
 PAGES = (1, 10, 50, 200)
-# The customer 360 of tests/resolvers/test_customer360.py, word for word: the bench reads
-# what the tests check, but never imports tests/.
-C360 = """
-fragment C360 on Customer {
-  id name externalIds { system id }
-  account { id name segment owner strategic renewalDate healthScore
-            source { system externalId cached stale } }
-  subscriptions { id status quantity source { system externalId }
-                  plan { id name price { amount currency } features supportTier slaHours } }
-  entitlements { feature planId supportTier slaHours }
-  invoices(first: 10) {
-    totalCount
-    edges { node { id number status total { amount currency minorUnits }
-                   postingStatus postings { id amount { minorUnits } tax { minorUnits } } } }
-  }
-  balance { receivable { amount currency } source { system externalId } }
-  cases { edges { node { id subject priority status slaBreached source { system externalId } } } }
-  credits { id }
-  openExceptions { id }
-}
-"""
+C360 = document("customer360")
 
 
 class NaiveLoaders(Loaders):

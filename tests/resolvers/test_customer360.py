@@ -18,31 +18,14 @@ from connectors.models import (
     kind_of,
 )
 from connectors.money import Money
+from dashboards.operations import document
 from gateway.rules.entitlements import entitlements
 from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
 
 BILLING, ERP, CRM, SUPPORT = SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT
 
-C360 = """
-fragment C360 on Customer {
-  id name externalIds { system id }
-  account { id name segment owner strategic renewalDate healthScore
-            source { system externalId cached stale } }
-  subscriptions { id status quantity source { system externalId }
-                  plan { id name price { amount currency } features supportTier slaHours } }
-  entitlements { feature planId supportTier slaHours }
-  invoices(first: 10) {
-    totalCount
-    edges { node { id number status total { amount currency minorUnits }
-                   postingStatus postings { id amount { minorUnits } tax { minorUnits } } } }
-  }
-  balance { receivable { amount currency } source { system externalId } }
-  cases { edges { node { id subject priority status slaBreached source { system externalId } } } }
-  credits { id }
-  openExceptions { id }
-}
-"""
+C360 = document("customer360")
 
 STATUS = {
     "missing_posting": "MISSING",
