@@ -2,15 +2,22 @@
 
 Each sandbox speaks its system's documented wire shapes, keeps its own SQLite storage, signs
 its webhooks the way the real system does, and injects faults on request. Every one has the
-same shape, ``<system>/``:
+same core, ``<system>/``:
 
-    __init__   ``create_app(SandboxConfig)``, and what the stand-in serves
+    __init__   ``create_app(SandboxConfig)``, and what the stand-in serves and where it
+               departs from the real system
     api        its routes and handlers (``StripeApi``, ``NetSuiteApi``, ``SalesforceApi``,
                ``ZendeskApi``)
     documents  the wire documents it stores, and canonical records -> documents (seeding)
-    query      its query, search and filter language (Stripe search and list filters,
-               SuiteQL, SOQL, Zendesk search) and its pagination
+    query      the request parameters it applies, its query language (SuiteQL, SOQL) and
+               its pagination
     errors     the vendor's error bodies
+
+and, where one of those grew past one concept, the same names for the same split:
+``search`` (Stripe's and Zendesk's search languages), ``writes`` (the write handlers of
+Stripe and Zendesk), and for Salesforce ``schema`` (what ``describe`` says and writes must
+pass), ``resources`` (one route table for HTTP and composite subrequests) and
+``composite``.
 
 The parts they share live here: ``config`` (how one is run), ``store`` (storage and change
 sequence), ``auth`` (one guard for every credential check), ``idempotency`` (replay by key),

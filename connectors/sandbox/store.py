@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,6 +149,22 @@ class Store:
             "INSERT OR IGNORE INTO idempotency (key, status, body) VALUES (?, ?, ?)",
             (key, status, json.dumps(body)),
         )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The writes inside commit together, or, when the block raises, none of them does
+        (documents, change log and counters alike). Not reentrant; the block must not await,
+        so that no other request's write can fall inside it."""
+        self._run("BEGIN")
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._db.execute("ROLLBACK")
+                self._docs.clear()  # reloaded from the rolled-back tables when next read
+                self.version += 1
+            raise
+        self._run("COMMIT")
 
     def close(self) -> None:
         self._db.close()

@@ -5,9 +5,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,15 +28,14 @@ from connectors.models import (
     ChangeEvent,
     ConnectorConfig,
     ObjectKind,
-    Record,
     SlaBreach,
     SystemName,
 )
 from connectors.sandbox.config import SandboxConfig
-from connectors.sandbox.seed import generate
 from connectors.sandbox.serve import serve_in_thread
 from connectors.sandbox.support import create_app
 from connectors.support import SupportConnector, connect, webhooks
+from tests.connectors import support_helpers
 from tests.connectors.conftest import running_sandbox
 from tests.connectors.contract import (
     ConnectorCase,
@@ -45,11 +43,8 @@ from tests.connectors.contract import (
     ContractSpec,
     case_fixture,
 )
+from tests.connectors.support_helpers import AUTH, SEEDED
 
-SEEDED: list[Record] = generate(customers=8, seed=3, as_of=date(2026, 11, 1)).slice(
-    SystemName.SUPPORT
-)
-AUTH = ("agent@example.com/token", "sandbox-secret")
 NEW_CASE = CreateCase(
     organization_id="360000017",
     subject="Credit requested for SLA breach",
@@ -66,17 +61,7 @@ SPEC = ContractSpec(
 case = case_fixture(SPEC)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[tuple[str, httpx.Client]]:
-    with running_sandbox(create_app, SEEDED) as running:
-        yield running
-
-
-@pytest.fixture
-def fresh() -> Iterator[tuple[str, httpx.Client]]:
-    """A sandbox of its own, for tests that write."""
-    with running_sandbox(create_app, SEEDED) as running:
-        yield running
+sandbox, fresh = support_helpers.sandbox, support_helpers.fresh
 
 
 class TestSupportContract(ConnectorContract):
@@ -88,91 +73,9 @@ def _requests(admin: httpx.Client) -> dict[str, int]:
     return counts
 
 
-def test_a_ticket_is_served_in_zendesk_shape(sandbox: tuple[str, httpx.Client]) -> None:
-    url, _ = sandbox
-    got = httpx.get(f"{url}/api/v2/tickets/9023.json", auth=AUTH).json()
-    assert got == {
-        "ticket": {
-            "url": f"{url}/api/v2/tickets/9023.json",
-            "id": 9023,
-            "external_id": None,
-            "via": {"channel": "web"},
-            "created_at": "2026-10-30T08:00:00Z",
-            "updated_at": "2026-10-30T17:00:00Z",
-            "type": None,
-            "subject": "Production outage: API unavailable",
-            "raw_subject": "Production outage: API unavailable",
-            "description": "Production outage: API unavailable",
-            "priority": "urgent",
-            "status": "open",
-            "requester_id": 1000001,
-            "submitter_id": 1000001,
-            "assignee_id": None,
-            "organization_id": 360000136,
-            "group_id": None,
-            "tags": ["sla_breached"],
-            "custom_fields": [],
-            "is_public": True,
-        }
-    }
-
-
-def test_breach_events_are_served_in_the_metric_event_export(
-    fresh: tuple[str, httpx.Client],
-) -> None:
-    url, _ = fresh
-    start = int(datetime(2026, 10, 30, 11, tzinfo=UTC).timestamp())
-    got = httpx.get(
-        f"{url}/api/v2/incremental/ticket_metric_events.json",
-        params={"start_time": start},
-        auth=AUTH,
-    ).json()
-    assert got == {
-        "ticket_metric_events": [
-            {
-                "id": "9023-breach",
-                "ticket_id": 9023,
-                "metric": "reply_time",
-                "instance_id": 1,
-                "type": "breach",
-                "time": "2026-10-30T12:00:00Z",
-                "deleted": False,
-            }
-        ],
-        "next_page": None,
-        "count": 1,
-        "end_time": int(datetime(2026, 10, 30, 12, tzinfo=UTC).timestamp()),
-    }
-
-
-def test_wrong_token_gets_zendesk_401_body(sandbox: tuple[str, httpx.Client]) -> None:
-    url, _ = sandbox
-    response = httpx.get(f"{url}/api/v2/tickets.json", auth=("a@b.example/token", "nope"))
-    assert response.status_code == 401
-    assert response.json() == {"error": "Couldn't authenticate you"}
-
-
-def test_show_many_refuses_more_than_100_ids(sandbox: tuple[str, httpx.Client]) -> None:
-    url, _ = sandbox
-    ids = ",".join(str(9000 + n) for n in range(101))
-    response = httpx.get(f"{url}/api/v2/tickets/show_many.json", params={"ids": ids}, auth=AUTH)
-    assert response.status_code == 400
-    assert response.json() == {"error": "TooManyIds", "description": "Too many ids (maximum 100)"}
+def test_batch_limit_is_zendesks_show_many_limit() -> None:
+    """The sandbox refuses a 101st id (tests/connectors/sandbox/test_support_sandbox.py)."""
     assert SupportConnector.batch_limit == 100
-
-
-def test_cursor_pages_carry_meta_and_links(sandbox: tuple[str, httpx.Client]) -> None:
-    url, _ = sandbox
-    first = httpx.get(f"{url}/api/v2/tickets.json?page[size]=5", auth=AUTH).json()
-    assert [t["id"] for t in first["tickets"]] == [9001, 9002, 9004, 9006, 9008]
-    assert first["meta"]["has_more"] is True
-    after = first["meta"]["after_cursor"]
-    assert first["links"]["next"] == f"{url}/api/v2/tickets.json?page[size]=5&page[after]={after}"
-    second = httpx.get(first["links"]["next"], auth=AUTH).json()
-    assert [t["id"] for t in second["tickets"]] == [9009, 9010, 9012, 9013, 9014]
-    too_big = httpx.get(f"{url}/api/v2/tickets.json?page[size]=101", auth=AUTH)
-    assert too_big.status_code == 400
-    assert too_big.json()["error"] == "InvalidPaginationParameter"
 
 
 async def test_rate_limit_carries_retry_after(case: ConnectorCase) -> None:
@@ -230,24 +133,6 @@ async def test_sla_breaches_and_policies(case: ConnectorCase) -> None:
         ("Priority support", 24, 24),
         ("Standard support", 48, 48),
     ]
-
-
-def test_idempotency_replay_and_conflict_on_the_wire(fresh: tuple[str, httpx.Client]) -> None:
-    url, _ = fresh
-    body = {"ticket": {"subject": "Hi", "comment": {"body": "Hello"}, "organization_id": 360000017}}
-    headers = {"Idempotency-Key": "wire-key"}
-    first = httpx.post(f"{url}/api/v2/tickets.json", json=body, headers=headers, auth=AUTH)
-    again = httpx.post(f"{url}/api/v2/tickets.json", json=body, headers=headers, auth=AUTH)
-    assert first.status_code == again.status_code == 201
-    assert (first.headers["x-idempotency-lookup"], again.headers["x-idempotency-lookup"]) == (
-        "miss",
-        "hit",
-    )
-    assert again.json() == first.json()
-    other = {"ticket": {**body["ticket"], "subject": "Different"}}
-    clash = httpx.post(f"{url}/api/v2/tickets.json", json=other, headers=headers, auth=AUTH)
-    assert clash.status_code == 400
-    assert clash.json()["error"] == "IdempotentRequestError"
 
 
 async def test_a_write_replay_and_a_reused_key(fresh: tuple[str, httpx.Client]) -> None:

@@ -1,26 +1,20 @@
-"""The Stripe v1 endpoints the billing connector uses, over a ``Store``.
+"""The Stripe v1 endpoints of the sandbox, over a ``Store``: routes, request plumbing and
+the reads (the writes are ``writes.py``).
 
 Every request is authenticated with the secret key (Bearer, or Basic with the key as user
 name), a request no route takes too, before its 404. Every POST honours
 ``Idempotency-Key`` the way Stripe does: the same key with the same parameters replays the
 first response (``Idempotent-Replayed: true``), with other parameters it is a 400
 ``idempotency_error``. Only successful writes are remembered, as on Stripe, so a request
-refused by validation can be retried with its key.
-
-Each write records a Stripe Event, kept for ``GET /v1/events`` and, with ``webhook_url``
-set, delivered signed: ``Stripe-Signature: t=<unix>,v1=<hex>``, the HMAC-SHA256 of
-``"<t>.<body>"`` under the endpoint's secret. Seeding records none: it is history.
+refused by validation can be retried with its key. Every endpoint takes ``expand`` and
+expands what it answers (``data.`` paths on lists and searches).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,38 +35,24 @@ from connectors.sandbox.billing.errors import (
     unrecognized,
 )
 from connectors.sandbox.billing.query import (
-    RESOURCES,
-    SEARCH_URL,
+    BALANCE_TRANSACTIONS,
+    LISTS,
+    Call,
     accept,
-    boolean,
     expansions,
-    integer,
-    need,
-    needed_integer,
     page,
     parse_params,
-    search,
-    strings,
 )
+from connectors.sandbox.billing.search import SEARCHES, search
+from connectors.sandbox.billing.writes import Writes, found, signed
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.idempotency import Replays, fingerprint
 from connectors.sandbox.store import Store
 from connectors.sandbox.types import Endpoint
 from connectors.sandbox.webhooks import Webhooks
 
-CREDIT_REASONS = {"duplicate", "fraudulent", "order_change", "product_unsatisfactory"}
-
-
-@dataclass(frozen=True)
-class Call:
-    request_id: str
-    idempotency_key: str | None
-    method: str
-    url: str  # the path, e.g. /v1/customers/cus_1
-    id: str  # the {id} in the route, "" for collection routes
-
-
 Handler = Callable[[dict[str, Any], Call], Doc]
+BALANCE_TRANSACTIONS_URL = "/v1/customers/{id}/balance_transactions"
 
 
 def _key(request: Request) -> str | None:
@@ -84,18 +64,12 @@ def _key(request: Request) -> str | None:
     return None if credentials is None else credentials[0]
 
 
-def _signed(secret: str, body: bytes) -> dict[str, str]:
-    stamp = int(time.time())
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
-    return {
-        "Content-Type": "application/json; charset=utf-8",
-        "Stripe-Signature": f"t={stamp},v1={digest.hexdigest()}",
-        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-    }
-
-
 def _headers(request_id: str) -> dict[str, str]:
     return {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+
+
+def _plural(call: Call) -> str:
+    return call.url.split("/")[2]
 
 
 class StripeApi:
@@ -103,30 +77,37 @@ class StripeApi:
         self.store = Store(config.db_path)
         self.guard = Guard(config.secret, _key, unauthorized)
         self.replays = Replays(self.store, key_reused)
-        self.webhooks = Webhooks(config.webhook_url, partial(_signed, config.webhook_secret))
+        webhooks = Webhooks(config.webhook_url, partial(signed, config.webhook_secret))
+        self.writes = Writes(self.store, webhooks)
         self._unknown = self._endpoint(self.unknown)
 
     # plumbing
 
     def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [
-            Route("/v1/balance", self._endpoint(self.balance), methods=["GET"]),
-            # before /v1/invoices/{id}, which would take "search" for an id
-            Route(SEARCH_URL, self._endpoint(self.search_invoices), methods=["GET"]),
+        def get(path: str, handler: Handler) -> Route:
+            return Route(path, self._endpoint(handler), methods=["GET"])
+
+        def post(path: str, handler: Handler) -> Route:
+            return Route(path, self._endpoint(handler), methods=["POST"])
+
+        writes = self.writes
+        # Searches first: /v1/{plural}/{id} would take "search" for an id.
+        routes: list[BaseRoute] = [get(s.url, self.searching) for s in SEARCHES.values()]
+        routes.append(get("/v1/balance", self.balance))
+        for plural in LISTS:
+            routes += [get(f"/v1/{plural}", self.listing),
+                       get(f"/v1/{plural}/{{id}}", self.retrieve)]  # fmt: skip
+        return routes + [
+            get(BALANCE_TRANSACTIONS_URL, self.balance_transactions),
+            get(BALANCE_TRANSACTIONS_URL + "/{child}", self.balance_transaction),
+            post("/v1/customers", writes.create_customer),
+            post("/v1/customers/{id}", writes.update_customer),
+            post(BALANCE_TRANSACTIONS_URL, writes.create_balance_transaction),
+            post("/v1/invoiceitems", writes.create_invoice_item),
+            post("/v1/invoices", writes.create_invoice),
+            post("/v1/invoices/{id}/finalize", writes.finalize_invoice),
+            post("/v1/credit_notes", writes.create_credit_note),
         ]
-        for plural in RESOURCES:
-            routes += [
-                Route(f"/v1/{plural}", self._endpoint(self.listing), methods=["GET"]),
-                Route(f"/v1/{plural}/{{id}}", self._endpoint(self.retrieve), methods=["GET"]),
-            ]
-        for plural, create in (
-            ("customers", self.create_customer),
-            ("invoiceitems", self.create_invoice_item),
-            ("invoices", self.create_invoice),
-            ("credit_notes", self.create_credit_note),
-        ):
-            routes.append(Route(f"/v1/{plural}", self._endpoint(create), methods=["POST"]))
-        return routes
 
     async def unrouted(self, request: Request, status: int) -> Response:
         return await self._unknown(request)  # a 404, whatever the status, after the key
@@ -143,7 +124,13 @@ class StripeApi:
                 request.method,
                 request.url.path,
                 request.path_params.get("id", ""),
+                request.path_params.get("child", ""),
             )
+
+            def answer(params: dict[str, Any]) -> tuple[int, Any]:
+                body = self._expanded(handler(params, call), params)
+                return 200, {"body": body, "request_id": call.request_id}
+
             try:
                 self.guard.check(request)
                 raw = (await request.body()).decode() if request.method == "POST" else ""
@@ -151,7 +138,7 @@ class StripeApi:
                 outcome = self.replays.once(
                     call.idempotency_key if request.method == "POST" else None,
                     fingerprint(request.method, request.url.path, params),
-                    lambda: (200, {"body": handler(params, call), "request_id": call.request_id}),
+                    partial(answer, params),
                 )
             except StripeError as error:
                 return error.response(_headers(call.request_id))
@@ -163,24 +150,6 @@ class StripeApi:
             return Response(body, outcome.status, headers, "application/json")
 
         return endpoint
-
-    def _emit(self, type_: str, obj: Doc, call: Call) -> None:
-        event = documents.event(
-            self._new_id("evt_"), int(time.time()), type_, obj, request_id=call.request_id,
-            idempotency_key=call.idempotency_key,
-            pending_webhooks=1 if self.webhooks.enabled else 0,
-        )  # fmt: skip
-        self.store.put("event", event["id"], event)
-        self.webhooks.deliver(json.dumps(event, indent=2).encode())
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}sbx{self.store.next_number(prefix):011d}"
-
-    def _must(self, object_name: str, id_: str, param: str) -> Doc:
-        doc = self.store.get(object_name, id_)
-        if doc is None:
-            raise no_such(object_name, id_, param=param, status=400)
-        return doc
 
     def _expand(self, doc: Any, path: list[str], full: str) -> None:
         if isinstance(doc, list):
@@ -199,6 +168,8 @@ class StripeApi:
             if loaded is None:
                 raise unexpandable
             doc[path[0]] = value = loaded
+        elif len(path) == 1 and value is not None and not isinstance(value, dict):
+            raise unexpandable  # only a reference (or a null one) expands
         if len(path) > 1 and value is not None:
             self._expand(value, path[1:], full)
 
@@ -219,134 +190,29 @@ class StripeApi:
 
     def retrieve(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"expand"})
-        object_name = RESOURCES[call.url.split("/")[2]][0]
-        doc = self.store.get(object_name, call.id)
-        if doc is None:
-            raise no_such(object_name, call.id)
-        return self._expanded(doc, params)
+        return found(self.store, LISTS[_plural(call)].object_name, call.id)
 
     def listing(self, params: dict[str, Any], call: Call) -> Doc:
-        url = call.url
-        object_name, filters = RESOURCES[url.split("/")[2]]
-        chosen = [(filters[name], value) for name, value in params.items() if name in filters]
-        if object_name == "subscription" and "status" not in params:
-            # Stripe leaves ended subscriptions out unless asked for status=all.
-            chosen.append((lambda d, v: d["status"] not in v, ("canceled", "incomplete_expired")))
-        docs = self.store.all(object_name, lambda d: all(f(d, v) for f, v in chosen))
-        return self._expanded(page(object_name, docs, params, url), params)
+        listed = LISTS[_plural(call)]
+        docs = self.store.all(listed.object_name, listed.where(params))
+        return page(listed.object_name, docs, params, call.url)
 
-    def search_invoices(self, params: dict[str, Any], call: Call) -> Doc:
-        return self._expanded(search(partial(self.store.all, "invoice"), params), params)
+    def searching(self, params: dict[str, Any], call: Call) -> Doc:
+        searched = SEARCHES[_plural(call)]
+        return search(searched, partial(self.store.all, searched.object_name), params)
 
-    # writes
-
-    def create_customer(self, params: dict[str, Any], call: Call) -> Doc:
-        accept(params, {"name", "email", "description", "phone", "metadata", "expand"})
-        doc = documents.customer(
-            self._new_id("cus_"), int(time.time()), name=params.get("name"),
-            email=params.get("email"), currency=None, metadata=strings(params, "metadata"),
-            description=params.get("description"), phone=params.get("phone"),
-        )  # fmt: skip
-        self.store.put("customer", doc["id"], doc)
-        self._emit("customer.created", doc, call)
-        return self._expanded(doc, params)
-
-    def create_invoice_item(self, params: dict[str, Any], call: Call) -> Doc:
-        accept(params, {"customer", "amount", "currency", "description", "invoice", "metadata",
-                        "expand"})  # fmt: skip
-        customer = self._must("customer", need(params, "customer"), "customer")
-        amount = needed_integer(params, "amount")
-        invoice_id = params.get("invoice")
-        if invoice_id and self._must("invoice", invoice_id, "invoice")["status"] != "draft":
-            raise StripeError(400, f"Invoice {invoice_id} is no longer editable.", param="invoice")
-        doc = documents.invoice_item(
-            self._new_id("ii_"), int(time.time()), customer_id=customer["id"], amount=amount,
-            currency=str(need(params, "currency")), description=params.get("description"),
-            metadata=strings(params, "metadata"),
-        )  # fmt: skip
-        self.store.put("invoiceitem", doc["id"], doc)
-        if invoice_id:
-            self._bill(self.store.get("invoice", invoice_id) or {}, [doc])
-        self._emit("invoiceitem.created", doc, call)
-        return self._expanded(doc, params)
-
-    def _bill(self, invoice: Doc, items: list[Doc]) -> Doc:
-        """Attach pending items to a draft invoice and recompute its amounts."""
-        for item in items:
-            item["invoice"] = invoice["id"]
-            self.store.put("invoiceitem", item["id"], item)
-            line = documents.invoice_line(
-                item["id"], invoice["id"], item["amount"], item["currency"], item["period"]
-            )
-            invoice["lines"]["data"].append(line)
-        subtotal = sum(line["amount"] for line in invoice["lines"]["data"])
-        invoice["lines"]["total_count"] = len(invoice["lines"]["data"])
-        for field in ("subtotal", "subtotal_excluding_tax", "total", "total_excluding_tax",
-                      "amount_due", "amount_remaining"):  # fmt: skip
-            invoice[field] = subtotal
-        self.store.put("invoice", invoice["id"], invoice)
-        return invoice
-
-    def create_invoice(self, params: dict[str, Any], call: Call) -> Doc:
-        accept(params, {"customer", "currency", "description", "metadata", "auto_advance",
-                        "pending_invoice_items_behavior", "expand"})  # fmt: skip
-        customer = self._must("customer", need(params, "customer"), "customer")
-        behavior = params.get("pending_invoice_items_behavior", "exclude")
-        if behavior not in ("include", "exclude"):
-            raise StripeError(400, f"Invalid pending_invoice_items_behavior: {behavior}",
-                              param="pending_invoice_items_behavior")  # fmt: skip
-        pending = self.store.all(
-            "invoiceitem", lambda d: d["customer"] == customer["id"] and d["invoice"] is None
+    def balance_transactions(self, params: dict[str, Any], call: Call) -> Doc:
+        wanted = BALANCE_TRANSACTIONS.where(params)
+        customer = found(self.store, "customer", call.id)["id"]
+        docs = self.store.all(
+            BALANCE_TRANSACTIONS.object_name, lambda d: d["customer"] == customer and wanted(d)
         )
-        currency = str(
-            params.get("currency") or customer.get("currency")
-            or (pending[0]["currency"] if pending and behavior == "include" else "usd")
-        ).lower()  # fmt: skip
-        now = int(time.time())
-        doc = documents.invoice(
-            self._new_id("in_"), customer_id=customer["id"], currency=currency,
-            status="draft", subtotal=0, tax=0, total=0, created=now, number=None,
-            period=(now, now), subscription_id=None, lines=[],
-            description=params.get("description"),
-        )  # fmt: skip
-        doc["metadata"] = strings(params, "metadata")
-        doc["auto_advance"] = boolean(params, "auto_advance") is not False
-        billed = [i for i in pending if i["currency"] == currency] if behavior == "include" else []
-        doc = self._bill(doc, billed)
-        self._emit("invoice.created", doc, call)
-        return self._expanded(doc, params)
+        return page(BALANCE_TRANSACTIONS.object_name, docs, params, call.url)
 
-    def create_credit_note(self, params: dict[str, Any], call: Call) -> Doc:
-        accept(params, {"invoice", "amount", "reason", "memo", "metadata", "expand"})
-        invoice = self._must("invoice", need(params, "invoice"), "invoice")
-        if invoice["status"] not in ("open", "paid"):
-            raise StripeError(
-                400, "Credit notes can only be issued for open or paid invoices.", param="invoice"
-            )
-        amount = integer(params, "amount")
-        if amount is None or amount <= 0:
-            raise StripeError(400, f"Invalid positive integer: {params.get('amount')}",
-                              param="amount")  # fmt: skip
-        credited = invoice["pre_payment_credit_notes_amount"]
-        credited += invoice["post_payment_credit_notes_amount"]
-        if amount > invoice["total"] - credited:
-            raise StripeError(400, "The credit note amount cannot exceed the amount remaining "
-                                   "to be credited on the invoice.", param="amount")  # fmt: skip
-        reason = params.get("reason")
-        if reason is not None and reason not in CREDIT_REASONS:
-            raise StripeError(400, f"Invalid reason: {reason}", param="reason")
-        kind = "pre_payment" if invoice["status"] == "open" else "post_payment"
-        count = len(self.store.all("credit_note", lambda d: d["invoice"] == invoice["id"]))
-        note = documents.credit_note(
-            self._new_id("cn_"), int(time.time()), invoice, amount=amount, kind=kind,
-            number=f"{invoice['number'] or invoice['id']}-CN-{count + 1:02d}", reason=reason,
-            memo=params.get("memo"), metadata=strings(params, "metadata"),
-        )  # fmt: skip
-        self.store.put("credit_note", note["id"], note)
-        invoice[f"{kind}_credit_notes_amount"] += amount
-        if kind == "pre_payment":
-            invoice["amount_due"] -= amount
-            invoice["amount_remaining"] -= amount
-        self.store.put("invoice", invoice["id"], invoice)
-        self._emit("credit_note.created", note, call)
-        return self._expanded(note, params)
+    def balance_transaction(self, params: dict[str, Any], call: Call) -> Doc:
+        accept(params, {"expand"})
+        customer = found(self.store, "customer", call.id)["id"]
+        adjusted = self.store.get(BALANCE_TRANSACTIONS.object_name, call.child)
+        if adjusted is None or adjusted["customer"] != customer:
+            raise no_such(BALANCE_TRANSACTIONS.object_name, call.child)
+        return adjusted

@@ -5,7 +5,8 @@ Shapes follow API version ``API_VERSION``: subscription periods on the items, an
 subscription under ``parent.subscription_details`` and its tax in ``total_taxes``. A
 PaymentIntent that pays an invoice names it in ``metadata.invoice`` (current Stripe no
 longer puts ``invoice`` on the PaymentIntent). Opsgraph's own customer facts ride in
-reserved ``opsgraph_*`` metadata keys.
+reserved ``opsgraph_*`` metadata keys. Each recurring price is stored a second time as a
+``plan``, under the same id, as the legacy Plans API serves it.
 
 This module does not share code with ``connectors.billing``: the sandbox is the connector's
 opposite number, and a mapping bug shared by both would pass every test.
@@ -34,6 +35,7 @@ PREFIXES = {
     "ii_": "invoiceitem",
     "pi_": "payment_intent",
     "cn_": "credit_note",
+    "cbtxn_": "customer_balance_transaction",
     "evt_": "event",
 }
 
@@ -50,7 +52,7 @@ def customer(
         "id": id_, "object": "customer", "address": None, "balance": 0, "created": created,
         "currency": currency.lower() if currency else None, "default_source": None,
         "delinquent": False, "description": description, "discount": None, "email": email,
-        "invoice_prefix": id_[4:12].upper(), "invoice_settings": {
+        "invoice_prefix": id_[-8:].upper(), "invoice_settings": {
             "custom_fields": None, "default_payment_method": None, "footer": None,
             "rendering_options": None},
         "livemode": False, "metadata": metadata, "name": name, "next_invoice_sequence": 1,
@@ -85,6 +87,24 @@ def price(plan: Plan, product_id: str, created: int) -> Doc:
         "tax_behavior": "exclusive", "tiers_mode": None, "transform_quantity": None,
         "type": "recurring", "unit_amount": plan.price.amount_minor,
         "unit_amount_decimal": str(plan.price.amount_minor),
+    }  # fmt: skip
+
+
+def plan(price_doc: Doc) -> Doc:
+    """The legacy Plans API's view of a recurring price: the same object, under the
+    price's id, as Stripe serves it."""
+    recurring = price_doc["recurring"]
+    return {
+        "id": price_doc["id"], "object": "plan", "active": price_doc["active"],
+        "amount": price_doc["unit_amount"], "amount_decimal": price_doc["unit_amount_decimal"],
+        "billing_scheme": price_doc["billing_scheme"], "created": price_doc["created"],
+        "currency": price_doc["currency"], "interval": recurring["interval"],
+        "interval_count": recurring["interval_count"], "livemode": False,
+        "metadata": price_doc["metadata"], "meter": recurring["meter"],
+        "nickname": price_doc["nickname"], "product": price_doc["product"],
+        "tiers_mode": price_doc["tiers_mode"], "transform_usage": None,
+        "trial_period_days": recurring["trial_period_days"],
+        "usage_type": recurring["usage_type"],
     }  # fmt: skip
 
 
@@ -148,7 +168,7 @@ def invoice(
         "livemode": False, "metadata": {}, "number": number, "parent": parent,
         "period_end": period[1], "period_start": period[0],
         "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
-        "status": status,
+        "starting_balance": 0, "status": status,
         "status_transitions": {"finalized_at": finalized, "marked_uncollectible_at": None,
                                "paid_at": created if paid else None, "voided_at": None},
         "subtotal": subtotal, "subtotal_excluding_tax": subtotal, "total": total,
@@ -218,13 +238,34 @@ def credit_note(
     }  # fmt: skip
 
 
+def balance_transaction(
+    id_: str, now: int, customer: Doc, *, amount: int, kind: str, ending_balance: int,
+    description: str | None = None, metadata: dict[str, str] | None = None,
+    invoice_id: str | None = None,
+) -> Doc:  # fmt: skip
+    """A change of ``customer``'s balance by ``amount`` (negative: a credit to them);
+    ``kind`` is ``adjustment`` (written through the API) or ``applied_to_invoice``."""
+    return {
+        "id": id_, "object": "customer_balance_transaction", "amount": amount,
+        "checkout_session": None, "created": now, "credit_note": None,
+        "currency": customer["currency"], "customer": customer["id"],
+        "description": description, "ending_balance": ending_balance, "invoice": invoice_id,
+        "livemode": False, "metadata": metadata or {}, "type": kind,
+    }  # fmt: skip
+
+
 def event(
     id_: str, created: int, type_: str, obj: Doc, *, request_id: str,
-    idempotency_key: str | None, pending_webhooks: int,
+    idempotency_key: str | None, pending_webhooks: int, previous: Doc | None = None,
 ) -> Doc:  # fmt: skip
+    """An Event about ``obj``; an update names the fields it changed, with their values
+    before, in ``previous_attributes``."""
+    data: Doc = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
     return {
         "id": id_, "object": "event", "api_version": API_VERSION, "created": created,
-        "data": {"object": obj}, "livemode": False, "pending_webhooks": pending_webhooks,
+        "data": data, "livemode": False, "pending_webhooks": pending_webhooks,
         "request": {"id": request_id, "idempotency_key": idempotency_key}, "type": type_,
     }  # fmt: skip
 
@@ -247,16 +288,16 @@ def from_records(records: Iterable[Record], lookup: Lookup) -> list[Doc]:
     docs: list[Doc] = []
     products: dict[str, tuple[Any, ...]] = {}
     prices: dict[str, Doc] = {}
-    for plan in (r for r in records if isinstance(r, Plan)):
-        facts = (plan.name, plan.features, plan.support_tier, plan.sla_hours)
-        product_id = base = "prod_" + _slug(plan.name)
+    for offer in (r for r in records if isinstance(r, Plan)):
+        facts = (offer.name, offer.features, offer.support_tier, offer.sla_hours)
+        product_id = base = "prod_" + _slug(offer.name)
         while products.get(product_id, facts) != facts:
             product_id = f"{base}_{len(products)}"
         if product_id not in products:
             products[product_id] = facts
-            docs.append(product(product_id, origin, plan))
-        prices[plan.id] = price(plan, product_id, origin)
-        docs.append(prices[plan.id])
+            docs.append(product(product_id, origin, offer))
+        prices[offer.id] = price(offer, product_id, origin)
+        docs += [prices[offer.id], plan(prices[offer.id])]
     for r in records:
         if isinstance(r, CustomerRecord):
             metadata = dict(r.metadata)

@@ -2,7 +2,9 @@
 
 StripeError(status, message, type=...)
     400 invalid_request_error   parameter_unknown, parameter_missing, resource_missing
-                                (on a referenced id), idempotency_error, bad values
+                                (on a referenced id), idempotency_error, bad values, a
+                                search query outside the language, a write the object's
+                                state forbids (finalizing an invoice twice)
     401 invalid_request_error   no key, or a wrong one (echoed masked)
     404 invalid_request_error   resource_missing, an unrecognized request URL
     429 rate_limit_error        (injected)
@@ -57,6 +59,12 @@ def fault(status: int, message: str) -> StripeError:
 def no_such(object_name: str, id_: str, param: str = "id", status: int = 404) -> StripeError:
     return StripeError(
         status, f"No such {object_name}: '{id_}'", code="resource_missing", param=param
+    )
+
+
+def unknown_parameter(name: str) -> StripeError:
+    return StripeError(
+        400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
     )
 
 

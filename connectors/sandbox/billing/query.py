@@ -1,38 +1,43 @@
-"""What a Stripe request asks for: its parameters, the filters and cursor pages of the list
-endpoints, and the Search Query Language of ``GET /v1/invoices/search``.
+"""What a Stripe request asks for: the call, its parameters, and the filters and cursor pages
+of the list endpoints. (The Search Query Language is ``search.py``.)
 
 Parameters are form-encoded bodies and query strings with bracket notation
 (``metadata[opsgraph_id]=x``, ``expand[0]=data.product``, ``expand[]=product``,
-``items[0][price]=p``); ``parse_params`` turns them into nested dicts and lists.
+``created[gte]=1700000000``); ``parse_params`` turns them into nested dicts and lists.
+
+A list applies every parameter it accepts: its filters (``LISTS``), each checking its value
+as Stripe does, ``created`` on every list (a Unix time, or a hash of ``gt`` / ``gte`` / ``lt``
+/ ``lte``), and the paging parameters. Anything else is Stripe's 400 ``parameter_unknown``.
 
 Lists are newest first (``created``, then id, descending). ``starting_after=<id>`` gives the
 page after ``id``; ``ending_before=<id>`` the page just before it, still newest first, with
 ``has_more`` meaning more remain in that direction, as on Stripe.
-
-Search answers exact-match clauses ``field:'value'`` (single or double quotes, ``\\``
-escapes the quote; a bare value without spaces or quotes too) on ``customer``, ``status``,
-``subscription`` and ``number``, and ``metadata['key']:'value'``; clauses joined by spaces
-or ``AND``, or by ``OR`` (keywords case insensitive), never both in one query, at most 10.
-Refused with Stripe's 400 ``invalid_request_error``: a field Stripe does not search invoices
-by, mixed ``AND``/``OR``, more than 10 clauses, anything unparsable, and the parts of the
-language the sandbox does not implement (negation, ``~``, numeric comparators, the other
-invoice fields): those say so rather than answer wrongly. Unlike Stripe, whose search index
-trails writes by up to a minute, the sandbox searches what it stores right now.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
+import operator
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.sandbox.billing.documents import Doc
-from connectors.sandbox.billing.errors import StripeError, no_such
+from connectors.sandbox.billing.errors import StripeError, no_such, unknown_parameter
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as its handler sees it."""
+
+    request_id: str
+    idempotency_key: str | None
+    method: str
+    url: str  # the path, e.g. /v1/customers/cus_1
+    id: str  # the {id} in the route, "" for collection routes
+    child: str = ""  # the {child} in a nested route: a customer's balance transaction
+
 
 # -- parameters -----------------------------------------------------------------------------
 
@@ -68,12 +73,10 @@ def parse_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return result
 
 
-def accept(params: dict[str, Any], allowed: Iterable[str]) -> None:
+def accept(params: Mapping[str, Any], allowed: Iterable[str]) -> None:
     for name in params:
         if name not in allowed:
-            raise StripeError(
-                400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
-            )
+            raise unknown_parameter(name)
 
 
 def _missing(name: str) -> StripeError:
@@ -88,14 +91,16 @@ def need(params: dict[str, Any], name: str) -> Any:
     return params[name]
 
 
-def integer(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return default
+def _integer(name: str, value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         raise StripeError(400, f"Invalid integer: {value}", param=name) from None
+
+
+def integer(params: dict[str, Any], name: str, default: int | None = None) -> int | None:
+    value = params.get(name)
+    return default if value is None else _integer(name, value)
 
 
 def needed_integer(params: dict[str, Any], name: str) -> int:
@@ -105,13 +110,29 @@ def needed_integer(params: dict[str, Any], name: str) -> int:
     return value
 
 
-def boolean(params: dict[str, Any], name: str) -> bool | None:
-    value = params.get(name)
-    if value is None:
-        return None
+def _boolean(name: str, value: Any) -> bool:
     if value not in ("true", "false"):
         raise StripeError(400, f"Invalid boolean: {value}", param=name)
     return bool(value == "true")
+
+
+def boolean(params: dict[str, Any], name: str) -> bool | None:
+    value = params.get(name)
+    return None if value is None else _boolean(name, value)
+
+
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise StripeError(400, f"Invalid string: {json.dumps(value)}", param=name)
+    return value
+
+
+def choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        head = ", ".join(allowed[:-1]) + ("," if len(allowed) > 2 else "")
+        message = f"Invalid {name}: must be one of {head} or {allowed[-1]}"
+        raise StripeError(400, message, param=name)
+    return str(value)
 
 
 def strings(params: dict[str, Any], name: str) -> dict[str, str]:
@@ -128,26 +149,92 @@ def expansions(params: dict[str, Any]) -> list[str]:
     return [str(v) for v in value]
 
 
-def _limit(params: dict[str, Any]) -> int:
-    limit = integer(params, "limit", 10)
-    if limit is None or not 1 <= limit <= 100:
+def limit(params: dict[str, Any]) -> int:
+    chosen = integer(params, "limit", 10)
+    if chosen is None or not 1 <= chosen <= 100:
         raise StripeError(400, "Invalid limit: must be between 1 and 100", param="limit")
-    return limit
+    return chosen
 
 
 # -- lists ----------------------------------------------------------------------------------
 
-PAGING = {"limit", "starting_after", "ending_before", "expand", "created"}
-Where = Callable[[Doc, Any], bool]
+PAGING = frozenset({"limit", "starting_after", "ending_before", "expand"})
+Where = Callable[[Doc], bool]
+Filter = Callable[[str, Any], Where]  # (parameter, its value) -> the documents it keeps
+_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
+}  # fmt: skip
 
 
-def _sub_price(doc: Doc) -> str | None:
-    items = doc["items"]["data"]
-    return items[0]["price"]["id"] if items else None
+def created(doc: Doc) -> int:
+    """When a document was made: its ``created``, or an invoice item's ``date``."""
+    return int(doc.get("created", doc.get("date")) or 0)
+
+
+def _created(name: str, value: Any) -> Where:
+    if not isinstance(value, dict):
+        at = _integer(name, value)
+        return lambda d: created(d) == at
+    bounds = []
+    for bound, moment in value.items():
+        if bound not in _BOUNDS:
+            raise unknown_parameter(f"{name}[{bound}]")
+        bounds.append((_BOUNDS[bound], _integer(f"{name}[{bound}]", moment)))
+    return lambda d: all(compare(created(d), moment) for compare, moment in bounds)
+
+
+def _equal(key: str, fold: Callable[[str], str] = str) -> Filter:
+    def where(name: str, value: Any) -> Where:
+        wanted = fold(text(name, value))
+        return lambda d: d.get(key) == wanted
+
+    return where
+
+
+def _flag(read: Callable[[Doc], bool]) -> Filter:
+    def where(name: str, value: Any) -> Where:
+        wanted = _boolean(name, value)
+        return lambda d: read(d) is wanted
+
+    return where
+
+
+def _one_of(key: str, allowed: Sequence[str]) -> Filter:
+    def where(name: str, value: Any) -> Where:
+        wanted = choice(name, value, allowed)
+        return lambda d: d.get(key) == wanted
+
+    return where
+
+
+ENDED = ("canceled", "incomplete_expired")
+_SUBSCRIPTION_STATUSES = (
+    "active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due",
+    "paused", "trialing", "unpaid",
+)  # fmt: skip
+
+
+def _subscription_status(name: str, value: Any) -> Where:
+    status = choice(name, value, _SUBSCRIPTION_STATUSES)
+    if status == "all":
+        return lambda d: True
+    if status == "ended":
+        return lambda d: d["status"] in ENDED
+    return lambda d: d["status"] == status
+
+
+def _subscription_price(name: str, value: Any) -> Where:
+    wanted = text(name, value)
+    return lambda d: any(item["price"]["id"] == wanted for item in d["items"]["data"])
 
 
 def invoice_subscription(doc: Doc) -> str | None:
     return ((doc.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+
+
+def _invoice_subscription(name: str, value: Any) -> Where:
+    wanted = text(name, value)
+    return lambda d: invoice_subscription(d) == wanted
 
 
 def _type_matches(doc: Doc, pattern: str) -> bool:
@@ -156,42 +243,71 @@ def _type_matches(doc: Doc, pattern: str) -> bool:
     return bool(doc["type"] == pattern)
 
 
-# plural path -> (object name, list filters: parameter -> predicate)
-RESOURCES: dict[str, tuple[str, dict[str, Where]]] = {
-    "customers": ("customer", {"email": lambda d, v: d.get("email") == v}),
-    "products": ("product", {"active": lambda d, v: str(d["active"]).lower() == v}),
-    "prices": ("price", {
-        "active": lambda d, v: str(d["active"]).lower() == v,
-        "currency": lambda d, v: d["currency"] == v.lower(),
-        "product": lambda d, v: d["product"] == v,
-        "type": lambda d, v: d["type"] == v}),
-    "subscriptions": ("subscription", {
-        "customer": lambda d, v: d["customer"] == v,
-        "price": lambda d, v: _sub_price(d) == v,
-        "status": lambda d, v: v == "all" or d["status"] == v}),
-    "invoices": ("invoice", {
-        "customer": lambda d, v: d["customer"] == v,
-        "status": lambda d, v: d["status"] == v,
-        "subscription": lambda d, v: invoice_subscription(d) == v}),
-    "invoiceitems": ("invoiceitem", {
-        "customer": lambda d, v: d["customer"] == v,
-        "invoice": lambda d, v: d["invoice"] == v,
-        "pending": lambda d, v: (d["invoice"] is None) == (v == "true")}),
-    "payment_intents": ("payment_intent", {"customer": lambda d, v: d["customer"] == v}),
-    "credit_notes": ("credit_note", {
-        "invoice": lambda d, v: d["invoice"] == v,
-        "customer": lambda d, v: d["customer"] == v}),
-    "events": ("event", {
-        "type": _type_matches,
-        "types": lambda d, v: any(_type_matches(d, t) for t in v)}),
+def _event_type(name: str, value: Any) -> Where:
+    pattern = text(name, value)
+    return lambda d: _type_matches(d, pattern)
+
+
+def _event_types(name: str, value: Any) -> Where:
+    if not isinstance(value, list):
+        raise StripeError(400, "Invalid array", param=name)
+    patterns = [text(f"{name}[{n}]", v) for n, v in enumerate(value)]
+    return lambda d: any(_type_matches(d, p) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A list endpoint: the objects it lists, the filters it takes, and what it leaves out
+    unless a filter says otherwise (``unless``: parameter -> the documents kept without it)."""
+
+    object_name: str
+    filters: Mapping[str, Filter]
+    unless: Mapping[str, Where] = field(default_factory=dict)
+
+    def where(self, params: Mapping[str, Any]) -> Where:
+        """The documents ``params`` ask for; unknown parameters and bad values refused."""
+        accept(params, PAGING | self.filters.keys())
+        chosen = [self.filters[n](n, v) for n, v in params.items() if n in self.filters]
+        chosen += [kept for n, kept in self.unless.items() if n not in params]
+        return lambda d: all(keep(d) for keep in chosen)
+
+
+def _listing(
+    object_name: str, unless: Mapping[str, Where] | None = None, **filters: Filter
+) -> Listing:
+    return Listing(object_name, {"created": _created, **filters}, unless or {})
+
+
+_ACTIVE = _flag(lambda d: bool(d["active"]))
+_CUSTOMER = _equal("customer")
+
+# plural path -> its list
+LISTS: dict[str, Listing] = {
+    "customers": _listing("customer", email=_equal("email")),
+    "products": _listing("product", active=_ACTIVE),
+    "prices": _listing("price", active=_ACTIVE, currency=_equal("currency", str.lower),
+                       product=_equal("product"), type=_one_of("type", ("one_time", "recurring"))),
+    "plans": _listing("plan", active=_ACTIVE, product=_equal("product")),
+    "subscriptions": _listing(
+        "subscription", {"status": lambda d: d["status"] not in ENDED}, customer=_CUSTOMER,
+        price=_subscription_price, status=_subscription_status),
+    "invoices": _listing("invoice", customer=_CUSTOMER, subscription=_invoice_subscription,
+                         status=_one_of("status", ("draft", "open", "paid", "uncollectible",
+                                                   "void"))),
+    "invoiceitems": _listing("invoiceitem", customer=_CUSTOMER, invoice=_equal("invoice"),
+                             pending=_flag(lambda d: d["invoice"] is None)),
+    "payment_intents": _listing("payment_intent", customer=_CUSTOMER),
+    "credit_notes": _listing("credit_note", invoice=_equal("invoice"), customer=_CUSTOMER),
+    "events": _listing("event", type=_event_type, types=_event_types),
 }  # fmt: skip
+# GET /v1/customers/{id}/balance_transactions, within the customer
+BALANCE_TRANSACTIONS = _listing("customer_balance_transaction", invoice=_equal("invoice"))
 
 
 def page(object_name: str, docs: list[Doc], params: dict[str, Any], url: str) -> Doc:
     """One page of ``docs`` (already filtered) as a Stripe list object."""
-    accept(params, PAGING | set(RESOURCES[url.split("/")[2]][1]))
-    limit = _limit(params)
-    docs = sorted(docs, key=lambda d: (d.get("created", d.get("date", 0)), d["id"]), reverse=True)
+    size = limit(params)
+    docs = sorted(docs, key=lambda d: (created(d), d["id"]), reverse=True)
     after, before = params.get("starting_after"), params.get("ending_before")
     if after and before:
         raise StripeError(
@@ -203,176 +319,9 @@ def page(object_name: str, docs: list[Doc], params: dict[str, Any], url: str) ->
         if cursor not in ids:
             raise no_such(object_name, str(cursor), param=name, status=400)
         at = ids.index(cursor)
-        start = at + 1 if after else max(0, at - limit)
-        stop = min(len(docs), start + limit) if after else at
+        start = at + 1 if after else max(0, at - size)
+        stop = min(len(docs), start + size) if after else at
         has_more = stop < len(docs) if after else start > 0
     else:
-        start, stop, has_more = 0, min(limit, len(docs)), limit < len(docs)
+        start, stop, has_more = 0, min(size, len(docs)), size < len(docs)
     return {"object": "list", "data": docs[start:stop], "has_more": has_more, "url": url}
-
-
-# -- search ---------------------------------------------------------------------------------
-
-SEARCH_URL = "/v1/invoices/search"
-MAX_CLAUSES = 10
-FIELDS: dict[str, Callable[[Doc], Any]] = {
-    "customer": lambda d: d["customer"],
-    "status": lambda d: d["status"],
-    "subscription": invoice_subscription,
-    "number": lambda d: d.get("number"),
-}
-# What Stripe searches invoices by; those the sandbox lacks are refused as unimplemented.
-STRIPE_FIELDS = {
-    "created", "currency", "customer", "last_finalization_error_code",
-    "last_finalization_error_type", "metadata", "number", "receipt_number", "status",
-    "subscription", "total",
-}  # fmt: skip
-
-_QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
-_CLAUSE = re.compile(
-    rf"(?P<field>[A-Za-z_][\w.]*)(?:\[(?P<key>{_QUOTED})\])?:(?P<value>{_QUOTED}|[^\s'\"]+)"
-)
-_FIELD = re.compile(r"-?(?P<field>[A-Za-z_][\w.]*)")
-_JOIN = re.compile(r"\s+(?:(?P<word>AND|OR)\s+)?", re.IGNORECASE)
-_UNPARSABLE = (
-    "We were unable to parse your search query. Try using the format "
-    '`metadata["key"]:"value"` to query for metadata or key:"value" to query for other fields.'
-)
-
-
-@dataclass(frozen=True)
-class Clause:
-    field: str
-    key: str | None  # the metadata key, for ``metadata[...]``
-    value: str
-
-    def matches(self, doc: Doc) -> bool:
-        if self.key is not None:
-            return bool((doc.get("metadata") or {}).get(self.key) == self.value)
-        return bool(FIELDS[self.field](doc) == self.value)
-
-
-@dataclass(frozen=True)
-class Search:
-    clauses: tuple[Clause, ...]
-    any_of: bool  # joined by OR
-
-    def matches(self, doc: Doc) -> bool:
-        hits = (c.matches(doc) for c in self.clauses)
-        return any(hits) if self.any_of else all(hits)
-
-
-def _unquote(token: str) -> str:
-    if token[:1] in ("'", '"'):
-        return re.sub(r"\\(.)", r"\1", token[1:-1])
-    return token
-
-
-def _unimplemented(text: str, at: int) -> StripeError:
-    fragment = text[at:].split()[0] if text[at:].strip() else text
-    return StripeError(
-        400,
-        f"The sandbox does not implement `{fragment}` in a search query: it answers exact "
-        "matches (field:'value') on customer, status, subscription, number and "
-        "metadata['key'], joined by AND or by OR.",
-    )
-
-
-def _clause(text: str, at: int) -> tuple[Clause, int]:
-    named = _FIELD.match(text, at)
-    if named is None or named["field"].upper() in ("AND", "OR"):
-        raise StripeError(400, _UNPARSABLE)
-    field = named["field"]
-    if field not in STRIPE_FIELDS:
-        raise StripeError(
-            400,
-            f"Field `{field}` is an unsupported search field for resource `invoices`. See "
-            "http://stripe.com/docs/search#query-fields-for-invoices for a list of supported "
-            "fields.",
-        )
-    match = _CLAUSE.match(text, at)
-    if match is None:
-        # Negation and the comparators are Stripe's, just not the sandbox's.
-        if text[at] == "-" or text[named.end() : named.end() + 1] in ("~", "<", ">"):
-            raise _unimplemented(text, at)
-        raise StripeError(400, _UNPARSABLE)
-    key, value = match["key"], match["value"]
-    if (field == "metadata") != (key is not None):
-        raise StripeError(400, _UNPARSABLE)
-    if (field not in FIELDS and field != "metadata") or value.lower() == "null":
-        raise _unimplemented(text, at)
-    return Clause(field, _unquote(key) if key else None, _unquote(value)), match.end()
-
-
-def parse_search(text: str) -> Search:
-    text = text.strip()
-    if not text:
-        raise StripeError(400, _UNPARSABLE)
-    clauses: list[Clause] = []
-    joins: set[str] = set()
-    at = 0
-    while True:
-        clause, at = _clause(text, at)
-        clauses.append(clause)
-        if at == len(text):
-            break
-        join = _JOIN.match(text, at)
-        if join is None:
-            raise StripeError(400, _UNPARSABLE)
-        joins.add((join["word"] or "AND").upper())
-        at = join.end()
-    if len(joins) > 1:
-        raise StripeError(
-            400,
-            "A search query cannot combine AND and OR: join every clause with the same one "
-            "(a space means AND).",
-        )
-    if len(clauses) > MAX_CLAUSES:
-        raise StripeError(
-            400,
-            f"A search query can combine at most {MAX_CLAUSES} clauses; this one has "
-            f"{len(clauses)}.",
-        )
-    return Search(tuple(clauses), any_of=joins == {"OR"})
-
-
-def _order(doc: Doc) -> tuple[int, str]:
-    return int(doc.get("created", 0)), str(doc["id"])
-
-
-def _page_token(query: str, last: Doc) -> str:
-    """The opaque ``next_page``: where the page ended, bound to the query it belongs to."""
-    digest = hashlib.sha256(query.encode()).hexdigest()[:16]
-    raw = json.dumps([digest, _order(last)[0], last["id"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _after(query: str, token: str) -> tuple[int, str]:
-    try:
-        digest, created, id_ = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if digest == hashlib.sha256(query.encode()).hexdigest()[:16]:
-            return int(created), str(id_)
-    except (binascii.Error, ValueError, TypeError):
-        pass
-    raise StripeError(400, f"Invalid page: {token}", param="page")
-
-
-def search(select: Callable[[Callable[[Doc], bool]], list[Doc]], params: dict[str, Any]) -> Doc:
-    """One page of the invoices ``select(predicate)`` finds for ``params["query"]``, newest
-    first like a list, as a Stripe ``search_result``."""
-    accept(params, {"query", "limit", "page", "expand"})
-    text = str(need(params, "query"))
-    query = parse_search(text)
-    limit = _limit(params)
-    found = sorted(select(query.matches), key=_order, reverse=True)
-    if params.get("page"):
-        after = _after(text, str(params["page"]))
-        found = [d for d in found if _order(d) < after]
-    data, has_more = found[:limit], len(found) > limit
-    return {
-        "object": "search_result",
-        "data": data,
-        "has_more": has_more,
-        "next_page": _page_token(text, data[-1]) if has_more else None,
-        "url": SEARCH_URL,
-    }

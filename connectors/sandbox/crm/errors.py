@@ -1,20 +1,26 @@
-"""Salesforce's errors: a JSON array ``[{"message", "errorCode"}]``.
+"""Salesforce's errors: a JSON array ``[{"message", "errorCode", "fields"?}]`` (``fields``
+where a write names the fields at fault).
 
-SalesforceError(status, code, message)
-    300 (an upsert matching several records answers a list of their URLs instead)
+SalesforceError(status, code, message, fields=...)
+    300 (an upsert or read by external id matching several records answers a list of
+        their URLs instead)
     400 MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE, INVALID_QUERY_FILTER_OPERATOR,
-        INVALID_QUERY_LOCATOR, INVALID_REPLICATION_DATE, JSON_PARSER_ERROR,
-        INVALID_CROSS_REFERENCE_KEY, REQUIRED_FIELD_MISSING, INVALID_BATCH_REQUEST
+        INVALID_QUERY_LOCATOR, INVALID_REPLICATION_DATE, JSON_PARSER_ERROR, INVALID_INPUT,
+        INVALID_CROSS_REFERENCE_KEY, REQUIRED_FIELD_MISSING, INVALID_FIELD_FOR_INSERT_UPDATE,
+        STRING_TOO_LONG, NUMBER_OUTSIDE_VALID_RANGE, INVALID_BATCH_REQUEST,
+        PROCESSING_HALTED (a composite subrequest not run)
     401 INVALID_SESSION_ID
     403 REQUEST_LIMIT_EXCEEDED (the org's daily API requests are spent)
-    404 NOT_FOUND (a record, an external id field, or a path no route takes)
+    404 NOT_FOUND (a record, an external id field, an API version not served, or a path
+        no route takes), ENTITY_IS_DELETED
     405 METHOD_NOT_ALLOWED
+    412 BATCH_PROCESSING_HALTED (a batch subrequest after a failure, with haltOnError)
     429 REQUEST_LIMIT_EXCEEDED, 5xx SERVER_ERROR (injected)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from connectors.sandbox.errors import VendorError
 
@@ -28,9 +34,18 @@ CANNED = {
 
 class SalesforceError(VendorError):
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        fields: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(status, [{"message": message, "errorCode": code}], message, headers)
+        error: dict[str, object] = {"message": message, "errorCode": code}
+        if fields is not None:
+            error["fields"] = list(fields)
+        super().__init__(status, [error], message, headers)
         self.code = code
 
 
@@ -49,6 +64,22 @@ def not_found(*, external_id_field: str | None = None) -> SalesforceError:
         return SalesforceError(404, *CANNED[404])
     message = f"Provided external ID field does not exist or is not accessible: {external_id_field}"
     return SalesforceError(404, "NOT_FOUND", message)
+
+
+def deleted() -> SalesforceError:
+    return SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted", fields=[])
+
+
+def malformed_query(message: str) -> SalesforceError:
+    return SalesforceError(400, "MALFORMED_QUERY", message)
+
+
+def json_parser(message: str) -> SalesforceError:
+    return SalesforceError(400, "JSON_PARSER_ERROR", message)
+
+
+def no_such_column(name: str, sobject: str) -> SalesforceError:
+    return SalesforceError(400, "INVALID_FIELD", f"No such column '{name}' on entity '{sobject}'")
 
 
 def unrouted(method: str, status: int) -> SalesforceError:

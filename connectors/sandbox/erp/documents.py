@@ -3,6 +3,8 @@ reads, customer balances, and seeding from canonical records.
 
 Documents are kept in the record API's shape (``{"entity": {"id", "refName"}, ...}``) with
 amounts as decimal strings at the currency's precision, so no amount is ever a float here.
+A write names only fields the sandbox keeps (``CREATE_FIELDS``, ``LINE_FIELDS``,
+``PATCHABLE``): any other is refused with its JSON path, never dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from connectors.models import CustomerRecord, Posting, PostingType, Record
 from connectors.money import CURRENCY_EXPONENTS, exponent
-from connectors.sandbox.erp.errors import NetSuiteError
+from connectors.sandbox.erp.errors import NetSuiteError, bad_field
 from connectors.sandbox.erp.query import Row, render_number
 from connectors.sandbox.store import Store
 
@@ -42,6 +44,27 @@ CURRENCY_IDS = {
 }
 CURRENCY_CODES = {cid: code for code, cid in CURRENCY_IDS.items()}
 METADATA_FIELD = "custentity_opsgraph_metadata"  # a long-text custom field holding JSON
+# What a create body may name, and a line of its ``item`` sublist: the fields the sandbox keeps.
+CREATE_FIELDS = frozenset({"entity", "subsidiary", "currency", "tranDate", "item", "externalId",
+                           "memo"})  # fmt: skip
+LINE_FIELDS = frozenset({"amount", "tax1Amt", "item", "description"})
+# What a PATCH may change, per record type (null removes a field, but not ``tranDate``).
+PATCHABLE = {
+    "customer": frozenset({"email", "externalId", METADATA_FIELD}),
+    **dict.fromkeys(TRANSACTIONS, frozenset({"externalId", "memo", "tranDate"})),
+}
+# The record types the record API serves, and the fields their documents may have (``fields=``).
+FIELDS = {
+    "customer": frozenset({"id", "entityId", "companyName", "externalId", "email", "currency",
+                           "subsidiary", METADATA_FIELD, "lastModifiedDate", "balance"}),
+    **dict.fromkeys(TRANSACTIONS, frozenset({"id", "externalId", "entity", "tranDate",
+                                             "subsidiary", "currency", "subtotal", "taxTotal",
+                                             "total", "status", "memo", "lastModifiedDate",
+                                             "item"})),
+    "subsidiary": frozenset({"id", "name"}),
+    "currency": frozenset({"id", "name", "symbol", "currencyPrecision"}),
+}  # fmt: skip
+_TOMBSTONES = "deletedTransaction"  # whose a deleted transaction was, for the change feed
 
 
 def now() -> str:
@@ -106,6 +129,7 @@ class Ledger:
             for t in TRANSACTIONS
             for d in self.store.all(t)
         }
+        entities |= {(d["kind"], d["id"]): d["entity"] for d in self.store.all(_TOMBSTONES)}
         followed = ("customer", *TRANSACTIONS)
         return [
             {"seq": str(seq), "id": id_, "recordtype": collection.lower(), "changetype": kind,
@@ -118,6 +142,7 @@ class Ledger:
         """The document a create body makes, with NetSuite's checks and derived totals."""
         if not isinstance(body, dict):
             raise NetSuiteError(400, "The request body must be a JSON object.")
+        _kept(body, CREATE_FIELDS)
         customer = self.store.get("customer", _ref_id(body, "entity", "Customer"))
         subsidiary_id = _ref_id(body, "subsidiary", "Subsidiary")
         subsidiary = self.store.get("subsidiary", subsidiary_id)
@@ -125,32 +150,53 @@ class Ledger:
         if customer is None or subsidiary is None or currency is None:
             detail = "Invalid entity, subsidiary or currency reference key."
             raise NetSuiteError(400, detail, "INVALID_KEY_OR_REF")
-        try:
-            tran_date = date.fromisoformat(body.get("tranDate") or now()[:10])
-        except (TypeError, ValueError):
-            raise NetSuiteError(
-                400, "Invalid tranDate; use YYYY-MM-DD.", "INVALID_FLD_VALUE"
-            ) from None
-        lines = (body.get("item") or {}).get("items")
+        tran_date = _tran_date(body.get("tranDate") or now()[:10])
+        sublist = body.get("item") or {}
+        if not isinstance(sublist, dict):
+            raise bad_field("item", "Please enter value(s) for: Items.", "INVALID_FLD_VALUE")
+        _kept(sublist, {"items"}, "item.")
+        lines = sublist.get("items")
         if not isinstance(lines, list) or not lines or not all(isinstance(x, dict) for x in lines):
             raise NetSuiteError(400, "Please enter value(s) for: Items.")
-        subtotal = sum((_amount(line, "amount", currency) for line in lines), Decimal(0))
-        tax = sum((_amount(line, "tax1Amt", currency, Decimal(0)) for line in lines), Decimal(0))
+        kept = [_line(n, line, currency) for n, line in enumerate(lines)]
+        subtotal = sum((Decimal(line["amount"]) for line in kept), Decimal(0))
+        tax = sum((Decimal(line["tax1Amt"]) for line in kept), Decimal(0))
         doc = {
             "id": self._next_transaction_id(),
-            "externalId": body.get("externalId"),
+            "externalId": _text(body, "externalId"),
             "entity": {"id": customer["id"], "refName": customer.get("companyName")},
-            "tranDate": tran_date.isoformat(),
+            "tranDate": tran_date,
             "subsidiary": {"id": subsidiary_id, "refName": subsidiary["name"]},
             "currency": _currency_ref(currency),
             "subtotal": at_places(subtotal, currency),
             "taxTotal": at_places(tax, currency),
             "total": at_places(subtotal + tax, currency),
             "status": {"id": "open", "refName": "Open"},
-            "memo": body.get("memo"),
+            "memo": _text(body, "memo"),
             "lastModifiedDate": now(),
+            "item": {"items": kept},
         }
         return {k: v for k, v in doc.items() if v is not None}
+
+    def record(self, kind: str, id_: str) -> dict[str, Any] | None:
+        """The document the record API serves for ``kind`` (one of ``FIELDS``) and id."""
+        if kind == "currency":
+            code = CURRENCY_CODES.get(id_)
+            if code is None:
+                return None
+            return {"id": id_, "name": code, "symbol": code, "currencyPrecision": exponent(code)}
+        return self.store.get(kind, id_)
+
+    def delete(self, kind: str, id_: str) -> bool:
+        """Remove a transaction, keeping whose it was: the change feed says so, and a
+        customer's balance changes with it."""
+        doc = self.store.get(kind, id_)
+        if doc is None:
+            return False
+        entity = doc.get("entity", {}).get("id")
+        tombstone = {"kind": kind, "id": id_, "entity": entity}
+        self.store.put(_TOMBSTONES, f"{kind}/{id_}", tombstone)
+        return self.store.delete(kind, id_)
 
     def _next_transaction_id(self) -> str:
         while True:
@@ -211,10 +257,71 @@ def _currency_ref(code: str) -> dict[str, str]:
     return {"id": CURRENCY_IDS[code], "refName": code}
 
 
-def _ref_id(body: dict[str, Any], field: str, label: str) -> str:
+def patched(kind: str, doc: dict[str, Any], body: Any) -> dict[str, Any]:
+    """``doc`` with a PATCH body applied: each field named set, or removed by null; any
+    field omitted stays as it was."""
+    if not isinstance(body, dict):
+        raise NetSuiteError(400, "The request body must be a JSON object.")
+    for name, value in body.items():
+        if name not in PATCHABLE[kind]:
+            detail = f"The sandbox cannot change the field {name} of {kind} records."
+            raise bad_field(name, detail)
+        if name == "tranDate":
+            doc[name] = _tran_date(value)
+        elif value is None:
+            doc.pop(name, None)
+        else:
+            doc[name] = _text(body, name)
+    doc["lastModifiedDate"] = now()
+    return doc
+
+
+def _kept(body: dict[str, Any], fields: frozenset[str] | set[str], path: str = "") -> None:
+    """Refuse a field the sandbox does not keep: dropping it would claim it was written."""
+    for name in body:
+        if name not in fields:
+            raise bad_field(path + name, f"The sandbox does not keep the field {path}{name}.")
+
+
+def _text(body: dict[str, Any], field: str, path: str = "") -> str | None:
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        detail = f"Please enter a text value for: {field}."
+        raise bad_field(path + field, detail, "INVALID_FLD_VALUE")
+    return value
+
+
+def _tran_date(value: Any) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError):
+        raise bad_field(
+            "tranDate", "Invalid tranDate; use YYYY-MM-DD.", "INVALID_FLD_VALUE"
+        ) from None
+
+
+def _line(n: int, line: dict[str, Any], currency: str) -> dict[str, Any]:
+    """One line of a create's ``item`` sublist, as the document keeps it."""
+    path = f"item.items[{n}]."
+    _kept(line, LINE_FIELDS, path)
+    kept: dict[str, Any] = {
+        "line": n + 1,
+        "amount": at_places(_amount(line, "amount", currency), currency),
+        "tax1Amt": at_places(_amount(line, "tax1Amt", currency, Decimal(0)), currency),
+    }
+    if "item" in line:
+        kept["item"] = {"id": _ref_id(line, "item", "Item", path)}
+    description = _text(line, "description", path)
+    if description is not None:
+        kept["description"] = description
+    return kept
+
+
+def _ref_id(body: dict[str, Any], field: str, label: str, path: str = "") -> str:
     ref = body.get(field)
     if not isinstance(ref, dict) or not isinstance(ref.get("id"), str | int):
         raise NetSuiteError(400, f"Please enter value(s) for: {label}.")
+    _kept(ref, {"id"}, f"{path}{field}.")
     return str(ref["id"])
 
 

@@ -4,17 +4,21 @@ type=error``)::
     {"type": "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2", "title": "Unauthorized",
      "status": 401, "o:errorDetails": [{"detail": "...", "o:errorCode": "INVALID_LOGIN"}]}
 
-    NetSuiteError(status, detail, code)
-        400 USER_ERROR, INVALID_HEADER, INVALID_PARAMETER (a SuiteQL statement outside the
-            subset), INVALID_CONTENT, INVALID_KEY_OR_REF, INVALID_FLD_VALUE
-        401 INVALID_LOGIN
-        404 NONEXISTENT_ID (a record, or a path no route takes)
-        405 INVALID_PARAMETER (a method no route takes, a record type it cannot create)
+    NetSuiteError(status, detail, code, where)
+        400 USER_ERROR, INVALID_HEADER (``o:errorHeader`` names it), INVALID_PARAMETER (a
+            SuiteQL statement outside the subset; a query parameter, ``o:errorQueryParam``),
+            INVALID_CONTENT (a body field, ``o:errorPath``), INVALID_KEY_OR_REF,
+            INVALID_FLD_VALUE
+        401 INVALID_LOGIN (a bearer token or a TBA signature refused, alike)
+        404 NONEXISTENT_ID (a record, a record type, or a path no route takes)
+        405 INVALID_PARAMETER (a method no route takes; a record type it cannot create,
+            update or delete)
         429 CONCURRENCY_LIMIT_EXCEEDED, 5xx UNEXPECTED_ERROR (injected)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from connectors.sandbox.errors import VendorError
@@ -33,7 +37,13 @@ QUERY_FAILED = "Invalid search query. Detailed unprocessed description follows. 
 class NetSuiteError(VendorError):
     media_type = MEDIA + "error"
 
-    def __init__(self, status: int, detail: str, code: str = "USER_ERROR") -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str = "USER_ERROR",
+        where: Mapping[str, str] | None = None,  # o:errorHeader, o:errorQueryParam, o:errorPath
+    ) -> None:
         if status == 429:
             kind = "https://www.rfc-editor.org/rfc/rfc6585.html#section-4"
         else:
@@ -47,7 +57,7 @@ class NetSuiteError(VendorError):
             "type": kind,
             "title": title,
             "status": status,
-            "o:errorDetails": [{"detail": detail, "o:errorCode": code}],
+            "o:errorDetails": [{"detail": detail, "o:errorCode": code, **(where or {})}],
         }
         super().__init__(status, document, detail)
         self.detail, self.code = detail, code
@@ -68,3 +78,25 @@ def unrouted(method: str, path: str, status: int) -> NetSuiteError:
     if status == 404:
         return NetSuiteError(404, f"Unknown path {path}.", "NONEXISTENT_ID")
     return NetSuiteError(status, f"{method} is not allowed here.", "INVALID_PARAMETER")
+
+
+def bad_header(name: str, detail: str) -> NetSuiteError:
+    return NetSuiteError(400, detail, "INVALID_HEADER", {"o:errorHeader": name})
+
+
+def bad_parameter(name: str, detail: str) -> NetSuiteError:
+    return NetSuiteError(400, detail, "INVALID_PARAMETER", {"o:errorQueryParam": name})
+
+
+def bad_field(path: str, detail: str, code: str = "INVALID_CONTENT") -> NetSuiteError:
+    """A body field the sandbox does not keep (``INVALID_CONTENT``), or whose value it
+    refuses (``INVALID_FLD_VALUE``); ``path`` is its JSON path (``item.items[0].rate``)."""
+    return NetSuiteError(400, detail, code, {"o:errorPath": path})
+
+
+def no_such_type(kind: str) -> NetSuiteError:
+    return NetSuiteError(404, f"Record type '{kind}' does not exist.", "NONEXISTENT_ID")
+
+
+def not_allowed(action: str, kind: str) -> NetSuiteError:
+    return NetSuiteError(405, f"The sandbox cannot {action} {kind} records.", "INVALID_PARAMETER")

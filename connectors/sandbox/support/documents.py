@@ -1,9 +1,14 @@
-"""The Zendesk Support documents the stand-in stores and serves: organizations, tickets,
-audits and ticket metric events, built from canonical records or from writes; the account's
-SLA policies; and tickets as the event webhooks phrase them."""
+"""The Zendesk Support documents the stand-in stores and serves: organizations, users,
+tickets, comments, audits and ticket metric events, built from canonical records or from
+writes; the account's SLA policies; and tickets as the event webhooks phrase them.
+
+Users: the API token's user (an admin, ``AGENT_ID``), who requests and submits what the API
+writes and the seeded tickets; and per organization one end-user, its support contact."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +18,9 @@ from connectors.models import Case, CustomerRecord, SlaBreach
 AGENT_ID = 1000001  # the API token's user: requester and author of what the API writes
 ACCOUNT_ID = 9000001
 PRIORITIES = ("urgent", "high", "normal", "low")
-STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")  # in Zendesk's order
+TICKET_TYPES = ("question", "incident", "problem", "task")
+ROLES = ("end-user", "agent", "admin")
 BREACH_TAG = "sla_breached"
 # The account's SLA policies, one per support tier: (tier, the plan it was set up for, first
 # reply within hours), most urgent first. The seed gives its plans these hours, so that an
@@ -54,6 +61,37 @@ def organization(record: CustomerRecord) -> Doc:
     }  # fmt: skip
 
 
+def user(id_: int, name: str, email: str, role: str, org: int | None, at: str) -> Doc:
+    return {
+        "id": id_, "name": name, "email": email, "created_at": at, "updated_at": at,
+        "time_zone": "UTC", "iana_time_zone": "Etc/UTC", "phone": None, "photo": None,
+        "locale": "en-US", "locale_id": 1, "organization_id": org, "role": role,
+        "verified": True, "external_id": None, "tags": [], "alias": None, "active": True,
+        "shared": False, "shared_agent": False, "last_login_at": None, "signature": None,
+        "details": "", "notes": "", "custom_role_id": None, "moderator": role != "end-user",
+        "ticket_restriction": "requested" if role == "end-user" else None,
+        "only_private_comments": False, "restricted_agent": False, "suspended": False,
+        "user_fields": {},
+    }  # fmt: skip
+
+
+def agent() -> Doc:
+    """The API token's user: any email with the right token is it."""
+    return user(AGENT_ID, "Opsgraph Integration", "integration@opsgraph.example", "admin", None,
+                "2026-01-01T00:00:00Z")  # fmt: skip
+
+
+def contact_id(org_id: int) -> int:
+    return org_id * 10 + 1
+
+
+def contact(org: Doc) -> Doc:
+    """The organization's support contact, an end-user of it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(org["name"]).lower()).strip("-")
+    return user(contact_id(org["id"]), f"{org['name']} Support", f"support@{slug}.example",
+                "end-user", org["id"], org["created_at"])  # fmt: skip
+
+
 def seeded_ticket(case: Case) -> Doc:
     return {
         "id": int(case.id), "external_id": None, "via": {"channel": "web"},
@@ -66,29 +104,44 @@ def seeded_ticket(case: Case) -> Doc:
     }  # fmt: skip
 
 
-def new_ticket(id_: int, ticket: Mapping[str, Any]) -> Doc:
-    """The ticket a create makes of a request's ``ticket`` object (already checked)."""
-    at = now()
-    body = str(ticket["comment"]["body"])
-    subject = str(ticket.get("subject") or body[:80])
+def new_ticket(id_: int, fields: Mapping[str, Any], body: str, at: str) -> Doc:
+    """The ticket a create makes of a request's (checked) fields and first comment."""
+    subject = str(fields.get("subject") or body[:80])
+    requester = fields.get("requester_id", AGENT_ID)
     return {
-        "id": id_, "external_id": ticket.get("external_id"),
-        "via": {"channel": "api"}, "created_at": at, "updated_at": at, "type": None,
-        "subject": subject, "raw_subject": subject, "description": body,
-        "priority": ticket.get("priority", "normal"), "status": ticket.get("status", "new"),
-        "requester_id": AGENT_ID, "submitter_id": AGENT_ID, "assignee_id": None,
-        "organization_id": ticket.get("organization_id"), "group_id": None,
-        "tags": list(ticket.get("tags") or []), "custom_fields": [], "is_public": True,
+        "id": id_, "external_id": fields.get("external_id"),
+        "via": {"channel": "api"}, "created_at": at, "updated_at": at,
+        "type": fields.get("type"), "subject": subject, "raw_subject": subject,
+        "description": body, "priority": fields.get("priority", "normal"),
+        "status": fields.get("status", "new"), "requester_id": requester,
+        "submitter_id": AGENT_ID, "assignee_id": fields.get("assignee_id"),
+        "organization_id": fields.get("organization_id"), "group_id": None,
+        "tags": list(fields.get("tags") or []), "custom_fields": [], "is_public": True,
     }  # fmt: skip
 
 
-def audit(id_: int, ticket_id: int, comment: Any, custom: Mapping[str, Any], at: str) -> Doc:
-    """An audit of a ticket write; a comment with a body is its event, numbered ``id_ + 1``."""
-    events = []
-    if isinstance(comment, dict) and comment.get("body"):
-        events.append({"id": id_ + 1, "type": "Comment", "author_id": AGENT_ID,
-                       "body": str(comment["body"]),
-                       "public": bool(comment.get("public", True))})  # fmt: skip
+def comment(id_: int, audit_id: int | None, author: int, body: str, public: bool, channel: str,
+            at: str) -> Doc:  # fmt: skip
+    paragraphs = "".join(
+        f'<p dir="auto">{html.escape(p).replace(chr(10), "<br>")}</p>' for p in body.split("\n\n")
+    )
+    return {"id": id_, "type": "Comment", "author_id": author, "body": body,
+            "html_body": f'<div class="zd-comment" dir="auto">{paragraphs}</div>',
+            "plain_body": body, "public": public, "attachments": [], "audit_id": audit_id,
+            "via": {"channel": channel}, "metadata": {"system": {}, "custom": {}},
+            "created_at": at}  # fmt: skip
+
+
+def comment_event(c: Doc) -> Doc:
+    return {k: c[k] for k in ("id", "type", "author_id", "body", "public")}
+
+
+def change_event(id_: int, field: str, value: Any, previous: Any) -> Doc:
+    return {"id": id_, "type": "Change", "field_name": field, "value": value,
+            "previous_value": previous}  # fmt: skip
+
+
+def audit(id_: int, ticket_id: int, events: list[Doc], custom: Mapping[str, Any], at: str) -> Doc:
     return {"id": id_, "ticket_id": ticket_id, "created_at": at, "author_id": AGENT_ID,
             "metadata": {"system": {"client": "opsgraph sandbox"}, "custom": dict(custom)},
             "events": events}  # fmt: skip
@@ -103,6 +156,25 @@ def breach(record: SlaBreach) -> Doc:
     return {"id": record.id, "ticket_id": int(record.case_id), "metric": record.metric,
             "instance_id": 1, "type": "breach", "time": ts(record.breached_at),
             "deleted": False}  # fmt: skip
+
+
+# The event a webhook announces for a change of each property (a comment: comment_added).
+_CHANGED = {"status": "status_changed", "priority": "priority_changed", "tags": "tags_changed",
+            "subject": "subject_changed", "type": "type_changed",
+            "assignee_id": "agent_assignment_changed", "requester_id": "requester_changed",
+            "organization_id": "organization_changed",
+            "external_id": "external_id_changed"}  # fmt: skip
+
+
+def changed(field: str, value: Any, previous: Any) -> tuple[str, Doc]:
+    """The ticket event type of a change of ``field``, and what the event says of it."""
+    if field == "tags":
+        added, removed = (
+            [t for t in value if t not in previous],
+            [t for t in previous if t not in value],
+        )
+        return "ticket.tags_changed", {"tags_added": added, "tags_removed": removed}
+    return f"ticket.{_CHANGED[field]}", {"current": value, "previous": previous}
 
 
 def event(event_id: str, type_: str, doc: Mapping[str, Any], change: Mapping[str, Any]) -> Doc:

@@ -1,10 +1,13 @@
-"""Zendesk's errors: ``{"error": code, "description"?: text, "details"?: {...}}``.
+"""Zendesk's errors: ``{"error": code, "description"?: text, "details"?: {...}}``, or for a
+parameter it cannot take ``{"error": {"title": ..., "message": ...}}``.
 
-ZendeskError(status, code, description)
+ZendeskError(status, error, description)
     400 InvalidValue, InvalidPaginationParameter, TooManyIds, IdempotentRequestError
+    400 {"title": "Invalid attribute", ...}: a query parameter the sandbox does not apply
     401 "Couldn't authenticate you" (the code is the whole message)
     404 RecordNotFound, InvalidEndpoint (a path or method no route takes)
-    422 RecordInvalid (with ``details`` per field), Insufficient Resource Error
+    422 RecordInvalid (with ``details`` per field), Insufficient Resource Error,
+        invalid ("Invalid search: ...", a query the search cannot run)
     429 TooManyRequests, 503 ServiceUnavailable, 5xx InternalError (injected)
 """
 
@@ -22,20 +25,27 @@ class ZendeskError(VendorError):
     def __init__(
         self,
         status: int,
-        code: str,
+        error: str | Mapping[str, str],
         description: str | None = None,
         *,
         headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        body: dict[str, Any] = {"error": code}
+        body: dict[str, Any] = {"error": error if isinstance(error, str) else dict(error)}
         if description is not None:
             body["description"] = description
-        super().__init__(status, {**body, **extra}, description or code, headers)
+        message = description or (error if isinstance(error, str) else error["message"])
+        super().__init__(status, {**body, **extra}, message, headers)
 
 
 def bad_request(code: str, description: str) -> ZendeskError:
     return ZendeskError(400, code, description)
+
+
+def unapplied(name: str, why: str) -> ZendeskError:
+    """A query parameter the sandbox would not apply: refused, never ignored."""
+    message = f"You passed an invalid value for the {name} attribute. {why}"
+    return ZendeskError(400, {"title": "Invalid attribute", "message": message})
 
 
 def not_found() -> ZendeskError:
@@ -45,6 +55,10 @@ def not_found() -> ZendeskError:
 def invalid(field: str, description: str) -> ZendeskError:
     details = {field: [{"description": description, "error": "InvalidValue"}]}
     return ZendeskError(422, "RecordInvalid", "Record validation errors", details=details)
+
+
+def invalid_search(why: str) -> ZendeskError:
+    return ZendeskError(422, "invalid", f"Invalid search: {why}")
 
 
 def unauthorized(token: str | None) -> ZendeskError:
