@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
 from gateway.graphql_view import GraphQLView
 from gateway.ownership import OwnershipMap
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(RequestScopeMiddleware, deadline_s=settings.request_deadline_s)],
+        middleware=[
+            Middleware(RequestScopeMiddleware, deadline_s=settings.request_deadline_s),
+            Middleware(AuthMiddleware),
+        ],
         lifespan=lifespan,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -19,10 +20,12 @@ from connectors.sandbox.faults import SandboxMiddleware
 from connectors.sandbox.seed import World, generate
 from connectors.sandbox.serve import HOST, PortUnavailable, listen, run_together, server
 from gateway.app import create_app
+from gateway.auth import dev_tokens
+from gateway.auth.scopes import Role
 from gateway.data.crosswalk import Crosswalk
 from gateway.data.registry import EXTERNAL
 from gateway.errors import ConfigurationError
-from gateway.settings import ConnectorSettings, Settings, load_settings
+from gateway.settings import ConnectorSettings, Profile, Settings, load_settings
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import upgrade
 
@@ -74,7 +77,13 @@ def demo_settings(state_dir: Path, port: int | None) -> Settings:
     # its own only where the environment is silent (nested settings merge field by field).
     given = _set_by_environment()
     flag = {} if port is None else {"port": port}
-    own: dict[str, Any] = {"database_url": _database_url(state_dir)}
+    own: dict[str, Any] = {
+        "database_url": _database_url(state_dir),
+        # GraphiQL and introspection open, and the demo's own tokens (HS256, a new secret
+        # each run): anonymous requests are still refused, as in production.
+        "profile": Profile.DEVELOPMENT.value,
+        "auth": {"hs256_secret": secrets.token_urlsafe(32)},
+    }
     # First without the sandboxes' URLs, which follow from the port this settles.
     for system in EXTERNAL:
         own[system.value] = _credentials()
@@ -154,6 +163,8 @@ def run_demo(
         (state_dir / "opsgraph.db").unlink(missing_ok=True)
     upgrade(settings.database_url)
     asyncio.run(link_customers(settings.database_url, world))
+    secret = settings.auth.hs256_secret
+    tokens = dev_tokens.write(state_dir / "tokens.json", secret) if secret else {}
 
     servers = [
         server(gateway, gateway_socket, lifespan="on", grace_s=settings.shutdown_grace_s),
@@ -171,9 +182,17 @@ def run_demo(
             variable = f"OPSGRAPH_{system.value.upper()}__BASE_URL={configured.base_url}"
             console.print(f"              (the gateway's {system.value}: {variable})")
     console.print(f"  manifest    {state_dir / 'seed-manifest.json'}")
-    console.print(
-        '  try         { systems { name healthy breaker } customer(id: "cust_0001") '
-        "{ name externalIds { system id } } }"
-    )
+    query = '{ systems { name healthy breaker } customer(id: \\"cust_0001\\") { name } }'
+    if tokens:
+        console.print(f"  tokens      {state_dir / 'tokens.json'}  (development, one per role)")
+        console.print(
+            f"  try         curl -s {url}/graphql -H 'content-type: application/json' "
+            f"-H 'authorization: Bearer {tokens[Role.VIEWER]}' "
+            f'-d \'{{"query": "{query}"}}\'',
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        console.print("  tokens      none: OPSGRAPH_AUTH__* verifies your identity provider's")
     console.print("Ctrl-C stops everything.")
     run_together(servers)

@@ -6,6 +6,7 @@
     ├── BadUserInput                the request itself is wrong: fix it and send it again
     ├── NotFound                    no such customer / record in opsgraph
     ├── OwnershipViolation          a write aimed at a system that does not own the object
+    ├── Unauthenticated             no credential, or one that does not verify (401)
     ├── Forbidden                   the principal may not do this
     ├── RequestEnded                the client left before the answer was ready (nobody
     │                               reads it; what the request was waiting for stopped)
@@ -39,6 +40,7 @@ __all__ = [
     "NotFound",
     "OwnershipViolation",
     "RequestEnded",
+    "Unauthenticated",
     "UpstreamAuthError",
     "UpstreamConflict",
     "UpstreamError",
@@ -60,6 +62,12 @@ class NotFound(GatewayError):
 
 class OwnershipViolation(GatewayError):
     code = "OWNERSHIP_VIOLATION"
+
+
+class Unauthenticated(GatewayError):
+    """No credential, or one that does not verify: answered 401 before GraphQL runs."""
+
+    code = "UNAUTHENTICATED"
 
 
 class Forbidden(GatewayError):

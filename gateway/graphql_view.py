@@ -38,6 +38,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from connectors.errors import GatewayError
+from gateway import request_scope
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
 from resolvers.context import Context
 
@@ -89,7 +90,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
-        return Context(services=request.app.state.services, request=request, response=response)
+        scope = request_scope.current()
+        return Context(
+            services=request.app.state.services,
+            principal=None if scope is None else scope.principal,
+            request=request,
+            response=response,
+        )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         # No HTTP streaming transport (SSE, multipart) and no batching are enabled, so a

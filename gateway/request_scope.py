@@ -29,6 +29,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors import deadline
+from gateway.auth.principal import Principal
 
 # After the deadline, how long the request gets to finish answering before it is cut off.
 BACKSTOP_S = 1.0
@@ -38,6 +39,8 @@ class RequestScope:
     def __init__(self, deadline_s: float) -> None:
         self.deadline_s = deadline_s
         self.warnings: dict[str, dict[str, Any]] = {}
+        # Who is asking; set by authentication (gateway.auth.middleware) before GraphQL runs.
+        self.principal: Principal | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def warn(self, key: str, warning: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +56,37 @@ class ConnectorSettings(BaseModel):
         return value
 
 
+class Profile(StrEnum):
+    """``production`` (the default outside the demo) locks the gateway down; ``development``
+    (the demo) opens introspection, GraphiQL and HS256 tokens."""
+
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+
+
+class AuthSettings(BaseModel):
+    """How bearer JWTs are verified. Keys come from a JWKS URL or file (RS256/ES256; a key
+    id the set does not know makes it be read again, so keys rotate without a restart);
+    ``hs256_secret`` is for the development profile only."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: AnyHttpUrl | None = None
+    jwks_file: Path | None = None
+    # After an unknown key id, the key set is not read again sooner than this.
+    jwks_refresh_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    hs256_secret: str = Field(default="", repr=False)
+    leeway_s: Annotated[float, Field(ge=0, le=300)] = 30.0
+    roles_claim: str = "roles"
+    entities_claim: str = "legal_entities"
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AuthSettings:
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise ValueError("set jwks_url or jwks_file, not both")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSGRAPH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -83,6 +116,8 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     database_max_overflow: Annotated[int, Field(ge=0, le=500)] = 20
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    profile: Profile = Profile.PRODUCTION
+    auth: AuthSettings = AuthSettings()
     billing: ConnectorSettings = ConnectorSettings()
     erp: ConnectorSettings = ConnectorSettings()
     crm: ConnectorSettings = ConnectorSettings()
@@ -128,6 +163,22 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _production_is_locked(self) -> Settings:
+        if self.profile is Profile.PRODUCTION:
+            if self.auth.hs256_secret:
+                raise ValueError(
+                    "OPSGRAPH_AUTH__HS256_SECRET is for the development profile only; "
+                    "verify tokens with OPSGRAPH_AUTH__JWKS_URL or _FILE"
+                )
+            keys = self.auth.jwks_url or self.auth.jwks_file
+            if keys and not (self.auth.issuer and self.auth.audience):
+                raise ValueError(
+                    "OPSGRAPH_AUTH__ISSUER and OPSGRAPH_AUTH__AUDIENCE are required to verify "
+                    "tokens in the production profile"
+                )
+        return self
+
     def connectors(self) -> dict[str, ConnectorSettings]:
         systems = {"billing": self.billing, "erp": self.erp, "crm": self.crm}
         systems["support"] = self.support
@@ -139,5 +190,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise ConfigurationError(message) from None
         where = "__".join(str(p) for p in first["loc"]).upper()
-        raise ConfigurationError(f"OPSGRAPH_{where}: {first['msg']}") from None
+        raise ConfigurationError(f"OPSGRAPH_{where}: {message}") from None

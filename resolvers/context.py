@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 from strawberry.types import Info as StrawberryInfo
 
+from gateway.auth.principal import Principal
 from gateway.data.services import Services
 from resolvers.loaders import Loaders
 
@@ -18,6 +19,8 @@ T = TypeVar("T")
 @dataclass
 class Context:
     services: Services
+    # Who is asking (None only for schema execution outside a request: tests, benchmarks).
+    principal: Principal | None = None
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)

@@ -15,8 +15,10 @@ from starlette.testclient import TestClient
 
 from connectors.sandbox.serve import Running, serve_in_thread
 from gateway.app import create_app
+from gateway.auth.scopes import Role
 from gateway.demo import link_customers
 from gateway.storage.migrate import upgrade
+from tests.identity import identity
 from tests.world import Sandboxes, sandboxes
 
 
@@ -37,6 +39,8 @@ def linked_db(boxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory) -> str
 
 
 Gateway = Callable[..., TestClient]
+# What the fixtures' gateways are asked with unless a test says otherwise: a viewer.
+AUTH = identity().headers(Role.VIEWER, expires_in=86400)
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def gateway(boxes: Sandboxes, linked_db: str) -> Iterator[Gateway]:
 
     def build(**overrides: Any) -> TestClient:
         overrides.setdefault("connector", {"timeout_s": 2})
-        client = TestClient(create_app(boxes.settings(linked_db, **overrides)))
+        client = TestClient(create_app(boxes.settings(linked_db, **overrides)), headers=AUTH)
         clients.append(client.__enter__())
         # The health prober's first round goes out at start-up; `systems` answers once it
         # is in. Upstream calls are counted from here on.
@@ -76,7 +80,8 @@ def served(boxes: Sandboxes, linked_db: str) -> Iterator[Served]:
         app = create_app(boxes.settings(linked_db, **overrides))
         running.append(serve_in_thread(app, lifespan="on"))
         url = running[-1].url
-        httpx.post(f"{url}/graphql", json={"query": "{ systems { name } }"}).raise_for_status()
+        query = {"query": "{ systems { name } }"}
+        httpx.post(f"{url}/graphql", json=query, headers=AUTH).raise_for_status()
         boxes.reset_stats()
         return url
 

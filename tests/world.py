@@ -27,6 +27,7 @@ from connectors.sandbox.seed import World, generate
 from gateway.data.registry import EXTERNAL
 from gateway.demo import link_customers
 from gateway.settings import ConnectorSettings, Settings, load_settings
+from tests.identity import identity
 
 SECRET = "sandbox-secret"
 
@@ -44,6 +45,7 @@ class Sandboxes(fleet.Fleet):
             s.value: ConnectorSettings(base_url=self.urls[s], secret=SECRET, **per_system)  # type: ignore[arg-type]
             for s in EXTERNAL
         }
+        overrides.setdefault("auth", identity().settings())
         return load_settings(database_url=database_url, **connectors, **overrides)
 
 

@@ -8,6 +8,8 @@ from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.models import ObjectKind, SystemName
+from gateway.auth.middleware import Authenticate, Authenticator
+from gateway.auth.tokens import TokenVerifier
 from gateway.data.breakers import FallbackUnitOfWork
 from gateway.data.cache import EntityCache, FallbackCache, MemoryCache
 from gateway.data.crosswalk import Crosswalk
@@ -29,6 +31,8 @@ class Services:
     reader: Reader
     owned: Owned
     breakers: AsyncCircuitBreakerFactory
+    # A request's credential -> its principal (gateway.auth.middleware).
+    authenticate: Authenticate
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
@@ -70,6 +74,7 @@ class Services:
                 catalogs={ObjectKind.PLAN: settings.catalog_ttl_s},
             ),
             owned=Owned(session_factory),
+            authenticate=Authenticator(TokenVerifier(settings.auth)),
         )
 
     async def start(self) -> None:

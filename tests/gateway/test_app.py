@@ -11,6 +11,8 @@ from gateway.app import create_app
 from gateway.data.crosswalk import Crosswalk
 from gateway.settings import load_settings
 from gateway.storage.database import create_engine, sessions
+from tests.gateways import AUTH
+from tests.identity import identity
 
 
 async def _seed(url: str) -> None:
@@ -25,7 +27,8 @@ async def _seed(url: str) -> None:
 @pytest.fixture
 def client(migrated_url: str) -> Iterator[TestClient]:
     asyncio.run(_seed(migrated_url))
-    with TestClient(create_app(load_settings(database_url=migrated_url))) as client:
+    settings = load_settings(database_url=migrated_url, auth=identity().settings())
+    with TestClient(create_app(settings), headers=AUTH) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ import pytest
 from connectors import codec
 from connectors.sandbox.seed import generate
 from gateway.data.registry import EXTERNAL
+from tests.identity import identity
 from tests.world import cli_env, free_port, gateway_process, migrated_database
 
 WORLD = generate(customers=4, seed=5)
@@ -116,6 +117,7 @@ def test_a_wrong_secret_is_upstream_auth_on_that_systems_fields(
     env = cli_env(
         **{**exported, "OPSGRAPH_ERP__SECRET": "not-the-sandbox-secret"},
         OPSGRAPH_DATABASE_URL=migrated_database(tmp_path / "opsgraph.db", WORLD),
+        **identity().variables(),
     )
     query = """query($id: ID!) { customer(id: $id) {
       name account { name } balance { receivable { amount } } subscriptions { id }
@@ -123,7 +125,10 @@ def test_a_wrong_secret_is_upstream_auth_on_that_systems_fields(
     customer = WORLD.customers[0]
     with gateway_process(env) as (url, _):
         body = httpx.post(
-            f"{url}/graphql", json={"query": query, "variables": {"id": customer.id}}, timeout=30
+            f"{url}/graphql",
+            json={"query": query, "variables": {"id": customer.id}},
+            headers=identity().headers(),
+            timeout=30,
         ).json()
     data = body["data"]["customer"]
     assert data["balance"] is None

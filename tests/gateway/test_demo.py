@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.auth.scopes import Role
 from gateway.demo import demo_settings
 from tests.world import cli_env, free_port, wait_ready
 
@@ -57,7 +58,16 @@ def test_the_demo_serves_four_healthy_systems_and_the_seeded_world(tmp_path: Pat
         url = f"http://127.0.0.1:{port}"
         _wait_ready(demo, url)
         query = '{ systems { name healthy breaker } customer(id: "cust_0001") { name } }'
-        body = httpx.post(f"{url}/graphql", json={"query": query}, timeout=10).json()
+        anonymous = httpx.post(f"{url}/graphql", json={"query": query}, timeout=10)
+        assert (anonymous.status_code, anonymous.json()["errors"][0]["extensions"]) == (
+            401,
+            {"code": "UNAUTHENTICATED"},
+        )
+        tokens = json.loads((tmp_path / "tokens.json").read_text())
+        assert sorted(tokens) == sorted(r.value for r in Role)
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        body = httpx.post(f"{url}/graphql", json={"query": query}, headers=viewer, timeout=10)
+        body = body.json()
         manifest = json.loads((tmp_path / "seed-manifest.json").read_text())
         assert body == {
             "data": {

@@ -22,13 +22,16 @@ from gateway.schema import GatewaySchema, build_schema
 from gateway.settings import load_settings
 from gateway.storage.migrate import upgrade
 from tests.gateway.test_request_errors import CASES
+from tests.gateways import AUTH
+from tests.identity import identity
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('gw') / 'opsgraph.db'}"
     upgrade(url)
-    with TestClient(create_app(load_settings(database_url=url))) as client:
+    settings = load_settings(database_url=url, auth=identity().settings())
+    with TestClient(create_app(settings), headers=AUTH) as client:
         yield client
 
 

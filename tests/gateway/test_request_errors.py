@@ -4,6 +4,7 @@ the GraphQL-over-HTTP spec asks for, and never a 500 or a text body."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from gateway.app import create_app
 from gateway.settings import load_settings
 from gateway.storage.migrate import upgrade
 from tests.conftest import unavailable
+from tests.gateways import AUTH
+from tests.identity import identity
 
 JS = Path(__file__).parent.parent / "js"
 TOO_DEEP = "The request nests JSON deeper than 64 levels."
@@ -33,7 +36,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def client(database: str) -> Iterator[TestClient]:
-    with TestClient(create_app(load_settings(database_url=database))) as client:
+    settings = load_settings(database_url=database, auth=identity().settings())
+    with TestClient(create_app(settings), headers=AUTH) as client:
         yield client
 
 
@@ -222,7 +226,8 @@ def test_a_named_operation_of_several_runs(client: TestClient) -> None:
 
 @pytest.fixture
 def served(database: str) -> Iterator[str]:
-    running = serve_in_thread(create_app(load_settings(database_url=database)), lifespan="on")
+    settings = load_settings(database_url=database, auth=identity().settings())
+    running = serve_in_thread(create_app(settings), lifespan="on")
     try:
         yield f"{running.url}/graphql"
     finally:
@@ -234,7 +239,12 @@ def test_every_must_of_the_graphql_over_http_audit_passes(served: str) -> None:
     if node is None or not (JS / "node_modules" / "graphql-http").exists():
         unavailable("node and tests/js/node_modules (make test installs them)", FileNotFoundError())
     done = subprocess.run(
-        [str(node), "http_audit.mjs", served], cwd=JS, capture_output=True, text=True, timeout=120
+        [str(node), "http_audit.mjs", served],
+        env={**os.environ, "OPSGRAPH_AUTHORIZATION": AUTH["Authorization"]},
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])

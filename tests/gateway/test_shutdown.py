@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from connectors.models import SystemName
+from tests.identity import identity
 from tests.world import (
     Sandboxes,
     cli_env,
@@ -42,6 +43,7 @@ def test_sigterm_stops_the_gateway_after_the_grace_with_requests_hanging(
             OPSGRAPH_CRM__TIMEOUT_S="60",
             OPSGRAPH_CRM__CACHE_TTL_S="0",
             **sandbox_variables(boxes),
+            **identity().variables(),
         )
         with gateway_process(env) as (url, gateway), ThreadPoolExecutor(4) as pool:
             boxes.faults(SystemName.CRM, hang_next=100, hang_s=300)
@@ -49,7 +51,7 @@ def test_sigterm_stops_the_gateway_after_the_grace_with_requests_hanging(
             requests = [
                 pool.submit(
                     httpx.post, f"{url}/graphql", json={"query": QUERY, "variables": {"id": c}},
-                    timeout=120,
+                    headers=identity().headers(), timeout=120,
                 )
                 for c in customers
             ]  # fmt: skip

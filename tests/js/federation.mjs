@@ -2,9 +2,10 @@
 // 1. @apollo/composition composes our SDL (from `_service { sdl }`) with a second subgraph;
 // 2. @apollo/gateway (IntrospectAndCompose) serves a query that crosses into opsgraph through
 //    `_entities`. Prints one JSON line: {"composed": bool, "errors": [...], "result": {...}}.
-// Usage: node federation.mjs <opsgraph /graphql URL>
+// Usage: OPSGRAPH_AUTHORIZATION="Bearer ..." node federation.mjs <opsgraph /graphql URL>
+// (the router's own credential for opsgraph, sent on every subgraph request)
 import { composeServices } from "@apollo/composition";
-import { ApolloGateway, IntrospectAndCompose } from "@apollo/gateway";
+import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from "@apollo/gateway";
 import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
@@ -12,6 +13,7 @@ import gql from "graphql-tag";
 import { parse } from "graphql";
 
 const opsgraphUrl = process.argv[2];
+const authorization = process.env.OPSGRAPH_AUTHORIZATION ?? "";
 
 // A second subgraph a company might already run: survey scores keyed by customer id.
 const surveyTypeDefs = gql`
@@ -36,7 +38,7 @@ const surveyResolvers = {
 async function main() {
   const sdlResponse = await fetch(opsgraphUrl, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization },
     body: JSON.stringify({ query: "{ _service { sdl } }" }),
   });
   const sdl = (await sdlResponse.json()).data._service.sdl;
@@ -57,6 +59,13 @@ async function main() {
     listen: { host: "127.0.0.1", port: 0 },
   });
   const gateway = new ApolloGateway({
+    buildService: ({ url }) =>
+      new RemoteGraphQLDataSource({
+        url,
+        willSendRequest({ request }) {
+          if (url === opsgraphUrl) request.http.headers.set("authorization", authorization);
+        },
+      }),
     supergraphSdl: new IntrospectAndCompose({
       subgraphs: [
         { name: "opsgraph", url: opsgraphUrl },

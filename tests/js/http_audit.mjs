@@ -1,10 +1,17 @@
 // Audits a live opsgraph against the GraphQL-over-HTTP spec with graphql-http's own
 // `auditServer` (the audit the spec's authors maintain).
 // Prints one JSON line: [{"id", "name", "status": "ok" | "notice" | "warn" | "error", "reason"?}].
-// Usage: node http_audit.mjs <opsgraph /graphql URL>
+// Usage: OPSGRAPH_AUTHORIZATION="Bearer ..." node http_audit.mjs <opsgraph /graphql URL>
 import { auditServer } from "graphql-http";
 
-const results = await auditServer({ url: process.argv[2] });
+const authorization = process.env.OPSGRAPH_AUTHORIZATION ?? "";
+// Every audit request carries the credential, as any client of opsgraph must.
+const fetchFn = (input, init = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", authorization);
+  return fetch(input, { ...init, headers });
+};
+const results = await auditServer({ url: process.argv[2], fetchFn });
 console.log(
   JSON.stringify(
     results.map(({ id, name, status, reason }) => ({ id, name, status, reason })),

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from connectors.models import Case, SystemName
-from tests.gateways import Served, nodes
+from tests.gateways import AUTH, Served, nodes
 from tests.world import Sandboxes
 
 BILLING, SUPPORT = SystemName.BILLING, SystemName.SUPPORT
@@ -26,7 +26,7 @@ QUERY = """query($id: ID!) { customer(id: $id) {
 def post(url: str, query: str, **variables: Any) -> dict[str, Any]:
     # The client's own timeout only bounds the test: a gateway that hangs fails it.
     response = httpx.post(
-        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=15
+        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=15, headers=AUTH
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -4,6 +4,7 @@ own JS tools (composition, then a gateway query that crosses into our subgraph).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from connectors.models import SystemName
 from connectors.sandbox.serve import serve_in_thread
 from gateway.app import create_app
 from tests.conftest import unavailable
-from tests.gateways import Gateway, graphql
+from tests.gateways import AUTH, Gateway, graphql
 from tests.world import Sandboxes
 
 JS = Path(__file__).parent.parent / "js"
@@ -87,6 +88,7 @@ def test_apollo_composes_and_routes_a_query_into_opsgraph(boxes: Sandboxes, serv
     scores = {a.id: 9, b.id: 4}
     done = subprocess.run(
         [str(node), "federation.mjs", served, json.dumps(scores)],
+        env={**os.environ, "OPSGRAPH_AUTHORIZATION": AUTH["Authorization"]},
         cwd=JS,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from connectors.models import SystemName
-from tests.gateways import Served
+from tests.gateways import AUTH, Served
 from tests.resolvers.test_customer360 import C360, expected_360
 from tests.world import Sandboxes
 
@@ -28,7 +28,7 @@ def without_cache_marks(customer: dict[str, Any]) -> dict[str, Any]:
 
 
 async def fire(url: str, count: int, query: str, **variables: Any) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=AUTH) as client:
         responses = await asyncio.gather(
             *(
                 client.post("/graphql", json={"query": query, "variables": variables})
@@ -73,7 +73,7 @@ def test_a_thousand_abandoned_requests_leave_the_gateway_whole(
     draw = random.Random(11)
 
     async def abandon() -> None:
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as client:
 
             async def one() -> None:
                 query = {"query": ONE, "variables": {"id": draw.choice(customers)}}
@@ -102,6 +102,7 @@ def test_a_departed_client_stops_its_upstream_work(boxes: Sandboxes, served: Ser
             f"{url}/graphql",
             json={"query": query, "variables": {"id": boxes.world.customers[0].id}},
             timeout=0.5,
+            headers=AUTH,
         )
     except httpx.ReadTimeout:
         pass
@@ -124,7 +125,7 @@ def test_a_thousand_aliases_of_systems_call_no_system(boxes: Sandboxes, served: 
     url = served(connector={"timeout_s": 5})
     boxes.faults(SystemName.ERP, hang_next=10, hang_s=60)  # probes would wait on it
     query = "{ " + " ".join(f"s{n}: systems {{ name healthy breaker }}" for n in range(1000)) + " }"
-    body = httpx.post(f"{url}/graphql", json={"query": query}, timeout=4).json()
+    body = httpx.post(f"{url}/graphql", json={"query": query}, timeout=4, headers=AUTH).json()
     assert "errors" not in body
     expected = [
         {"name": name, "healthy": True, "breaker": "CLOSED"}
@@ -134,13 +135,22 @@ def test_a_thousand_aliases_of_systems_call_no_system(boxes: Sandboxes, served: 
     assert boxes.totals() == {system: 0 for system in boxes.admin}
 
 
+def ask(url: str, query: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(
+        f"{url}/graphql", json={"query": query}, timeout=2, headers=AUTH
+    ).json()
+    return answer
+
+
 def test_systems_shows_what_the_background_probe_found(boxes: Sandboxes, served: Served) -> None:
     url = served(health_interval_s=0.1, connector={"timeout_s": 0.3})
     boxes.faults(SystemName.CRM, hang_next=1000, hang_s=60)
     query = "{ systems { name healthy detail } }"
     until = time.monotonic() + 5
     while time.monotonic() < until:
-        systems = httpx.post(f"{url}/graphql", json={"query": query}, timeout=2).json()
+        systems = httpx.post(
+            f"{url}/graphql", json={"query": query}, timeout=2, headers=AUTH
+        ).json()
         crm = next(s for s in systems["data"]["systems"] if s["name"] == "CRM")
         if not crm["healthy"]:
             break
@@ -149,7 +159,9 @@ def test_systems_shows_what_the_background_probe_found(boxes: Sandboxes, served:
     boxes.faults(SystemName.CRM)
     until = time.monotonic() + 5
     while not crm["healthy"] and time.monotonic() < until:
-        systems = httpx.post(f"{url}/graphql", json={"query": query}, timeout=2).json()
+        systems = httpx.post(
+            f"{url}/graphql", json={"query": query}, timeout=2, headers=AUTH
+        ).json()
         crm = next(s for s in systems["data"]["systems"] if s["name"] == "CRM")
         time.sleep(0.05)
     assert crm["healthy"] is True
