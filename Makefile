@@ -11,8 +11,10 @@ DEV_STAMP := $(VENV)/.installed-dev-$(PYPROJECT)
 PORT ?=
 
 JS_STAMP := tests/js/node_modules/.installed
+# The persisted query safelist: every operation of dashboards/operations, by hash.
+MANIFEST := dashboards/operations/manifest.json
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck schemacheck pytest manifest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +34,15 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(STAMP)
+manifest: $(MANIFEST)
+
+$(MANIFEST): $(STAMP) $(wildcard dashboards/operations/*.graphql)
+	$(BIN)/python -m gateway.persisted.manifest
+
+demo: $(STAMP) $(MANIFEST)
 	$(BIN)/opsgraph demo $(if $(PORT),--port $(PORT))
 
-test: lint typecheck pytest
+test: lint typecheck schemacheck pytest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -44,8 +51,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(DEV_STAMP) $(JS_STAMP)
+# The running schema is schema.graphql, or the change updates it (`opsgraph schema write`).
+schemacheck: $(STAMP)
+	$(BIN)/opsgraph schema check
+
+pytest: $(DEV_STAMP) $(JS_STAMP) $(MANIFEST)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache tests/js/node_modules
+	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache tests/js/node_modules $(MANIFEST)

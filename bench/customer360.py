@@ -39,6 +39,8 @@ from connectors.models import (
 from connectors.sandbox import fleet
 from connectors.sandbox.seed import World, generate
 from dashboards.operations import document
+from gateway.auth.principal import Principal, PrincipalKind
+from gateway.auth.scopes import Role
 from gateway.data.reads import Sourced
 from gateway.data.services import Services
 from gateway.demo import link_customers, sandbox_connector
@@ -59,6 +61,8 @@ LATENCY_MS = {
 }
 PAGES = (1, 10, 50, 200)
 C360 = document("customer360")
+# The dashboards' principal: every read scope, every legal entity.
+VIEWER = Principal.of("bench", PrincipalKind.SERVICE, roles=[Role.VIEWER])
 
 
 class NaiveLoaders(Loaders):
@@ -126,9 +130,9 @@ async def run(
         boxes.reset()
         for system, ms in LATENCY_MS.items():
             boxes.faults(system, latency_ms=ms)
-        context = Context(services=services)
+        context = Context(services=services, principal=VIEWER)
         if naive:
-            context.loaders = NaiveLoaders(services)
+            context.loaders = NaiveLoaders(services, VIEWER)
         started = time.perf_counter()
         result = await schema.execute(query, variable_values={"n": page}, context_value=context)
         timings.append((time.perf_counter() - started) * 1000)

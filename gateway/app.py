@@ -1,5 +1,10 @@
 """The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST),
-``/healthz``, ``/readyz``."""
+``/healthz``, ``/readyz``.
+
+Every request passes the HTTP stage's layers, outermost first: the allowed hosts, CORS,
+security headers on HTML pages, the WebSocket origin check, the request scope (deadline,
+disconnects, the body size limit), authentication, and the principal's request rate.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +14,65 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
 from gateway.graphql_view import GraphQLView
+from gateway.http.hosts import AllowedHosts
+from gateway.http.rate_limit import RateLimit
+from gateway.http.security_headers import GRAPHIQL_CSP, STRICT_CSP, SecurityHeaders
+from gateway.http.websocket_origin import WebSocketOrigins
+from gateway.limits.windows import Windows
 from gateway.ownership import OwnershipMap
+from gateway.persisted.queries import PersistedQueries
 from gateway.readiness import healthz, readyz
 from gateway.request_scope import RequestScopeMiddleware
 from gateway.schema import build_schema
-from gateway.settings import Settings, load_settings
+from gateway.settings import Profile, Settings, load_settings
+
+# What a browser page on an allowed origin may send (CORS preflight).
+CORS_HEADERS = [
+    "authorization",
+    "content-type",
+    "x-api-key",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The gateway. Settings and the ownership file are validated here, before serving;
-    the services (database, Redis, connectors) are built when the app starts."""
+    """The gateway. Settings, the ownership file and the persisted query manifest are
+    validated here, before serving; the services (database, Redis, connectors) are built
+    when the app starts."""
     settings = settings or load_settings()
     ownership = OwnershipMap.load(settings.ownership_file)
+    production = settings.profile is Profile.PRODUCTION
+    # In process until the services start; then in Redis, when there is one.
+    windows = Windows()
+    persisted = PersistedQueries(settings.persisted_queries)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         services = Services.build(settings, ownership)
         await services.start()
+        if services.redis is not None and settings.redis_url is not None:
+            windows.share(services.redis, settings.redis_url)
+            persisted.share(services.redis)
         app.state.services = services
         try:
             yield {}
         finally:
             await services.aclose()
 
-    graphql = GraphQLView(build_schema(), allow_queries_via_get=True)
+    graphql = GraphQLView(
+        build_schema(settings, windows),
+        persisted=persisted,
+        graphiql=not production,
+        hide_suggestions=production,
+    )
+    http = settings.http
     return Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods (JSON 405)
@@ -45,8 +80,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
         ],
         middleware=[
-            Middleware(RequestScopeMiddleware, deadline_s=settings.request_deadline_s),
+            Middleware(AllowedHosts, allowed_hosts=http.allowed_hosts),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=http.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=["Retry-After"],
+            ),
+            Middleware(SecurityHeaders, csp=STRICT_CSP if production else GRAPHIQL_CSP),
+            Middleware(WebSocketOrigins, allowed_origins=http.cors_origins),
+            Middleware(
+                RequestScopeMiddleware,
+                deadline_s=settings.request_deadline_s,
+                max_body_bytes=settings.limits.max_body_bytes,
+            ),
             Middleware(AuthMiddleware),
+            Middleware(RateLimit, windows=windows, rate=settings.limits.rate_limit),
         ],
         lifespan=lifespan,
     )

@@ -1,19 +1,28 @@
-"""The ``opsgraph`` command: serve, demo, migrate, sandbox, ownership check."""
+"""The ``opsgraph`` command: serve, demo, migrate, sandbox, ownership check, schema
+check|write, keys create|list|revoke."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from datetime import date
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic_settings import SettingsError
 
 from connectors.errors import GatewayError
+from gateway.auth.scopes import Scope
 from gateway.errors import ConfigurationError
 from gateway.ownership import OwnershipMap
 from gateway.settings import load_settings
+
+if TYPE_CHECKING:
+    from gateway.auth.keys import ApiKeys
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="opsgraph: one operational truth over billing, ERP, CRM and support.",
@@ -22,6 +31,8 @@ app = typer.Typer(
 )
 ownership_app = typer.Typer(help="The ownership map.", no_args_is_help=True)
 app.add_typer(ownership_app, name="ownership")
+schema_app = typer.Typer(help="The committed schema (schema.graphql).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
 
 
 @app.command()
@@ -119,6 +130,99 @@ def ownership_check(
     ownership = OwnershipMap.load(path or load_settings().ownership_file)
     for kind, system in sorted(ownership.owners.items()):
         typer.echo(f"{kind.value:<26} {system.value}")
+
+
+Snapshot = Annotated[Path, typer.Option(help="The committed schema.")]
+SCHEMA_FILE = Path("schema.graphql")
+
+
+@schema_app.command("check")
+def schema_check(snapshot: Snapshot = SCHEMA_FILE) -> None:
+    """List how the running schema differs from the snapshot; exit 1 if it does."""
+    from gateway.schema_check import WRITE, check
+
+    changes = check(snapshot)
+    if not changes:
+        typer.echo(f"{snapshot} matches the running schema")
+        return
+    for change in changes:
+        typer.echo(str(change))
+    typer.echo(
+        f"opsgraph: the running schema is not {snapshot}: if the changes above are meant, "
+        f"run `{WRITE}` and commit {snapshot} with them",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@schema_app.command("write")
+def schema_write(snapshot: Snapshot = SCHEMA_FILE) -> None:
+    """Write the running schema to the snapshot, listing what changes in it."""
+    from gateway.schema_check import write
+
+    for change in write(snapshot):
+        typer.echo(str(change))
+    typer.echo(f"wrote {snapshot}")
+
+
+keys_app = typer.Typer(help="API keys for service clients.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _with_keys(work: Callable[[ApiKeys], Awaitable[T]]) -> T:
+    from gateway.auth.keys import opened
+
+    async def run() -> T:
+        async with opened(load_settings().database_url) as keys:
+            return await work(keys)
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for.")],
+    scope: Annotated[list[Scope], typer.Option(help="A scope it grants (repeat).")],
+    entity: Annotated[
+        list[str] | None,
+        typer.Option(help="A legal entity it may see (repeat; default: every one)."),
+    ] = None,
+) -> None:
+    """Create a key and print it, once: opsgraph keeps only its hash.
+
+    The composing router's key needs schema:read, which `_service` requires."""
+    info, key = _with_keys(lambda keys: keys.create(name, scope, entity or None))
+    typer.echo(key)
+    typer.echo(f"{info.id} ({info.name}): store the key now, it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key, without its secret: scopes, legal entities, created, last used, revoked."""
+    issued = _with_keys(lambda keys: keys.issued())
+    rows = [("ID", "NAME", "SCOPES", "ENTITIES", "CREATED", "LAST USED", "REVOKED")]
+    for k in issued:
+        rows.append(
+            (
+                k.id, k.name, ",".join(k.scopes),
+                "*" if k.legal_entities is None else ",".join(k.legal_entities),
+                _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at),
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else at.isoformat(timespec="seconds")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Refuse the key from the next request on."""
+    info = _with_keys(lambda keys: keys.revoke(key_id))
+    typer.echo(f"revoked {info.id} ({info.name})")
 
 
 def main() -> None:

@@ -124,7 +124,9 @@ async def link_customers(database_url: str, world: World) -> None:
     try:
         crosswalk = Crosswalk(sessions(engine))
         for customer in world.customers:
-            await crosswalk.link(customer.id, customer.name, customer.external_ids)
+            await crosswalk.link(
+                customer.id, customer.name, customer.external_ids, customer.legal_entity
+            )
     finally:
         await engine.dispose()
 

@@ -1,30 +1,46 @@
 """The GraphQL-over-HTTP view: strawberry's ASGI app with opsgraph's context and error codes.
 
 Every answer is JSON; an error is ``{"errors": [{"message", "extensions": {"code"}}]}``.
-Statuses follow the GraphQL-over-HTTP spec for ``application/json``: a request that is not a
-well-formed GraphQL request gets a 4xx; a well-formed one gets 200 whatever GraphQL says
-about it, except an operation that cannot be picked, which gets 400 as in Apollo Server.
+The media type follows the request's ``Accept`` (``gateway.http.media``):
+``application/graphql-response+json`` when the client accepts it, else ``application/json``.
+Statuses follow the GraphQL-over-HTTP spec for each: a request that is not a well-formed
+GraphQL request gets a 4xx; a well-formed one that runs nothing (it does not parse, does not
+validate, its variables do not fit, a limit refuses it) gets 200 with ``application/json``
+and 400 with ``application/graphql-response+json``; one that runs gets 200.
 
   request                                                     status code
   POST body not application/json (or no Content-Type)         415    BAD_REQUEST
-  body empty, not JSON, not an object; a batch (an array)     400    BAD_REQUEST
+  a GET without a non-simple header (gateway.http.csrf)       400    CSRF_PREVENTED
+  body empty, not JSON, not an object                         400    BAD_REQUEST
+  a batch (an array)                                          400    BATCHING_NOT_ENABLED
   query missing or empty; a field of the wrong JSON type;     400    BAD_REQUEST
     GET variables or extensions that are not JSON
   a mutation over GET                                         405    BAD_REQUEST, Allow
   variables or extensions nested deeper than 64 levels        400    BAD_USER_INPUT
+  a persisted query hash nobody registered (yet)              200    PERSISTED_QUERY_NOT_FOUND
+  the hash of something else than the query sent             400    PERSISTED_QUERY_HASH_MISMATCH
+  safelist: an unregistered hash, or unregistered text        400    PERSISTED_QUERY_NOT_IN_LIST,
+                                                                     QUERY_NOT_IN_SAFELIST
   several operations and no operationName, or an unknown one  400    OPERATION_RESOLUTION_FAILURE
-  the document does not parse                                 200    GRAPHQL_PARSE_FAILED
-  the document is not valid against the schema                200    GRAPHQL_VALIDATION_FAILED
-  variables that do not fit their types                       200    BAD_USER_INPUT
+  the principal's cost budget for the window is spent         429    RATE_LIMITED, Retry-After
+  the document does not parse                                 200/400 GRAPHQL_PARSE_FAILED
+  a limit refuses the document (gateway.limits)               200/400 TOKEN_LIMIT, DEPTH_LIMIT, ...
+  introspection without schema:read (production)              200/400 INTROSPECTION_DISABLED
+  the document is not valid against the schema                200/400 GRAPHQL_VALIDATION_FAILED
+  variables that do not fit their types                       200/400 BAD_USER_INPUT
   an _entities representation that does not fit (that item)   200    BAD_USER_INPUT
   an unexpected exception                                     500    INTERNAL
 
-A request error (nothing was executed) has no ``data`` entry, as the GraphQL spec asks.
+(200/400: ``application/json`` / ``application/graphql-response+json``.) A request error
+(nothing was executed) has no ``data`` entry, as the GraphQL spec asks.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
@@ -34,19 +50,31 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from connectors.errors import GatewayError
 from gateway import request_scope
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
+from gateway.http import csrf
+from gateway.http.media import Media, negotiate
+from gateway.limits.errors import LimitExceeded
+from gateway.persisted.errors import PersistedQueryError
+from gateway.persisted.queries import PersistedQueries
 from resolvers.context import Context
 
 MAX_NESTING = 64
 TOO_DEEP = f"The request nests JSON deeper than {MAX_NESTING} levels."
+# JSON may escape half a UTF-16 surrogate pair (``"\\ud800"``), which is no character:
+# nothing downstream (SQLite, the systems, the logs) can encode it.
+NOT_TEXT = "The request holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text."
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
-# Request errors the schema reports that are not answered with 200. The spec recommends
-# 200 (a SHOULD) when no operation can be picked; Apollo Server, whose code this is, says 400.
+# Request errors the schema reports that are not answered as the media type says. The
+# spec recommends 200 (a SHOULD) when no operation can be picked; Apollo Server, whose
+# code this is, says 400.
 STATUS_BY_CODE = {"OPERATION_RESOLUTION_FAILURE": 400}
 
 
@@ -69,23 +97,48 @@ class RequestRefused(GatewayError):
 
 
 class GraphQLView(GraphQL[Context, None]):
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        persisted: PersistedQueries | None = None,
+        graphiql: bool = False,
+        hide_suggestions: bool = False,
+    ) -> None:
+        super().__init__(
+            schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True
+        )
+        self.persisted = persisted
+        self.hide_suggestions = hide_suggestions
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Strawberry answers its refusals (HTTPException) as text/plain, and anything it
         # does not expect (a body of ``"hello"``) as a bare 500.
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
+        media = negotiate(request.headers.get("accept"))
         try:
-            response = await self.run(Request(scope, receive=receive))
+            response = await self.run(request)
         except RequestRefused as refused:
-            response = self._refusal(refused)
+            response = self._refusal(refused, media)
         except HTTPException as error:
-            response = self._refusal(_in_our_words(error))
+            response = self._refusal(_in_our_words(error), media)
         except Exception as error:
             internal = GraphQLError(INTERNAL_MESSAGE, original_error=error)
             report(internal)
-            response = self._errors(internal, status=500)
+            response = self._errors(internal, media, status=500)
+        else:
+            answer: tuple[int, dict[str, str]] | None = getattr(request.state, "answer", None)
+            if answer is not None:  # a GraphQL answer (not GraphiQL's page)
+                response.status_code, headers = answer
+                response.headers.update({**headers, "content-type": media.value})
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # Without GraphiQL (production), a GET without a query is a request without one.
+        return self.graphql_ide is not None and super().should_render_graphql_ide(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
@@ -102,6 +155,8 @@ class GraphQLView(GraphQL[Context, None]):
         # No HTTP streaming transport (SSE, multipart) and no batching are enabled, so a
         # request is one plain operation.
         if request.method == "GET":
+            if not csrf.preflighted(request.headers):
+                raise RequestRefused(csrf.MESSAGE, code="CSRF_PREVENTED")
             params = request.query_params
             fields: object = {
                 "query": params.get("query"),
@@ -117,66 +172,128 @@ class GraphQLView(GraphQL[Context, None]):
             if not body.strip():
                 raise RequestRefused("The request body is empty.")
             fields = self._json(body, "The request body")
-        return _request_data(fields)
+        return await self._persisted(_request_data(fields))
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if self.persisted is not None and not _request_error(result):
+            await self.persisted.keep(request_data.query, request_data.extensions)
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        if result.errors:
-            result.errors = [coded(error) for error in result.errors]
+        errors = result.errors or []
+        request_error = _request_error(result)
+        if errors:
+            result.errors = [coded(e, hide_suggestions=self.hide_suggestions) for e in errors]
         response = await super().process_result(request, result)
-        if result.data is None and result.errors and all(e.path is None for e in result.errors):
-            del response["data"]  # a request error: nothing was executed
+        answer: tuple[int, dict[str, str]] = (200, {})
+        if request_error:
+            del response["data"]  # nothing was executed
+            media = negotiate(request.headers.get("accept"))
+            answer = _request_error_status(errors, result.errors or [], media)
+        request.state.answer = answer
         return response
 
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        response = super().create_response(response_data, sub_response)
-        if isinstance(response_data, dict) and "data" not in response_data:
-            first = (response_data.get("errors") or [None])[0]
-            code = first.get("extensions", {}).get("code") if isinstance(first, dict) else None
-            response.status_code = STATUS_BY_CODE.get(str(code), response.status_code)
-        return response
+    async def _persisted(self, data: GraphQLRequestData) -> GraphQLRequestData:
+        """``data`` with the text it runs: its own, or the persisted one its hash names."""
+        query = data.query
+        if self.persisted is not None:
+            scope = request_scope.current()
+            try:
+                query = await self.persisted.query(
+                    data.query, data.extensions, None if scope is None else scope.principal
+                )
+            except PersistedQueryError as refused:
+                raise RequestRefused(
+                    refused.message,
+                    status=refused.status,
+                    code=refused.code,
+                    headers=refused.headers(),
+                ) from None
+        if not query:
+            raise RequestRefused("The request has no query.")
+        if query == data.query:
+            return data
+        # The hash has served: nothing is registered again when the operation has run.
+        extensions = {k: v for k, v in (data.extensions or {}).items() if k != "persistedQuery"}
+        return replace(data, query=query, extensions=extensions)
 
     def _json_param(self, text: str | None, name: str) -> object:
         return None if not text else self._json(text, name)
 
     def _json(self, data: str | bytes, what: str) -> object:
         try:
-            return self.decode_json(data)
+            value = self.decode_json(data)
         except RecursionError:
             raise RequestRefused(TOO_DEEP, code="BAD_USER_INPUT") from None
         except ValueError:
             raise RequestRefused(f"{what} is not valid JSON.") from None
+        if _lone_surrogate(data, value):
+            raise RequestRefused(NOT_TEXT, code="BAD_USER_INPUT")
+        return value
 
-    def _refusal(self, refused: RequestRefused) -> Response:
+    def _refusal(self, refused: RequestRefused, media: Media) -> Response:
         error = GraphQLError(refused.message, original_error=refused)
         report(error)
-        return self._errors(error, status=refused.status, headers=refused.headers)
+        return self._errors(error, media, status=refused.status, headers=refused.headers)
 
     def _errors(
-        self, error: GraphQLError, *, status: int, headers: Mapping[str, str] | None = None
+        self,
+        error: GraphQLError,
+        media: Media,
+        *,
+        status: int,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         return Response(
             self.encode_json({"errors": [coded(error).formatted]}),
             status_code=status,
-            media_type="application/json",
+            media_type=media.value,
             headers=headers,
         )
 
 
+def _request_error(result: ExecutionResult) -> bool:
+    """Whether nothing was executed: no data, and no error that names a field."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+def _request_error_status(
+    raised: list[GraphQLError], leaving: list[GraphQLError], media: Media
+) -> tuple[int, dict[str, str]]:
+    """The status (and headers) of an answer that ran nothing: the one a limit that refused
+    it asks for, else the one its code has, else the media type's."""
+    for error in raised:
+        refused = error.original_error
+        if isinstance(refused, LimitExceeded) and refused.status is not None:
+            return refused.status, refused.headers()
+    code = str((leaving[0].extensions or {}).get("code")) if leaving else ""
+    return STATUS_BY_CODE.get(code, 400 if media is Media.GRAPHQL_RESPONSE else 200), {}
+
+
 def _request_data(fields: object) -> GraphQLRequestData:
     if isinstance(fields, list):
-        raise RequestRefused("Batches are not supported: send one operation per request.")
+        raise RequestRefused(
+            "Batches are not supported: send one operation per request.",
+            code="BATCHING_NOT_ENABLED",
+        )
     if not isinstance(fields, dict):
         raise RequestRefused("The request body must be a JSON object.")
     query = fields.get("query")
-    if query is None or query == "":
-        raise RequestRefused("The request has no query.")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise RequestRefused("query must be a string.")
     operation_name = fields.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -190,6 +307,19 @@ def _request_data(fields: object) -> GraphQLRequestData:
     return GraphQLRequestData(
         query=query, variables=variables, operation_name=operation_name, extensions=extensions
     )
+
+
+def _lone_surrogate(data: str | bytes, value: object) -> bool:
+    """Whether a JSON text decoded to ``value`` holds half a surrogate pair. Only a text
+    that escapes one at all is encoded again to find out."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if not SURROGATE_ESCAPE.search(raw):
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _deeper_than(value: object, limit: int) -> bool:

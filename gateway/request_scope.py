@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors import deadline
 from gateway.auth.principal import Principal
+from gateway.limits.errors import RequestTooLarge
 
 # After the deadline, how long the request gets to finish answering before it is cut off.
 BACKSTOP_S = 1.0
@@ -38,6 +40,8 @@ BACKSTOP_S = 1.0
 class RequestScope:
     def __init__(self, deadline_s: float) -> None:
         self.deadline_s = deadline_s
+        # Names the request in the audit log (trace ids come with telemetry).
+        self.id = uuid.uuid4().hex
         self.warnings: dict[str, dict[str, Any]] = {}
         # Who is asking; set by authentication (gateway.auth.middleware) before GraphQL runs.
         self.principal: Principal | None = None
@@ -66,20 +70,32 @@ def current() -> RequestScope | None:
 
 
 class RequestScopeMiddleware:
-    def __init__(self, app: ASGIApp, deadline_s: float) -> None:
+    def __init__(self, app: ASGIApp, deadline_s: float, max_body_bytes: int | None = None) -> None:
         self.app = app
         self.deadline_s = deadline_s
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         body: list[Message] = []
-        while not body or body[-1].get("more_body", False):
+        most = self.max_body_bytes
+        too_large = most is not None and _declared_size(scope) > most
+        received = 0
+        while not too_large and (not body or body[-1].get("more_body", False)):
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
             body.append(message)
+            received += len(message.get("body", b""))
+            too_large = most is not None and received > most
+        if too_large:
+            # Refused before the rest is read, let alone parsed; the connection closes
+            # rather than take in what is left of the body.
+            refused = RequestTooLarge(f"The request body is larger than {most} bytes, the limit.")
+            await _error(send, 413, refused.message, refused.code)
+            return
 
         gone = asyncio.Event()
         started = False
@@ -138,6 +154,14 @@ class RequestScopeMiddleware:
             request.close()
 
 
+def _declared_size(scope: Scope) -> int:
+    """The body's Content-Length, or 0 (chunked, or none)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
 async def _disconnected(receive: Receive, gone: asyncio.Event) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -150,7 +174,7 @@ async def _error(send: Send, status: int, message: str, code: str) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    if status == 503:
+    if status in (413, 503):
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

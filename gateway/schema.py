@@ -4,24 +4,31 @@ v2 subgraph, so a company can compose it into an existing supergraph."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLUnionType
+from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo, GraphQLUnionType
 from graphql.execution import Executor
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql.pyutils import Path
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
 from gateway.errors import BadUserInput
+from gateway.extensions.authorization import Authorization
 from gateway.extensions.error_codes import ErrorCodes, report
+from gateway.extensions.introspection import Introspection
+from gateway.extensions.operation_limits import LimitedParsing, OperationLimits
 from gateway.extensions.operation_resolution import OperationResolution
 from gateway.extensions.warnings import Warnings
+from gateway.limits.windows import Windows
 from gateway.logs import quoted
+from gateway.settings import Profile, Settings
 from resolvers.customer import CustomerQuery
 from resolvers.entitlement import EntitlementQuery
 from resolvers.system import SystemQuery
@@ -49,6 +56,46 @@ class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
             )
             for error in built
         ]
+
+    # graphql-core declares it ``async def``; this returns an awaitable that is not a
+    # coroutine (``_Resolving``), which its executor awaits and schedules alike.
+    def complete_awaitable_value(  # type: ignore[override]
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Awaitable[Any]:
+        completing = super().complete_awaitable_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+        return _Resolving(completing, result)
+
+
+class _Resolving:
+    """A field's value on its way. When a sibling fails (or the deadline passes), graphql-core
+    cancels the tasks it put such values in, some before they ever ran: the resolver's
+    coroutine is then dropped unstarted, and Python warns that it "was never awaited" when
+    it is collected. Closing an unstarted coroutine disposes of it quietly; nothing else
+    in graphql-core's executor holds it to close."""
+
+    __slots__ = ("_completing", "_resolving")
+
+    def __init__(self, completing: Coroutine[Any, Any, Any], resolving: object) -> None:
+        self._completing = completing
+        self._resolving = resolving
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._completing.__await__()
+
+    def __del__(self) -> None:
+        for coroutine in (self._completing, self._resolving):
+            if inspect.iscoroutine(coroutine) and (
+                inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
+            ):
+                coroutine.close()
 
 
 @dataclass(frozen=True)
@@ -125,16 +172,28 @@ def _reference(definition: object) -> _Reference | None:
     )
 
 
-def build_schema() -> GatewaySchema:
+def build_schema(settings: Settings | None = None, windows: Windows | None = None) -> GatewaySchema:
+    """The schema a gateway serves with ``settings``: its profile's closures and the abuse
+    limits, the cost budget spent from ``windows``. Without settings, the schema alone,
+    with no limits (tools, benchmarks)."""
+    # Parsing and validating a document costs more than executing a small one.
+    parsing: list[Callable[[], SchemaExtension]] = [partial(ParserCache, maxsize=256)]
+    production = settings is not None and settings.profile is Profile.PRODUCTION
+    if settings is not None:
+        parsing = [
+            partial(LimitedParsing, settings.limits.max_tokens, maxsize=256),
+            partial(OperationLimits, settings.limits, windows),
+            partial(Introspection, open_to_all=not production),
+        ]
     return GatewaySchema(
         query=Query,
         federation_version="2.11",
         extensions=[
-            ErrorCodes,
+            partial(ErrorCodes, hide_suggestions=production),
             Warnings,
-            # Parsing and validating a document costs more than executing a small one.
-            partial(ParserCache, maxsize=256),
+            *parsing,
             OperationResolution,
             partial(ValidationCache, maxsize=256),
+            Authorization,
         ],
     )

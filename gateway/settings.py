@@ -10,7 +10,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import limits
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     Field,
@@ -24,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from dashboards.operations import MANIFEST as DEFAULT_MANIFEST
 from gateway.errors import ConfigurationError
 
 DEFAULT_OWNERSHIP = Path(__file__).with_name("ownership.toml")
@@ -87,6 +90,96 @@ class AuthSettings(BaseModel):
         return self
 
 
+def _rate(value: str) -> str:
+    """A ``limits`` rate string (``600/minute``, ``10/second;1000/hour``)."""
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ValueError("not a rate such as 600/minute") from None
+    return value
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
+
+
+class LimitSettings(BaseModel):
+    """What one request may ask for, and one principal per time window. The defaults are
+    GraphQL Armor's where the dashboards' documents fit them (``gateway/limits``)."""
+
+    # Apollo Router's default; checked while the body is read, before anything parses it.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=100_000_000)] = 2_000_000
+    max_tokens: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    # Fields nested, leaves included; the customer 360 page is 9 deep.
+    max_depth: Annotated[int, Field(ge=2, le=100)] = 10
+    max_aliases: Annotated[int, Field(ge=0, le=10_000)] = 15
+    max_directives: Annotated[int, Field(ge=0, le=10_000)] = 50
+    max_directives_per_field: Annotated[int, Field(ge=0, le=100)] = 3
+    # How often one field may be selected in one selection set.
+    max_field_repeats: Annotated[int, Field(ge=1, le=1000)] = 3
+    # The static cost estimate of one operation (``gateway/limits/cost.py``); the
+    # customer 360 page of 50 customers is estimated at 23,952.
+    max_cost: Annotated[int, Field(ge=1, le=100_000_000)] = 30_000
+    # The size assumed for a list with no ``first`` argument.
+    default_list_size: Annotated[int, Field(ge=1, le=10_000)] = 10
+    max_entities: Annotated[int, Field(ge=1, le=100_000)] = 200
+    # Per principal: requests, and the estimated cost of the operations it runs.
+    rate_limit: Rate = "1200/minute"
+    cost_budget: Rate = "1000000/minute"
+
+    @model_validator(mode="after")
+    def _budget_fits_an_operation(self) -> LimitSettings:
+        smallest = min(item.amount for item in limits.parse_many(self.cost_budget))
+        if smallest < self.max_cost:
+            raise ValueError(
+                f"cost_budget ({self.cost_budget}) must allow one operation of max_cost "
+                f"({self.max_cost})"
+            )
+        return self
+
+
+class HttpSettings(BaseModel):
+    """Who may reach the gateway over HTTP: the ``Host`` names it answers to (DNS
+    rebinding), the browser origins that may call it (CORS, WebSocket handshakes)."""
+
+    # Starlette's TestClient sends ``Host: testserver``.
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver"]
+    cors_origins: list[str] = []
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if "*" in pattern[1:] or (pattern.startswith("*") and not pattern.startswith("*.")):
+                raise ValueError(f"{pattern!r}: a wildcard must look like '*.example.com'")
+        return value
+
+
+class PersistedMode(StrEnum):
+    """``apq``: automatic persisted queries (Apollo's protocol) beside free-form queries;
+    ``safelist``: only the operations registered in the manifest run; ``off``: neither."""
+
+    OFF = "off"
+    APQ = "apq"
+    SAFELIST = "safelist"
+
+
+class PersistedQuerySettings(BaseModel):
+    mode: PersistedMode = PersistedMode.APQ
+    # The registered operations (``make`` builds it from dashboards/operations/*.graphql).
+    manifest: Path = DEFAULT_MANIFEST
+    # How long an automatically persisted query is kept after it was last registered.
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
+
+    @model_validator(mode="after")
+    def _manifest_for_safelist(self) -> PersistedQuerySettings:
+        if self.mode is PersistedMode.SAFELIST and not self.manifest.is_file():
+            raise ValueError(
+                f"the safelist needs its manifest, and {self.manifest} does not exist: build "
+                "it with `make manifest` (python -m gateway.persisted.manifest)"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSGRAPH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -118,6 +211,9 @@ class Settings(BaseSettings):
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     profile: Profile = Profile.PRODUCTION
     auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    http: HttpSettings = HttpSettings()
+    persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     billing: ConnectorSettings = ConnectorSettings()
     erp: ConnectorSettings = ConnectorSettings()
     crm: ConnectorSettings = ConnectorSettings()

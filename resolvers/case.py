@@ -7,12 +7,17 @@ from datetime import datetime
 import strawberry
 
 from connectors.models import Case
+from gateway.auth.scopes import Scope, needs
 from gateway.data.reads import Sourced
 from resolvers.enums import CasePriority, CaseStatus
 from resolvers.provenance import ProvenanceType
 
 
-@strawberry.type(name="Case", description="A support case (ticket), owned by the support desk.")
+@strawberry.federation.type(
+    name="Case",
+    description="A support case (ticket), owned by the support desk.",
+    requires_scopes=needs(Scope.CASES_READ),
+)
 class CaseType:
     id: strawberry.ID
     subject: str

@@ -19,7 +19,8 @@ T = TypeVar("T")
 @dataclass
 class Context:
     services: Services
-    # Who is asking (None only for schema execution outside a request: tests, benchmarks).
+    # Who is asking. None only for schema execution outside a request (tests, benchmarks),
+    # which is then refused like a principal with no scopes.
     principal: Principal | None = None
     request: Any = None
     response: Any = None
@@ -27,7 +28,7 @@ class Context:
     _once: dict[str, asyncio.Future[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services)
+        self.loaders = Loaders(self.services, self.principal)
 
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         """``make()``'s answer, worked out once per request however many fields (or

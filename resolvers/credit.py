@@ -7,11 +7,16 @@ from datetime import datetime
 import strawberry
 
 from connectors.models import CreditRequest
+from gateway.auth.scopes import Scope, needs
 from resolvers.enums import CreditStatus
 from resolvers.money import MoneyType
 
 
-@strawberry.type(name="CreditRequest", description="A service credit request (opsgraph's).")
+@strawberry.federation.type(
+    name="CreditRequest",
+    description="A service credit request (opsgraph's).",
+    requires_scopes=needs(Scope.CREDITS_READ),
+)
 class CreditRequestType:
     id: strawberry.ID
     case_id: str | None

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import strawberry
 
 from connectors.models import Account, Case, ObjectKind
+from gateway.auth.scopes import Scope, needs
 from gateway.data.crosswalk import CustomerIdentity
 from gateway.data.reads import Sourced
 from gateway.errors import NotFound
@@ -38,7 +39,11 @@ class Node:
     id: strawberry.ID
 
 
-@strawberry.type(name="Account", description="The commercial account, owned by the CRM.")
+@strawberry.federation.type(
+    name="Account",
+    description="The commercial account, owned by the CRM.",
+    requires_scopes=needs(Scope.CUSTOMERS_READ),
+)
 class AccountType:
     id: strawberry.ID
     name: str
@@ -63,8 +68,10 @@ class AccountType:
         )
 
 
-@strawberry.type(
-    name="CustomerHealth", description="How the customer is doing: the CRM score and risks."
+@strawberry.federation.type(
+    name="CustomerHealth",
+    description="How the customer is doing: the CRM score and risks.",
+    requires_scopes=needs(Scope.CUSTOMERS_READ),
 )
 class CustomerHealthType:
     score: int | None = strawberry.field(description="The CRM health score (0-100).")
@@ -77,6 +84,7 @@ class CustomerHealthType:
     keys=["id"],
     description="One customer across every system. A field a system of record owns is "
     "nullable: when that system fails, the field is null and errors[] says why.",
+    requires_scopes=needs(Scope.CUSTOMERS_READ),
 )
 class CustomerType(Node):
     id: strawberry.ID
@@ -146,7 +154,10 @@ class CustomerType(Node):
         held = entitlements(sourced.value, {i: s.value for i, s in plans.items()})
         return [EntitlementType.of(e, source) for e in held]
 
-    @strawberry.field(description="Billing invoices, newest first, each with its ERP posting.")
+    @strawberry.federation.field(
+        description="Billing invoices, newest first, each with its ERP posting.",
+        requires_scopes=needs(Scope.BILLING_READ),
+    )
     async def invoices(
         self,
         info: Info,
@@ -188,7 +199,9 @@ class CustomerType(Node):
         support_id = self._id_in(info, ObjectKind.CASE)
         return None if support_id is None else await info.context.loaders.cases(support_id)
 
-    @strawberry.field(description="Support cases, newest first.")
+    @strawberry.federation.field(
+        description="Support cases, newest first.", requires_scopes=needs(Scope.CASES_READ)
+    )
     async def cases(
         self,
         info: Info,
@@ -222,7 +235,11 @@ class CustomerType(Node):
         found = await info.context.loaders.open_exceptions(self.identity.id)
         return [ReconciliationExceptionType.of(e) for e in found]
 
-    @strawberry.field(description="The CRM health score and the risks opsgraph sees.")
+    # Its signals count open and breached cases: it needs what the cases need.
+    @strawberry.federation.field(
+        description="The CRM health score and the risks opsgraph sees.",
+        requires_scopes=needs(Scope.CUSTOMERS_READ, Scope.CASES_READ),
+    )
     async def health(self, info: Info) -> CustomerHealthType | None:
         account, cases = await asyncio.gather(self._account(info), self._cases(info))
         assessed = customer_health.assess(
@@ -253,12 +270,15 @@ class CustomerQuery:
     async def customer_by_external_id(
         self, info: Info, system: SystemName, external_id: str
     ) -> CustomerType:
-        identity = await info.context.services.crosswalk.by_external_id(system, external_id)
+        identity = await info.context.loaders.customer_by_external_id(system, external_id)
         if identity is None:
             raise NotFound(f"no customer is {quoted(external_id)} in {system.value}")
         return CustomerType.of(identity)
 
-    @strawberry.field(description="Customers ordered by id, as a Relay connection.")
+    @strawberry.federation.field(
+        description="Customers ordered by id, as a Relay connection.",
+        requires_scopes=needs(Scope.CUSTOMERS_READ),
+    )
     async def customers(
         self,
         info: Info,
@@ -268,15 +288,17 @@ class CustomerQuery:
     ) -> Connection[CustomerType]:
         check_first(first)
         name = filter.name_contains if filter else None
-        crosswalk = info.context.services.crosswalk
-        page, more, total = await crosswalk.page(first, after, name_contains=name)
+        page, more, total = await info.context.loaders.customer_page(first, after, name)
         return Connection(
             edges=[Edge(cursor=c.id, node=CustomerType.of(c)) for c in page],
             page_info=PageInfo(has_next_page=more, end_cursor=page[-1].id if page else None),
             total_count=total,
         )
 
-    @strawberry.field(description="Any object by its global id (customers today).")
+    @strawberry.federation.field(
+        description="Any object by its global id (customers today).",
+        requires_scopes=needs(Scope.CUSTOMERS_READ),
+    )
     async def node(self, info: Info, id: strawberry.ID) -> Node:
         identity = await info.context.loaders.customer(str(id))
         if identity is None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import strawberry
 
 from connectors.models import Entitlement, ObjectKind
+from gateway.auth.scopes import Scope, needs
 from gateway.errors import BadUserInput, NotFound
 from gateway.logs import quoted
 from gateway.rules.entitlements import decide
@@ -16,7 +17,11 @@ from resolvers.provenance import ProvenanceType
 from resolvers.subscription import PlanType, plans_for
 
 
-@strawberry.type(name="Entitlement", description="A feature the customer may use now.")
+@strawberry.federation.type(
+    name="Entitlement",
+    description="A feature the customer may use now.",
+    requires_scopes=needs(Scope.BILLING_READ),
+)
 class EntitlementType:
     feature: str
     plan_id: strawberry.ID
@@ -35,7 +40,7 @@ class EntitlementType:
         )
 
 
-@strawberry.type(name="EntitlementDecision")
+@strawberry.federation.type(name="EntitlementDecision", requires_scopes=needs(Scope.BILLING_READ))
 class EntitlementDecision:
     allowed: bool
     reason: str
@@ -52,7 +57,10 @@ class EntitlementDecision:
 
 @strawberry.type
 class EntitlementQuery:
-    @strawberry.field(description="May this customer use this feature now, and why.")
+    @strawberry.federation.field(
+        description="May this customer use this feature now, and why.",
+        requires_scopes=needs(Scope.BILLING_READ),
+    )
     async def entitlement_check(
         self, info: Info, customer_id: strawberry.ID, feature: str
     ) -> EntitlementDecision:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import strawberry
 
 from connectors.models import Balance, Invoice, Posting
+from gateway.auth.scopes import Scope, needs
 from gateway.data.reads import Sourced
 from gateway.rules.matching import match, postings_for
 from resolvers.context import Info
@@ -17,7 +18,11 @@ from resolvers.money import MoneyType
 from resolvers.provenance import ProvenanceType
 
 
-@strawberry.type(name="Posting", description="A financial posting in the ERP.")
+@strawberry.federation.type(
+    name="Posting",
+    description="A financial posting in the ERP.",
+    requires_scopes=needs(Scope.FINANCE_READ),
+)
 class PostingType:
     id: strawberry.ID
     kind: PostingKind
@@ -48,7 +53,11 @@ class PostingType:
         )
 
 
-@strawberry.type(name="Balance", description="The receivable balance the ERP holds.")
+@strawberry.federation.type(
+    name="Balance",
+    description="The receivable balance the ERP holds.",
+    requires_scopes=needs(Scope.FINANCE_READ),
+)
 class BalanceType:
     receivable: MoneyType
     source: ProvenanceType
@@ -61,7 +70,11 @@ class BalanceType:
 Matched = tuple[list[PostingType], PostingMatch | None]
 
 
-@strawberry.type(name="Invoice", description="A billing invoice and how it stands in the ERP.")
+@strawberry.federation.type(
+    name="Invoice",
+    description="A billing invoice and how it stands in the ERP.",
+    requires_scopes=needs(Scope.BILLING_READ),
+)
 class InvoiceType:
     id: strawberry.ID
     number: str | None
@@ -90,18 +103,25 @@ class InvoiceType:
         mine = postings_for(self.invoice, sourced.value)
         return [PostingType.of(p, sourced) for p in mine], match(self.invoice, mine)
 
-    @strawberry.field(description="The ERP posting of this invoice (the first, if several).")
+    @strawberry.federation.field(
+        description="The ERP posting of this invoice (the first, if several).",
+        requires_scopes=needs(Scope.FINANCE_READ),
+    )
     async def posting(self, info: Info) -> PostingType | None:
         postings, _ = await self._postings(info)
         return postings[0] if postings else None
 
-    @strawberry.field(description="Every ERP posting that carries this invoice's id.")
+    @strawberry.federation.field(
+        description="Every ERP posting that carries this invoice's id.",
+        requires_scopes=needs(Scope.FINANCE_READ),
+    )
     async def postings(self, info: Info) -> list[PostingType] | None:
         return (await self._postings(info))[0]
 
-    @strawberry.field(
+    @strawberry.federation.field(
         description="How the ERP's postings compare with this invoice; null when the "
-        "customer has no ERP record."
+        "customer has no ERP record.",
+        requires_scopes=needs(Scope.FINANCE_READ),
     )
     async def posting_status(self, info: Info) -> PostingMatch | None:
         return (await self._postings(info))[1]

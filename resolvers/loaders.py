@@ -4,7 +4,11 @@ through ``gateway.data.reads.Reader``, which routes it to the system that owns t
 turns it into as few upstream calls as that system's API allows.
 
 Each method is named for what it returns and typed with it; the id it takes is the
-customer's (or the record's) id in the system that owns that kind (``id_in``)."""
+customer's (or the record's) id in the system that owns that kind (``id_in``).
+
+Customers are read as the request's principal sees them: those of legal entities it may
+not see are not there (``Crosswalk`` filters them in its queries), so neither is anything
+reached through them."""
 
 from __future__ import annotations
 
@@ -26,9 +30,11 @@ from connectors.models import (
     Posting,
     ReconciliationException,
     Subscription,
+    SystemName,
 )
 from gateway import request_scope
-from gateway.data.crosswalk import CustomerIdentity
+from gateway.auth.principal import Principal
+from gateway.data.crosswalk import CustomerIdentity, Entities
 from gateway.data.reads import Outcome, Reader, Sourced
 from gateway.data.services import Services
 from gateway.errors import RequestEnded
@@ -83,18 +89,21 @@ class _OwnedLoader(DataLoader[str, list[V]], Generic[V]):
 
 
 class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, entities: Entities) -> None:
         super().__init__()
         self.services = services
+        self.entities = entities
 
     async def batch_load_fn(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
-        return await self.services.crosswalk.get_many(ids)
+        return await self.services.crosswalk.get_many(ids, entities=self.entities)
 
 
 class Loaders:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, principal: Principal | None) -> None:
         self._services = services
         self._reader = services.reader
+        # Without a principal (schema execution outside a request) no customer is seen.
+        self._entities: Entities = frozenset() if principal is None else principal.entities
 
     def id_in(self, customer: CustomerIdentity, kind: ObjectKind) -> str | None:
         """The customer's id in the system that owns ``kind``; None when it has none."""
@@ -103,6 +112,20 @@ class Loaders:
     async def customer(self, id: str) -> CustomerIdentity | None:
         identity: CustomerIdentity | None = await self._customers.load(id)
         return identity
+
+    async def customer_by_external_id(
+        self, system: SystemName, external_id: str
+    ) -> CustomerIdentity | None:
+        crosswalk = self._services.crosswalk
+        return await crosswalk.by_external_id(system, external_id, entities=self._entities)
+
+    async def customer_page(
+        self, first: int, after: str | None, name_contains: str | None
+    ) -> tuple[list[CustomerIdentity], bool, int]:
+        """Customers ordered by id after the cursor id; True when more follow; how many
+        there are in all (see ``Crosswalk.page``)."""
+        crosswalk = self._services.crosswalk
+        return await crosswalk.page(first, after, name_contains, entities=self._entities)
 
     # Records by id, in the system that owns each kind.
 
@@ -156,7 +179,7 @@ class Loaders:
 
     @cached_property
     def _customers(self) -> _CustomerLoader:
-        return _CustomerLoader(self._services)
+        return _CustomerLoader(self._services, self._entities)
 
     def _records(self, kind: ObjectKind, of: type[Any]) -> _ReadLoader[Any]:
         return _ReadLoader(kind, self._reader, lambda ids: self._reader.records(kind, ids, of))

@@ -7,13 +7,15 @@ from datetime import datetime
 import strawberry
 
 from connectors.models import ReconciliationException
+from gateway.auth.scopes import Scope, needs
 from resolvers.enums import ExceptionKind, ExceptionStatus
 from resolvers.money import MoneyType
 
 
-@strawberry.type(
+@strawberry.federation.type(
     name="ReconciliationException",
     description="A difference between billing and the ERP that someone must resolve.",
+    requires_scopes=needs(Scope.RECONCILIATION_READ),
 )
 class ReconciliationExceptionType:
     id: strawberry.ID

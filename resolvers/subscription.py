@@ -10,6 +10,7 @@ from typing import cast
 import strawberry
 
 from connectors.models import Plan, Subscription
+from gateway.auth.scopes import Scope, needs
 from gateway.data.reads import Sourced
 from resolvers.context import Info
 from resolvers.enums import PlanInterval, SubscriptionStatus
@@ -17,7 +18,11 @@ from resolvers.money import MoneyType
 from resolvers.provenance import ProvenanceType
 
 
-@strawberry.type(name="Plan", description="A plan in the billing catalog.")
+@strawberry.federation.type(
+    name="Plan",
+    description="A plan in the billing catalog.",
+    requires_scopes=needs(Scope.BILLING_READ),
+)
 class PlanType:
     id: strawberry.ID
     name: str
@@ -51,8 +56,10 @@ async def plans_for(info: Info, subscriptions: Sequence[Subscription]) -> dict[s
     return {i: cast(Sourced[Plan], s) for i, s in zip(ids, loaded, strict=True) if s.value}
 
 
-@strawberry.type(
-    name="CustomerSubscription", description="A subscription, owned by the billing system."
+@strawberry.federation.type(
+    name="CustomerSubscription",
+    description="A subscription, owned by the billing system.",
+    requires_scopes=needs(Scope.BILLING_READ),
 )
 class SubscriptionType:
     id: strawberry.ID

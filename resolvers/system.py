@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.auth.scopes import Scope, needs
 from resolvers.context import Info
 from resolvers.enums import BreakerState, SystemName
 
 
-@strawberry.type(description="A configured system of record and how it is doing right now.")
+@strawberry.federation.type(
+    description="A configured system of record and how it is doing right now.",
+    requires_scopes=needs(Scope.SYSTEMS_READ),
+)
 class SystemStatus:
     name: SystemName
     healthy: bool

@@ -54,3 +54,9 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
         _READ_ALL | {Scope.EVENTS_REPLAY, Scope.CROSSWALK_WRITE, Scope.SCHEMA_READ}
     ),
 }
+
+
+def needs(*scopes: Scope) -> list[list[str]]:
+    """The ``scopes`` argument of Apollo's ``@requiresScopes`` for a field or type that needs
+    every one of ``scopes`` (the outer list holds alternatives, each inner list is all-of)."""
+    return [[scope.value for scope in scopes]]

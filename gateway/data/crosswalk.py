@@ -1,8 +1,12 @@
-"""The customer crosswalk: which ids in which systems are one customer. opsgraph owns it."""
+"""The customer crosswalk: which ids in which systems are one customer. opsgraph owns it.
+
+Every read takes the legal entities its principal may see (``Principal.entities``; None:
+all of them): a customer of another entity is not there, in a lookup as in a page and its
+count. Tenancy is decided here, in the query, not in each resolver."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +17,23 @@ from connectors.models import SystemName
 from gateway.errors import BadUserInput
 from gateway.storage.tables import Customer, ExternalId
 
+# The legal entities a read may see; None: every one.
+Entities = Collection[str] | None
+
 
 @dataclass(frozen=True)
 class CustomerIdentity:
     id: str
     name: str
     external_ids: Mapping[SystemName, str]
+    legal_entity: str | None = None
+
+
+def _visible(customers: Select[Any], entities: Entities) -> Select[Any]:
+    """``customers`` (a select from ``Customer``) without the customers ``entities`` hides."""
+    if entities is None:
+        return customers
+    return customers.where(Customer.legal_entity.in_(sorted(entities)))
 
 
 class Crosswalk:
@@ -30,47 +45,60 @@ class Crosswalk:
         statement, customers joined to their external ids (every request starts here)."""
         chosen = customers.subquery()
         rows = await session.execute(
-            select(Customer.id, Customer.name, ExternalId.system, ExternalId.external_id)
+            select(
+                Customer.id,
+                Customer.name,
+                Customer.legal_entity,
+                ExternalId.system,
+                ExternalId.external_id,
+            )
             .join(chosen, chosen.c.id == Customer.id)
             .outerjoin(ExternalId, ExternalId.customer_id == Customer.id)
             .order_by(Customer.id)
         )
-        names: dict[str, str] = {}
+        found: dict[str, tuple[str, str | None]] = {}
         links: dict[str, dict[SystemName, str]] = {}
-        for id_, name, system, external_id in rows:
-            names[id_] = name
+        for id_, name, entity, system, external_id in rows:
+            found[id_] = name, entity
             ids = links.setdefault(id_, {})
             if system is not None:
                 ids[SystemName(system)] = external_id
-        return [CustomerIdentity(id_, name, links[id_]) for id_, name in names.items()]
+        return [
+            CustomerIdentity(id_, name, links[id_], entity) for id_, (name, entity) in found.items()
+        ]
 
-    async def get_many(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
+    async def get_many(
+        self, ids: Sequence[str], *, entities: Entities
+    ) -> list[CustomerIdentity | None]:
         """Identities in the order of ``ids``; None where there is no such customer."""
         async with self._sessions() as session:
-            wanted = select(Customer.id).where(Customer.id.in_(set(ids)))
+            wanted = _visible(select(Customer.id).where(Customer.id.in_(set(ids))), entities)
             found = {c.id: c for c in await self._read(session, wanted)}
         return [found.get(i) for i in ids]
 
-    async def by_external_id(self, system: SystemName, external_id: str) -> CustomerIdentity | None:
+    async def by_external_id(
+        self, system: SystemName, external_id: str, *, entities: Entities
+    ) -> CustomerIdentity | None:
+        linked = (
+            select(Customer.id)
+            .join(ExternalId, ExternalId.customer_id == Customer.id)
+            .where(ExternalId.system == system.value, ExternalId.external_id == external_id)
+        )
         async with self._sessions() as session:
-            customer_id = await session.scalar(
-                select(ExternalId.customer_id).where(
-                    ExternalId.system == system.value, ExternalId.external_id == external_id
-                )
-            )
-            if customer_id is None:
-                return None
-            (identity,) = await self._read(
-                session, select(Customer.id).where(Customer.id == customer_id)
-            )
-            return identity
+            found = await self._read(session, _visible(linked, entities))
+        return found[0] if found else None
 
     async def page(
-        self, first: int, after: str | None, name_contains: str | None = None
+        self,
+        first: int,
+        after: str | None,
+        name_contains: str | None = None,
+        *,
+        entities: Entities,
     ) -> tuple[list[CustomerIdentity], bool, int]:
         """Customers ordered by id after the cursor id; True when more follow; how many
         there are in all (matching ``name_contains``)."""
-        matching = select(Customer.id)
+        matching = _visible(select(Customer.id), entities)
         if name_contains:
             matching = matching.where(Customer.name.icontains(name_contains, autoescape=True))
         query = matching.order_by(Customer.id).limit(first + 1)
@@ -82,17 +110,23 @@ class Crosswalk:
         return identities[:first], len(identities) > first, total or 0
 
     async def link(
-        self, customer_id: str, name: str, external_ids: Mapping[SystemName, str]
+        self,
+        customer_id: str,
+        name: str,
+        external_ids: Mapping[SystemName, str],
+        legal_entity: str | None = None,
     ) -> None:
-        """Create or update a customer and its external ids (used by seeding and imports)."""
+        """Create or update a customer, its legal entity and its external ids (used by
+        seeding and imports). A customer without a legal entity is seen only by
+        principals not limited to any."""
         if SystemName.OPSGRAPH in external_ids:
             raise BadUserInput("opsgraph ids are not external ids")
         async with self._sessions.begin() as session:
             customer = await session.get(Customer, customer_id)
             if customer is None:
-                session.add(Customer(id=customer_id, name=name))
+                session.add(Customer(id=customer_id, name=name, legal_entity=legal_entity))
             else:
-                customer.name = name
+                customer.name, customer.legal_entity = name, legal_entity
             existing = {
                 link.system: link
                 for link in (

@@ -8,8 +8,10 @@ from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.models import ObjectKind, SystemName
+from gateway.auth.keys import ApiKeys
 from gateway.auth.middleware import Authenticate, Authenticator
 from gateway.auth.tokens import TokenVerifier
+from gateway.data.audit import AuditLog
 from gateway.data.breakers import FallbackUnitOfWork
 from gateway.data.cache import EntityCache, FallbackCache, MemoryCache
 from gateway.data.crosswalk import Crosswalk
@@ -33,6 +35,8 @@ class Services:
     breakers: AsyncCircuitBreakerFactory
     # A request's credential -> its principal (gateway.auth.middleware).
     authenticate: Authenticate
+    keys: ApiKeys
+    audit: AuditLog
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
@@ -60,6 +64,7 @@ class Services:
         registry = Registry.from_settings(settings, ownership, breakers)
         cache: EntityCache = MemoryCache() if redis is None else FallbackCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
+        keys = ApiKeys(session_factory)
         return cls(
             engine=engine,
             registry=registry,
@@ -74,7 +79,9 @@ class Services:
                 catalogs={ObjectKind.PLAN: settings.catalog_ttl_s},
             ),
             owned=Owned(session_factory),
-            authenticate=Authenticator(TokenVerifier(settings.auth)),
+            authenticate=Authenticator(TokenVerifier(settings.auth), keys),
+            keys=keys,
+            audit=AuditLog(session_factory),
         )
 
     async def start(self) -> None:
@@ -83,6 +90,8 @@ class Services:
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        await self.audit.drain()
+        await self.keys.drain()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

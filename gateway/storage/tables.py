@@ -1,5 +1,6 @@
 """Tables for what opsgraph itself owns: the customer crosswalk, idempotency records, the
-audit log, workflow runs, the outbox and event log, reconciliation, credit requests.
+audit log, API keys, workflow runs, the outbox and event log, reconciliation, credit
+requests.
 
 Money is two columns, integer minor units and ISO 4217 code. Times are stored in UTC and come
 back timezone-aware on SQLite as on PostgreSQL.
@@ -62,8 +63,12 @@ class Base(DeclarativeBase):
 
 class Customer(Base):
     __tablename__ = "customers"
+    # Tenancy: a principal limited to legal entities pages through its own by id.
+    __table_args__ = (Index(None, "legal_entity", "id"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+    # The subsidiary that contracts with the customer (the ERP's); None: not known yet.
+    legal_entity: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -107,6 +112,22 @@ class AuditEntry(Base):
     system: Mapped[str | None] = mapped_column(String(32), default=None)
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiKey(Base):
+    """A service client's key, ``og_<id>_<secret>``. Only the SHA-256 of the secret is kept:
+    the secret is shown once, when the key is created."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    secret_sha256: Mapped[str] = mapped_column(String(64))  # hex
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    # The legal entities its principal may see; None: every one.
+    legal_entities: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WorkflowRun(Base):

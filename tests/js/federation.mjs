@@ -1,16 +1,20 @@
 // Proves opsgraph is a valid Apollo Federation v2 subgraph, with Apollo's own tools:
-// 1. @apollo/composition composes our SDL (from `_service { sdl }`) with a second subgraph;
-// 2. @apollo/gateway (IntrospectAndCompose) serves a query that crosses into opsgraph through
-//    `_entities`. Prints one JSON line: {"composed": bool, "errors": [...], "result": {...}}.
+// 1. @apollo/composition composes our SDL (from `_service { sdl }`, @requiresScopes included)
+//    with a second subgraph;
+// 2. @apollo/gateway serves a query that crosses into opsgraph through `_entities`.
+//    @apollo/gateway refuses a supergraph that links a security feature it cannot enforce
+//    (it has no authorization; the GraphOS Router enforces @requiresScopes), so it gets our
+//    SDL without @requiresScopes: opsgraph enforces its scopes itself, on the router's
+//    credential. Prints one JSON line: {"composed": bool, "errors": [...], "result": {...}}.
 // Usage: OPSGRAPH_AUTHORIZATION="Bearer ..." node federation.mjs <opsgraph /graphql URL>
 // (the router's own credential for opsgraph, sent on every subgraph request)
 import { composeServices } from "@apollo/composition";
-import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from "@apollo/gateway";
+import { ApolloGateway, RemoteGraphQLDataSource } from "@apollo/gateway";
 import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import gql from "graphql-tag";
-import { parse } from "graphql";
+import { parse, visit } from "graphql";
 
 const opsgraphUrl = process.argv[2];
 const authorization = process.env.OPSGRAPH_AUTHORIZATION ?? "";
@@ -35,6 +39,13 @@ const surveyResolvers = {
   },
 };
 
+function withoutScopes(document) {
+  return visit(document, {
+    Directive: (node) => (node.name.value === "requiresScopes" ? null : undefined),
+    StringValue: (node) => (node.value === "@requiresScopes" ? null : undefined),
+  });
+}
+
 async function main() {
   const sdlResponse = await fetch(opsgraphUrl, {
     method: "POST",
@@ -58,6 +69,10 @@ async function main() {
   const { url: surveysUrl } = await startStandaloneServer(surveys, {
     listen: { host: "127.0.0.1", port: 0 },
   });
+  const served = composeServices([
+    { name: "opsgraph", url: opsgraphUrl, typeDefs: withoutScopes(parse(sdl)) },
+    { name: "surveys", url: surveysUrl, typeDefs: surveyTypeDefs },
+  ]);
   const gateway = new ApolloGateway({
     buildService: ({ url }) =>
       new RemoteGraphQLDataSource({
@@ -66,12 +81,7 @@ async function main() {
           if (url === opsgraphUrl) request.http.headers.set("authorization", authorization);
         },
       }),
-    supergraphSdl: new IntrospectAndCompose({
-      subgraphs: [
-        { name: "opsgraph", url: opsgraphUrl },
-        { name: "surveys", url: surveysUrl },
-      ],
-    }),
+    supergraphSdl: served.supergraphSdl,
   });
   const router = new ApolloServer({ gateway });
   const { url: routerUrl } = await startStandaloneServer(router, {

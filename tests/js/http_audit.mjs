@@ -5,10 +5,12 @@
 import { auditServer } from "graphql-http";
 
 const authorization = process.env.OPSGRAPH_AUTHORIZATION ?? "";
-// Every audit request carries the credential, as any client of opsgraph must.
+// Every audit request carries the credential, as any client of opsgraph must, and the
+// header that shows a GET was preflighted (opsgraph's CSRF prevention, as Apollo's).
 const fetchFn = (input, init = {}) => {
   const headers = new Headers(init.headers);
   headers.set("authorization", authorization);
+  headers.set("apollo-require-preflight", "true");
   return fetch(input, { ...init, headers });
 };
 const results = await auditServer({ url: process.argv[2], fetchFn });

@@ -3,6 +3,7 @@ own JS tools (composition, then a gateway query that crosses into our subgraph).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,17 +16,25 @@ import pytest
 from connectors.models import SystemName
 from connectors.sandbox.serve import serve_in_thread
 from gateway.app import create_app
+from gateway.auth.keys import opened
+from gateway.auth.scopes import Role, Scope
 from tests.conftest import unavailable
-from tests.gateways import AUTH, Gateway, graphql
+from tests.gateways import Gateway, graphql
+from tests.identity import identity
 from tests.world import Sandboxes
 
 JS = Path(__file__).parent.parent / "js"
 
 
 def test_the_sdl_declares_customer_as_an_entity(gateway: Gateway) -> None:
-    sdl = graphql(gateway(), "{ _service { sdl } }")["data"]["_service"]["sdl"]
+    client = gateway()
+    client.headers.update(identity().headers(Role.INTEGRATION_ADMIN))  # schema:read
+    sdl = graphql(client, "{ _service { sdl } }")["data"]["_service"]["sdl"]
     assert '@link(url: "https://specs.apollo.dev/federation/v2.11"' in sdl
-    assert 'type Customer implements Node @key(fields: "id")' in sdl
+    assert (
+        'type Customer implements Node @key(fields: "id") '
+        '@requiresScopes(scopes: [["customers:read"]])'
+    ) in sdl
 
 
 def test_entities_resolve_customers_by_key(boxes: Sandboxes, gateway: Gateway) -> None:
@@ -80,15 +89,26 @@ def served(boxes: Sandboxes, linked_db: str) -> Iterator[str]:
         running.stop()
 
 
-def test_apollo_composes_and_routes_a_query_into_opsgraph(boxes: Sandboxes, served: str) -> None:
+async def _router_key(database_url: str) -> str:
+    """The composing router's API key: the SDL (``_service``) and the customers it asks
+    opsgraph for."""
+    async with opened(database_url) as keys:
+        _, key = await keys.create("router", [Scope.SCHEMA_READ, Scope.CUSTOMERS_READ])
+    return key
+
+
+def test_apollo_composes_and_routes_a_query_into_opsgraph(
+    boxes: Sandboxes, linked_db: str, served: str
+) -> None:
     node = shutil.which("node")
     if node is None or not (JS / "node_modules" / "@apollo" / "gateway").exists():
         unavailable("node and tests/js/node_modules (make test installs them)", FileNotFoundError())
     a, b = boxes.world.customers[:2]
     scores = {a.id: 9, b.id: 4}
+    router = asyncio.run(_router_key(linked_db))
     done = subprocess.run(
         [str(node), "federation.mjs", served, json.dumps(scores)],
-        env={**os.environ, "OPSGRAPH_AUTHORIZATION": AUTH["Authorization"]},
+        env={**os.environ, "OPSGRAPH_AUTHORIZATION": f"Bearer {router}"},
         cwd=JS,
         capture_output=True,
         text=True,

@@ -122,7 +122,8 @@ def test_a_departed_client_stops_its_upstream_work(boxes: Sandboxes, served: Ser
 
 
 def test_a_thousand_aliases_of_systems_call_no_system(boxes: Sandboxes, served: Served) -> None:
-    url = served(connector={"timeout_s": 5})
+    # Far beyond the default abuse limits (15 aliases, 1,000 tokens): raised for this test.
+    url = served(connector={"timeout_s": 5}, limits={"max_aliases": 1000, "max_tokens": 10_000})
     boxes.faults(SystemName.ERP, hang_next=10, hang_s=60)  # probes would wait on it
     query = "{ " + " ".join(f"s{n}: systems {{ name healthy breaker }}" for n in range(1000)) + " }"
     body = httpx.post(f"{url}/graphql", json={"query": query}, timeout=4, headers=AUTH).json()

@@ -56,7 +56,7 @@ class FakeServices:
 
 def loaders(reader: SpyReader) -> Loaders:
     services: Any = FakeServices(reader)
-    return Loaders(services)
+    return Loaders(services, None)
 
 
 async def test_loads_in_one_tick_are_one_batch_per_kind() -> None:

@@ -223,12 +223,15 @@ def test_readyz_says_redis_is_unreachable_without_waiting_on_it(
     calls = guard_of(client).calls
     first, again = client.get("/readyz"), client.get("/readyz")
     assert first.status_code == again.status_code == 503
+    # The connection is refused, or (on a loaded machine) the 250 ms timeout comes first.
+    said = first.json()["checks"]["redis"]
+    assert said in ("unreachable: ConnectionError", "unreachable: TimeoutError")
     assert (
         first.json()
         == again.json()
         == {
             "status": "not ready",
-            "checks": {"database": "ok", "redis": "unreachable: ConnectionError"},
+            "checks": {"database": "ok", "redis": said},
         }
     )
     assert (guard_of(client).failures, guard_of(client).calls) == (1, calls + 1)  # again: no call

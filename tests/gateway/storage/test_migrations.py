@@ -13,6 +13,7 @@ from gateway.storage.tables import Base, Customer, ExternalId, IdempotencyRecord
 
 TABLES = {
     "alembic_version",
+    "api_keys",
     "audit_log",
     "credit_requests",
     "customer_external_ids",
