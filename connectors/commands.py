@@ -11,12 +11,16 @@ command's type; ``kind`` names the object it writes, and so the system that owns
     ├── CreateCustomer          customer  a billing customer (Stripe)
     ├── CreateInvoice           invoice   a one-off billing invoice
     ├── CreateCreditNote        invoice   a credit note against a billing invoice
+    ├── ChangeSubscriptionPlan  subscription  another price for a one-price subscription
+    ├── CancelSubscription      subscription  now, or at the end of the period
     ├── PostingCommand                    an ERP transaction (NetSuite)
     │   ├── CreateCreditMemo    posting
     │   └── PostInvoice         posting   a billing invoice posted to the ERP
     ├── UpsertAccount           account   a CRM account, by its opsgraph ref (Salesforce)
     ├── UpdateAccountHealth     account
+    ├── LogAccountActivity      account   a completed Task on the account's timeline
     ├── CreateCase              case      a support ticket (Zendesk)
+    ├── EscalateCase            case      raised to high or urgent, with an internal note
     └── CommentOnCase           case
 
 A malformed command raises ``InvalidCommand`` (an ``UpstreamRejected``: nothing was sent).
@@ -65,12 +69,15 @@ class WriteCommand:
     def _invalid(self, problem: str) -> InvalidCommand:
         return InvalidCommand(f"{type(self).__name__}: {problem}")
 
-    def _text(self, *names: str) -> None:
-        """Each of ``names`` is a non-empty string (or left unset)."""
+    def _text(self, *names: str, max_length: int | None = None) -> None:
+        """Each of ``names`` is a non-empty string of at most ``max_length`` characters (or
+        left unset)."""
         for name in names:
             value = getattr(self, name)
             if value is not UNSET and (not isinstance(value, str) or not value):
                 raise self._invalid(f"{name} must be a non-empty string")
+            if max_length is not None and isinstance(value, str) and len(value) > max_length:
+                raise self._invalid(f"{name} must be at most {max_length} characters")
 
     def _optional_text(self, *names: str) -> None:
         for name in names:
@@ -180,6 +187,46 @@ class CreateCreditNote(WriteCommand):
         self._optional_text("memo")
 
 
+class Proration(StrEnum):
+    """How a plan change bills the rest of the current period (Stripe's
+    ``proration_behavior``): credit and charge on the next invoice, not at all, or on an
+    invoice made at once."""
+
+    CREATE_PRORATIONS = "create_prorations"
+    NONE = "none"
+    ALWAYS_INVOICE = "always_invoice"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeSubscriptionPlan(WriteCommand):
+    """Move a subscription to another plan: ``plan_id`` is the plan's id as ``Plan``
+    records name it (the Stripe price). An opsgraph subscription has one price; the
+    connector refuses one with more."""
+
+    kind = ObjectKind.SUBSCRIPTION
+    subscription_id: str
+    plan_id: str
+    proration: Proration = Proration.CREATE_PRORATIONS
+
+    def __post_init__(self) -> None:
+        self._text("subscription_id", "plan_id")
+        self._check("proration", lambda v: isinstance(v, Proration), "a Proration", required=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelSubscription(WriteCommand):
+    """End a subscription now, or, ``at_period_end``, when its paid period runs out (it
+    stays active until then)."""
+
+    kind = ObjectKind.SUBSCRIPTION
+    subscription_id: str
+    at_period_end: bool
+
+    def __post_init__(self) -> None:
+        self._text("subscription_id")
+        self._check("at_period_end", lambda v: isinstance(v, bool), "true or false", required=True)
+
+
 # -- ERP --------------------------------------------------------------------------------
 
 
@@ -253,6 +300,27 @@ class UpdateAccountHealth(WriteCommand):
         self._integer("health_score")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogAccountActivity(WriteCommand):
+    """Tell the CRM about something that happened to an account: a completed activity on
+    its timeline (a Salesforce Task). ``external_ref`` is opsgraph's reference for the note:
+    the same ref logs the same activity once, however often it is sent. ObjectKind has no
+    activity: ``kind`` is the account the activity belongs to (which routes it to the CRM),
+    and the ``WriteResult`` says ``account`` but carries the Task's id."""
+
+    kind = ObjectKind.ACCOUNT
+    account_id: str  # the CRM's account id
+    subject: str
+    description: str
+    external_ref: str
+
+    def __post_init__(self) -> None:
+        self._text("account_id")
+        self._text("subject", max_length=255)
+        self._text("description", max_length=32_000)
+        self._text("external_ref", max_length=80)
+
+
 # -- support ----------------------------------------------------------------------------
 
 
@@ -271,6 +339,25 @@ class CreateCase(WriteCommand):
             "priority", lambda v: isinstance(v, CasePriority), "a CasePriority", required=True
         )
         self._optional_text("external_id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalateCase(WriteCommand):
+    """Raise a case to ``priority`` and say why in an internal note, ``reason``."""
+
+    kind = ObjectKind.CASE
+    case_id: str
+    priority: CasePriority  # HIGH or URGENT: a lower priority is no escalation
+    reason: str
+
+    def __post_init__(self) -> None:
+        self._text("case_id", "reason")
+        self._check(
+            "priority",
+            lambda v: isinstance(v, CasePriority) and v in (CasePriority.HIGH, CasePriority.URGENT),
+            "CasePriority.HIGH or CasePriority.URGENT",
+            required=True,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,7 @@ both raise errors of one family::
         ├── UpstreamAuthError       401/403: our credentials are wrong
         ├── UpstreamNotFound        the record does not exist there
         ├── UpstreamConflict        409 or an ambiguous match (Salesforce 300)
+        ├── UpstreamBusy            the same idempotency key is still in flight there (retryable)
         └── UpstreamRejected        4xx validation: the system said no
     └── WebhookRejected             an inbound webhook failed verification (bad signature,
                                     stale timestamp): drop it, never act on it
@@ -92,6 +93,14 @@ class UpstreamNotFound(UpstreamError):
 
 class UpstreamConflict(UpstreamError):
     code = "UPSTREAM_CONFLICT"
+
+
+class UpstreamBusy(UpstreamError):
+    """The system is still applying an earlier request under the same idempotency key (a
+    retry after a crash can arrive while the first attempt runs): ask again later."""
+
+    code = "UPSTREAM_BUSY"
+    retryable = True
 
 
 class UpstreamRejected(UpstreamError):

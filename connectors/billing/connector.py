@@ -5,6 +5,9 @@ Lists page with ``limit`` + ``starting_after``; the opaque cursor is the last ob
 ``fetch_related`` reads invoices and subscriptions of many customers through invoice search
 (``related.py``), ten customers a request.
 The change feed is ``GET /v1/events``, which Stripe lists newest first: see ``changes``.
+Writes send the kit's idempotency key as Stripe's ``Idempotency-Key`` (all but a
+cancellation now, a DELETE: see ``_cancel``); a subscription's plan change and cancellation
+answer the subscription as it is afterwards.
 
 Options (``ConnectorConfig.options``): ``dialect`` = ``stripe`` (default) or
 ``localstripe``, for the stand-in that only has the legacy Plans API (the catalog is read
@@ -27,16 +30,27 @@ from connectors.billing import related, wire
 from connectors.billing.errors import header, translate
 from connectors.billing.webhooks import to_changes
 from connectors.commands import (
+    CancelSubscription,
+    ChangeSubscriptionPlan,
     CreateCreditNote,
     CreateCustomer,
     CreateInvoice,
+    Proration,
     WriteCommand,
     WriteResult,
 )
 from connectors.errors import UpstreamNotFound
 from connectors.flight import SingleFlight
 from connectors.http import RequestCounter
-from connectors.models import ChangeBatch, ConnectorConfig, ObjectKind, Page, Record, SystemName
+from connectors.models import (
+    ChangeBatch,
+    ConnectorConfig,
+    ObjectKind,
+    Page,
+    Record,
+    SubscriptionStatus,
+    SystemName,
+)
 
 T = TypeVar("T")
 K = ObjectKind
@@ -230,6 +244,8 @@ class BillingConnector(Connector):
             CreateCustomer: self._create_customer,
             CreateInvoice: self._create_invoice,
             CreateCreditNote: self._create_credit_note,
+            ChangeSubscriptionPlan: self._change_plan,
+            CancelSubscription: self._cancel,
         }
 
     async def _create_customer(self, command: CreateCustomer, key: str) -> WriteResult:
@@ -289,6 +305,64 @@ class BillingConnector(Connector):
             self._stripe.v1.credit_notes.create_async(params, {"idempotency_key": key})  # type: ignore[arg-type]
         )
         return self._result(K.INVOICE, note, None)
+
+    async def _change_plan(self, command: ChangeSubscriptionPlan, key: str) -> WriteResult:
+        """The subscription's one item moved to the plan's price, its quantity kept.
+
+        The subscription is read first for the item's id. Whether it may change (a canceled
+        one may not) is left to Stripe: a retry with the same key must get the first
+        answer again, which a check of our own, made later, could contradict."""
+        subscriptions = self._stripe.v1.subscriptions
+        id_ = command.subscription_id
+        if self._localstripe and command.proration is Proration.ALWAYS_INVOICE:
+            raise self._rejected(f"{self.system} (localstripe) cannot invoice a change at once")
+        item = {"id": self._only_item(await self._call(subscriptions.retrieve_async(id_)))}
+        params: dict[str, Any]
+        if self._localstripe:  # the legacy parameters, all that localstripe takes
+            item["plan"] = command.plan_id
+            params = {"items": [item], "prorate": command.proration is Proration.CREATE_PRORATIONS}
+        else:
+            item["price"] = command.plan_id
+            params = {"items": [item], "proration_behavior": command.proration.value}
+        changed = await self._call(
+            subscriptions.update_async(id_, params, {"idempotency_key": key})  # type: ignore[arg-type]
+        )
+        return self._result(K.SUBSCRIPTION, changed, wire.subscription(changed.to_dict()))
+
+    def _only_item(self, subscription: Any) -> str:
+        """The id of the subscription's one item: an opsgraph plan is one price."""
+        items = subscription.to_dict()["items"]
+        if len(items["data"]) != 1 or items.get("has_more"):
+            raise self._rejected(
+                f"{self.system}: subscription {subscription.id} has more than one price, and "
+                "an opsgraph plan is one price per subscription"
+            )
+        return str(items["data"][0]["id"])
+
+    async def _cancel(self, command: CancelSubscription, key: str) -> WriteResult:
+        """At the period's end: an update (``cancel_at_period_end``), replayed by key like any
+        POST. Now: ``DELETE``, which Stripe replays by no key (it ignores one there) and
+        answers 404 for a subscription already canceled; a retry finds it canceled and
+        answers it, written earlier (``created`` False)."""
+        subscriptions = self._stripe.v1.subscriptions
+        id_ = command.subscription_id
+        if command.at_period_end:
+            request = subscriptions.update_async(
+                id_, {"cancel_at_period_end": True}, {"idempotency_key": key}
+            )
+            ending = await self._call(request)
+            return self._result(K.SUBSCRIPTION, ending, wire.subscription(ending.to_dict()))
+        try:
+            ended = await self._call(subscriptions.cancel_async(id_))
+        except UpstreamNotFound:
+            current = await self._call(subscriptions.retrieve_async(id_))  # unknown: not found
+            record = wire.subscription(current.to_dict())
+            if record.status is not SubscriptionStatus.CANCELED:
+                raise
+            return WriteResult(
+                system=self.system, kind=K.SUBSCRIPTION, id=record.id, created=False, record=record
+            )
+        return self._result(K.SUBSCRIPTION, ended, wire.subscription(ended.to_dict()))
 
     def _result(self, kind: ObjectKind, obj: Any, record: Record | None) -> WriteResult:
         # A replayed key answers with the first response: nothing was written this time.

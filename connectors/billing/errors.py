@@ -24,6 +24,7 @@ import stripe
 
 from connectors.errors import (
     UpstreamAuthError,
+    UpstreamBusy,
     UpstreamConflict,
     UpstreamError,
     UpstreamNotFound,
@@ -66,6 +67,8 @@ def translate(exc: stripe.StripeError) -> UpstreamError:
         if isinstance(exc.__cause__, httpx.TimeoutException):
             return UpstreamTimeout(f"{SYSTEM} did not answer in time", **kw)
         return UpstreamUnavailable(f"{SYSTEM} is unreachable", **kw)
+    if isinstance(exc, stripe.IdempotencyError) and status == 409:
+        return UpstreamBusy(f"{SYSTEM} is still applying a request with this key", **kw)
     if isinstance(exc, stripe.IdempotencyError):
         return UpstreamConflict(
             f"{SYSTEM} saw this idempotency key with different parameters", **kw

@@ -1,10 +1,11 @@
-"""The CRM connector: Salesforce REST API v61.0, Accounts only.
+"""The CRM connector: Salesforce REST API v61.0, Accounts (and the Tasks logged on them).
 
 Reads are SOQL (``fetch_many`` is one ``WHERE Id IN (...)`` per batch, pages follow
-``nextRecordsUrl``); writes are upserts by the external id ``Opsgraph_Id__c`` and updates
-by record id; the change feed is ``sobjects/Account/updated``. There are no webhooks:
-Salesforce's Outbound Messages are unsigned SOAP and Change Data Capture needs a streaming
-(Pub/Sub API) client, so the gateway polls ``changes`` instead.
+``nextRecordsUrl``); writes are upserts by an external id (an Account's ``Opsgraph_Id__c``,
+a Task's ``Opsgraph_Ref__c``) and updates by record id; the change feed is
+``sobjects/Account/updated``. There are no webhooks: Salesforce's Outbound Messages are
+unsigned SOAP and Change Data Capture needs a streaming (Pub/Sub API) client, so the
+gateway polls ``changes`` instead.
 """
 
 from __future__ import annotations
@@ -18,11 +19,19 @@ import httpx
 
 from connectors import paging
 from connectors.base import Connector, Writer
-from connectors.commands import UpdateAccountHealth, UpsertAccount, WriteCommand, WriteResult
+from connectors.commands import (
+    LogAccountActivity,
+    UpdateAccountHealth,
+    UpsertAccount,
+    WriteCommand,
+    WriteResult,
+)
 from connectors.crm import errors
 from connectors.crm.wire import (
     ACCOUNT_FIELDS,
     API,
+    TASK_CREATE_ONLY,
+    TASK_REF,
     account_change,
     account_fields,
     account_from_wire,
@@ -32,6 +41,7 @@ from connectors.crm.wire import (
     sf_datetime,
     soql_in,
     soql_literal,
+    task_fields,
 )
 from connectors.errors import UpstreamConflict, UpstreamRateLimited
 from connectors.http import BearerToken, HttpClient
@@ -63,9 +73,10 @@ Row = dict[str, Any]
 
 class CrmConnector(Connector):
     """Salesforce's REST API has no idempotency header. ``UpsertAccount`` is keyed by the
-    external id ``Opsgraph_Id__c`` (the account's ``ref``) and ``UpdateAccountHealth`` sets
-    a value: sending either again leaves the same single record with the same fields, so
-    the retry that an idempotency key guards against is harmless without it."""
+    external id ``Opsgraph_Id__c`` (the account's ``ref``), ``LogAccountActivity`` by the
+    Task's ``Opsgraph_Ref__c`` (its ``external_ref``), and ``UpdateAccountHealth`` sets a
+    value: sending any of them again leaves the same single record with the same fields,
+    so the retry that an idempotency key guards against is harmless without it."""
 
     system = SystemName.CRM
     reads = frozenset({ObjectKind.ACCOUNT})
@@ -170,7 +181,11 @@ class CrmConnector(Connector):
     # -- writes ----------------------------------------------------------------------
 
     def _writers(self) -> Mapping[type[WriteCommand], Writer]:
-        return {UpsertAccount: self._upsert, UpdateAccountHealth: self._update_health}
+        return {
+            UpsertAccount: self._upsert,
+            UpdateAccountHealth: self._update_health,
+            LogAccountActivity: self._log_activity,
+        }
 
     async def _upsert(self, command: UpsertAccount, idempotency_key: str) -> WriteResult:
         fields = account_fields(command.given())
@@ -179,10 +194,35 @@ class CrmConnector(Connector):
             fields["OwnerId"] = await self._user_id(command.owner)
         url = f"{API}/sobjects/Account/Opsgraph_Id__c/{quote(command.ref, safe='')}"
         response = await self._http.request("PATCH", url, json=fields)
+        return await self._upserted(response, "Account", "Opsgraph_Id__c", command.ref)
+
+    async def _log_activity(self, command: LogAccountActivity, idempotency_key: str) -> WriteResult:
+        """A completed Task on the account, upserted by its ``external_ref``: the same ref
+        again updates that one Task. Salesforce sets ``TaskSubtype`` only on a create and
+        refuses an upsert that finds the Task and carries it, so a refusal naming it is
+        the Task already there: it is updated without it (and never created)."""
+        if not is_record_id(command.account_id):
+            raise self._rejected(f"{self.system}: {command.account_id!r} is not an account id")
+        url = f"{API}/sobjects/Task/{TASK_REF}/{quote(command.external_ref, safe='')}"
+        fields = task_fields(command, datetime.now(UTC).date())
+        try:
+            response = await self._http.request("PATCH", url, json={**fields, **TASK_CREATE_ONLY})
+        except errors.FieldNotWritable as refused:
+            if not set(refused.fields) & TASK_CREATE_ONLY.keys():
+                raise
+            params = {"updateOnly": "true"}
+            response = await self._http.request("PATCH", url, params=params, json=fields)
+        return await self._upserted(response, "Task", TASK_REF, command.external_ref)
+
+    async def _upserted(
+        self, response: httpx.Response, sobject: str, field: str, value: str
+    ) -> WriteResult:
+        """What an upsert by external id wrote: 201 created, 200 updated (204 before API
+        46.0, without the record's id, which its external id then finds)."""
         if response.status_code in (300, 404):
             raise self._http.error_for(response)
-        if response.status_code == 204:  # an update, as API versions before 46.0 answer it
-            return self._written(await self._id_for_ref(command.ref), created=False)
+        if response.status_code == 204:
+            return self._written(await self._id_by(sobject, field, value), created=False)
         body = response.json()
         return self._written(body["id"], created=body.get("created", response.status_code == 201))
 
@@ -199,6 +239,8 @@ class CrmConnector(Connector):
         return self._written(command.id, created=False)
 
     def _written(self, id_: str, *, created: bool) -> WriteResult:
+        """Every CRM write is an account's: a Task logged on one answers as ``account``, with
+        the Task's id (ObjectKind has no activity)."""
         return WriteResult(system=self.system, kind=ObjectKind.ACCOUNT, id=id_, created=created)
 
     async def _user_id(self, name: str) -> str:
@@ -212,11 +254,14 @@ class CrmConnector(Connector):
             )
         return str(users[0]["Id"])
 
-    async def _id_for_ref(self, ref: str) -> str:
-        rows = await self._query_all(select(("Id",), f"Opsgraph_Id__c = {soql_literal(ref)}"))
+    async def _id_by(self, sobject: str, field: str, value: str) -> str:
+        """The id of the one ``sobject`` record whose external id ``field`` is ``value``."""
+        where = f"{field} = {soql_literal(value)}"
+        rows = await self._query_all(select(("Id",), where, sobject=sobject))
         if len(rows) != 1:
             raise UpstreamConflict(
-                f"{self.system}: {len(rows)} accounts carry ref {ref!r}", system=self.system.value
+                f"{self.system}: {len(rows)} records of {sobject} carry {field} {value!r}",
+                system=self.system.value,
             )
         return str(rows[0]["Id"])
 

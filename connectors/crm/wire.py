@@ -1,5 +1,5 @@
-"""Salesforce Account records <-> canonical ``Account``, and the SOQL and timestamps the
-connector writes.
+"""Salesforce Account records <-> canonical ``Account``, the Task an activity is logged as,
+and the SOQL and timestamps the connector writes.
 
 An Account as a SOQL row (``Owner.Name`` selected)::
 
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.commands import LogAccountActivity
 from connectors.models import Account, ChangeEvent, ChangeType, ObjectKind, SystemName
 
 API = "/services/data/v61.0"
@@ -43,6 +44,10 @@ WRITE_FIELDS = {
     "renewal_date": "Renewal_Date__c",
     "health_score": "Health_Score__c",
 }
+# The external id of a Task the connector logs: the activity's ``external_ref``.
+TASK_REF = "Opsgraph_Ref__c"
+# Salesforce sets TaskSubtype only when it creates a Task; an update carrying it is refused.
+TASK_CREATE_ONLY = {"TaskSubtype": "Task"}
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _SOQL_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
@@ -127,4 +132,16 @@ def account_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
         WRITE_FIELDS[name]: value.isoformat() if isinstance(value, date) else value
         for name, value in changes.items()
         if name in WRITE_FIELDS
+    }
+
+
+def task_fields(activity: LogAccountActivity, on: date) -> dict[str, Any]:
+    """The Task an activity is logged as: completed ``on`` that day, on the account's
+    timeline (``WhatId``). ``TASK_CREATE_ONLY`` joins these when the Task is created."""
+    return {
+        "WhatId": activity.account_id,
+        "Subject": activity.subject,
+        "Description": activity.description,
+        "Status": "Completed",
+        "ActivityDate": on.isoformat(),
     }

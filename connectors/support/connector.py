@@ -11,7 +11,13 @@ import httpx
 
 from connectors import paging
 from connectors.base import Connector, Writer
-from connectors.commands import CommentOnCase, CreateCase, WriteCommand, WriteResult
+from connectors.commands import (
+    CommentOnCase,
+    CreateCase,
+    EscalateCase,
+    WriteCommand,
+    WriteResult,
+)
 from connectors.errors import UpstreamNotFound
 from connectors.http import HttpClient
 from connectors.models import ChangeBatch, ConnectorConfig, ObjectKind, Page, Record, SystemName
@@ -175,7 +181,11 @@ class SupportConnector(Connector):
     # writes
 
     def _writers(self) -> Mapping[type[WriteCommand], Writer]:
-        return {CreateCase: self._create, CommentOnCase: self._comment}
+        return {
+            CreateCase: self._create,
+            CommentOnCase: self._comment,
+            EscalateCase: self._escalate,
+        }
 
     def _result(self, doc: Doc, created: bool) -> WriteResult:
         case = wire.to_case(doc, self._breach_tag)
@@ -203,20 +213,26 @@ class SupportConnector(Connector):
         return self._result(response.json()["ticket"], created=not hit)
 
     async def _comment(self, command: CommentOnCase, key: str) -> WriteResult:
+        comment = {"body": command.body, "public": command.public}
+        return await self._update(command.case_id, {"comment": comment}, key)
+
+    async def _escalate(self, command: EscalateCase, key: str) -> WriteResult:
+        """A closed ticket takes no update: Zendesk's 422 is ``UpstreamRejected``."""
+        return await self._update(command.case_id, wire.escalation(command), key)
+
+    async def _update(self, case_id: str, update: Doc, key: str) -> WriteResult:
         """Zendesk honours ``Idempotency-Key`` only when creating tickets, so a retried
-        update would add the comment twice. The key rides in the audit's custom metadata
-        instead, and a write first looks for an audit that carries it."""
-        if not wire.is_zendesk_id(command.case_id):
-            raise self._rejected(f"{self.system}: {command.case_id!r} is not a ticket id")
-        if await self._audited(command.case_id, key):
-            ticket = await self._http.json("GET", f"/api/v2/tickets/{command.case_id}.json")
+        update would apply twice (a second comment). The key rides in the audit's custom
+        metadata instead, and a write first looks for an audit that carries it; an unknown
+        ticket is ``UpstreamNotFound`` there, before anything is written."""
+        if not wire.is_zendesk_id(case_id):
+            raise self._rejected(f"{self.system}: {case_id!r} is not a ticket id")
+        if await self._audited(case_id, key):
+            ticket = await self._http.json("GET", f"/api/v2/tickets/{case_id}.json")
             return self._result(ticket["ticket"], created=False)
-        update = {
-            "comment": {"body": command.body, "public": command.public},
-            "metadata": {_IDEMPOTENCY_FIELD: key},
-        }
+        sent = {**update, "metadata": {_IDEMPOTENCY_FIELD: key}}
         body = await self._http.json(
-            "PUT", f"/api/v2/tickets/{command.case_id}.json", json={"ticket": update}
+            "PUT", f"/api/v2/tickets/{case_id}.json", json={"ticket": sent}
         )
         return self._result(body["ticket"], created=True)
 

@@ -9,7 +9,8 @@ Zendesk answers errors as an object: ``error`` (a code, a sentence, or an object
                                                  again with another body): ``override``
     400 TooManyIds, InvalidPagination...      -> UpstreamRejected
     404 RecordNotFound                        -> UpstreamNotFound
-    422 RecordInvalid {details: {field: ...}} -> UpstreamRejected
+    422 RecordInvalid {details: {field: ...}} -> UpstreamRejected    (an update of a closed
+                                                 ticket: "Status: closed prevents ticket update")
     429 TooManyRequests                       -> UpstreamRateLimited (Retry-After)
     5xx                                       -> UpstreamUnavailable
 """

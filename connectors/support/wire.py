@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.commands import CreateCase
+from connectors.commands import CreateCase, EscalateCase
 from connectors.models import (
     Case,
     CasePriority,
@@ -28,6 +28,8 @@ from connectors.models import (
 # automation adds ("Hours since last SLA breach > 0" -> add tag), so one ticket read carries
 # it; the tag name is configurable (ConnectorConfig.options["breach_tag"]).
 DEFAULT_BREACH_TAG = "sla_breached"
+# The tag an escalation adds, so that views and triggers can pick escalated tickets out.
+ESCALATED_TAG = "escalated"
 
 # Organization fields that hold the canonical fields Zendesk has no column for; any other
 # organization field is carried as metadata.
@@ -127,6 +129,17 @@ def ticket_body(command: CreateCase) -> dict[str, Any]:
     if command.external_id:
         ticket["external_id"] = command.external_id
     return ticket
+
+
+def escalation(command: EscalateCase) -> dict[str, Any]:
+    """The ``ticket`` object of ``PUT /api/v2/tickets/{id}`` that escalates it. The tag goes
+    in ``additional_tags``, which Zendesk adds to the ticket's tags: sending ``tags`` would
+    replace them with what this client last read, dropping a tag added meanwhile."""
+    return {
+        "priority": command.priority.value,
+        "additional_tags": [ESCALATED_TAG],
+        "comment": {"body": command.reason, "public": False},
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,10 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 
 from connectors.billing import BillingConnector, connect
+from connectors.billing.errors import translate
 from connectors.commands import CreateCreditNote, CreateCustomer, CreateInvoice, CreditNoteReason
 from connectors.errors import (
+    UpstreamBusy,
     UpstreamConflict,
     UpstreamRejected,
     UpstreamTimeout,
@@ -206,3 +209,12 @@ async def test_the_feed_is_oldest_first_and_its_cursor_moves_forward() -> None:
             assert (await connector.changes(cursor)).events == []
         finally:
             await connector.aclose()
+
+
+def test_stripes_idempotency_errors_say_whether_trying_again_can_help() -> None:
+    """409: a request under the same key is still running there (a retry after a crash can
+    meet it): retryable. 400: the key was used with other parameters: never."""
+    busy = translate(stripe.IdempotencyError("in progress", http_status=409))
+    reused = translate(stripe.IdempotencyError("other parameters", http_status=400))
+    assert (type(busy), busy.retryable, busy.code) == (UpstreamBusy, True, "UPSTREAM_BUSY")
+    assert (type(reused), reused.retryable) == (UpstreamConflict, False)

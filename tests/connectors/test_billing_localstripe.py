@@ -1,7 +1,8 @@
 """The billing connector against localstripe, a Stripe fake we did not write.
 
 localstripe has customers, products, legacy plans, payment methods, subscriptions that bill
-and pay at once, invoices, PaymentIntents, list paging and signed webhooks. It has no
+and pay at once (and change plan, through the legacy ``items[n][plan]`` and ``prorate``, or
+cancel), invoices, PaymentIntents, list paging and signed webhooks. It has no
 prices (so the connector runs with ``dialect=localstripe`` and reads the catalog from
 /v1/plans), no credit notes, no idempotent replay, no ``ending_before`` or newest-first
 event list (so no change feed), and no ``customer`` filter on PaymentIntents. Our own
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,14 @@ import pytest
 
 from connectors.billing import BillingConnector, connect, wire
 from connectors.billing.webhooks import to_changes, verify
-from connectors.commands import CreateCustomer, CreateInvoice
-from connectors.errors import UpstreamAuthError
+from connectors.commands import (
+    CancelSubscription,
+    ChangeSubscriptionPlan,
+    CreateCustomer,
+    CreateInvoice,
+    Proration,
+)
+from connectors.errors import UpstreamAuthError, UpstreamRejected
 from connectors.models import (
     ConnectorConfig,
     CustomerRecord,
@@ -253,6 +260,40 @@ async def test_health_and_a_bad_key(billing: BillingConnector, localstripe: str)
             await bad.list_page(K.CUSTOMER)
     finally:
         await bad.aclose()
+
+
+async def test_a_plan_change_moves_the_subscription_to_the_plan(
+    billing: BillingConnector, world: World
+) -> None:
+    raw = world.subscriptions[world.customers[1]["id"]]  # Starter
+    command = ChangeSubscriptionPlan(subscription_id=raw["id"], plan_id="price_growth_usd")
+    result = await billing.write(command, "localstripe-plan-1")
+    assert isinstance(result.record, Subscription)
+    assert (result.id, result.record.plan_id, result.record.quantity, result.record.status) == (
+        raw["id"], "price_growth_usd", 1, "active")  # fmt: skip
+    assert await billing.fetch_many(K.SUBSCRIPTION, [raw["id"]]) == [result.record]
+    before = billing.calls
+    with pytest.raises(UpstreamRejected, match="cannot invoice"):  # no always_invoice there
+        await billing.write(replace(command, proration=Proration.ALWAYS_INVOICE), "local-2")
+    assert billing.calls == before
+
+
+async def test_a_subscription_is_cancelled_at_period_end_then_now(
+    billing: BillingConnector, world: World, localstripe: str
+) -> None:
+    raw = world.subscriptions[world.customers[1]["id"]]
+    later = CancelSubscription(subscription_id=raw["id"], at_period_end=True)
+    ending = await billing.write(later, "localstripe-end-1")
+    assert isinstance(ending.record, Subscription)
+    assert ending.record.status == "active"
+    async with httpx.AsyncClient(base_url=localstripe, auth=(KEY, "")) as api:
+        got = (await api.get(f"/v1/subscriptions/{raw['id']}")).json()
+    assert got["cancel_at_period_end"] is True
+    now = CancelSubscription(subscription_id=raw["id"], at_period_end=False)
+    ended = await billing.write(now, "localstripe-end-2")
+    assert isinstance(ended.record, Subscription)
+    assert (ended.created, ended.record.status) == (True, "canceled")
+    assert await billing.fetch_many(K.SUBSCRIPTION, [raw["id"]]) == [ended.record]
 
 
 def test_localstripe_webhooks_pass_our_verifier(localstripe: str) -> None:

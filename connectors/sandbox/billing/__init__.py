@@ -24,6 +24,10 @@ filters; every endpoint takes ``expand[]``)::
                                               filters: active, product
     GET  /v1/subscriptions[/{id}]             filters: customer, price, status (default
                                               hides ended ones; all, ended)
+    POST /v1/subscriptions/{id}               items[n][id|price|quantity] (prorated:
+                                              proration_behavior, proration_date),
+                                              cancel_at_period_end, metadata
+    DELETE /v1/subscriptions/{id}             cancel now (a second time: 404)
     GET  /v1/invoices[/{id}]                  filters: customer, status, subscription
     GET  /v1/invoices/search                  query (customer, status, subscription,
                                               number, metadata), limit, page
@@ -42,14 +46,15 @@ A parameter an endpoint does not apply is refused, never ignored: Stripe's 400
 Stripe's JSON (``errors.py``: 404 ``resource_missing``, 400 ``parameter_unknown`` /
 ``parameter_missing`` / ``idempotency_error``, 401 with the key masked, 404 "Unrecognized
 request URL" for any other path or method); injected 429s are ``rate_limit_error`` and 5xx
-``api_error``. Writes replay by ``Idempotency-Key`` (localstripe does not) and, with
+``api_error``. POSTs replay by ``Idempotency-Key`` (localstripe does not) and, with
 ``webhook_url`` set, deliver signed Events. Plus the ``/_sandbox`` admin routes
 (``connectors.sandbox.admin``).
 
 The modules, as in every sandbox: ``api`` (routes, plumbing and reads), ``documents`` (the
 stored wire documents, built from canonical records or writes), ``query`` (parameters, list
 filters and paging), ``errors`` (Stripe's error bodies); and, as Stripe's share is larger,
-``writes`` (the POST handlers and their Events) and ``search`` (the Search Query Language).
+``writes`` (the POST handlers and their Events), ``subscriptions`` (a subscription's
+changes and cancellation, prorated) and ``search`` (the Search Query Language).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The Stripe v1 endpoints of the sandbox, over a ``Store``: routes, request plumbing and
-the reads (the writes are ``writes.py``).
+the reads (the writes are ``writes.py`` and ``subscriptions.py``).
 
 Every request is authenticated with the secret key (Bearer, or Basic with the key as user
 name), a request no route takes too, before its 404. Every POST honours
 ``Idempotency-Key`` the way Stripe does: the same key with the same parameters replays the
 first response (``Idempotent-Replayed: true``), with other parameters it is a 400
 ``idempotency_error``. Only successful writes are remembered, as on Stripe, so a request
-refused by validation can be retried with its key. Every endpoint takes ``expand`` and
-expands what it answers (``data.`` paths on lists and searches).
+refused by validation can be retried with its key. A DELETE ignores the key, as on Stripe.
+Every endpoint takes ``expand`` and expands what it answers (``data.`` paths on lists and
+searches).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from connectors.sandbox.billing.query import (
     parse_params,
 )
 from connectors.sandbox.billing.search import SEARCHES, search
+from connectors.sandbox.billing.subscriptions import SubscriptionWrites
 from connectors.sandbox.billing.writes import Writes, found, signed
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.idempotency import Replays, fingerprint
@@ -79,6 +81,7 @@ class StripeApi:
         self.replays = Replays(self.store, key_reused)
         webhooks = Webhooks(config.webhook_url, partial(signed, config.webhook_secret))
         self.writes = Writes(self.store, webhooks)
+        self.subscriptions = SubscriptionWrites(self.writes)
         self._unknown = self._endpoint(self.unknown)
 
     # plumbing
@@ -90,7 +93,10 @@ class StripeApi:
         def post(path: str, handler: Handler) -> Route:
             return Route(path, self._endpoint(handler), methods=["POST"])
 
-        writes = self.writes
+        def delete(path: str, handler: Handler) -> Route:
+            return Route(path, self._endpoint(handler), methods=["DELETE"])
+
+        writes, subscriptions = self.writes, self.subscriptions
         # Searches first: /v1/{plural}/{id} would take "search" for an id.
         routes: list[BaseRoute] = [get(s.url, self.searching) for s in SEARCHES.values()]
         routes.append(get("/v1/balance", self.balance))
@@ -107,6 +113,8 @@ class StripeApi:
             post("/v1/invoices", writes.create_invoice),
             post("/v1/invoices/{id}/finalize", writes.finalize_invoice),
             post("/v1/credit_notes", writes.create_credit_note),
+            post("/v1/subscriptions/{id}", subscriptions.update),
+            delete("/v1/subscriptions/{id}", subscriptions.cancel),
         ]
 
     async def unrouted(self, request: Request, status: int) -> Response:

@@ -4,7 +4,8 @@ StripeError(status, message, type=...)
     400 invalid_request_error   parameter_unknown, parameter_missing, resource_missing
                                 (on a referenced id), idempotency_error, bad values, a
                                 search query outside the language, a write the object's
-                                state forbids (finalizing an invoice twice)
+                                state forbids (finalizing an invoice twice, changing a
+                                canceled subscription)
     401 invalid_request_error   no key, or a wrong one (echoed masked)
     404 invalid_request_error   resource_missing, an unrecognized request URL
     429 rate_limit_error        (injected)

@@ -1,4 +1,5 @@
-"""The Stripe writes (every POST the sandbox serves) and the Events that record them.
+"""The Stripe writes (every POST the sandbox serves but a subscription's, which are
+``subscriptions.py``) and the Events that record them.
 
     POST /v1/customers                        name, email, description, phone, metadata
     POST /v1/customers/{id}                   the same, changed: a field set to "" is
@@ -101,16 +102,16 @@ class Writes:
         self.store = store
         self.webhooks = webhooks
 
-    def _emit(self, type_: str, obj: Doc, call: Call, previous: Doc | None = None) -> None:
+    def emit(self, type_: str, obj: Doc, call: Call, previous: Doc | None = None) -> None:
         event = documents.event(
-            self._new_id("evt_"), int(time.time()), type_, obj, request_id=call.request_id,
+            self.new_id("evt_"), int(time.time()), type_, obj, request_id=call.request_id,
             idempotency_key=call.idempotency_key, previous=previous,
             pending_webhooks=1 if self.webhooks.enabled else 0,
         )  # fmt: skip
         self.store.put("event", event["id"], event)
         self.webhooks.deliver(json.dumps(event, indent=2).encode())
 
-    def _new_id(self, prefix: str) -> str:
+    def new_id(self, prefix: str) -> str:
         return f"{prefix}sbx{self.store.next_number(prefix):011d}"
 
     def _referred(self, object_name: str, params: dict[str, Any], param: str) -> Doc:
@@ -121,13 +122,13 @@ class Writes:
     def create_customer(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {*CUSTOMER_TEXT, "metadata", "expand"})
         doc = documents.customer(
-            self._new_id("cus_"), int(time.time()), name=_optional(params, "name"),
+            self.new_id("cus_"), int(time.time()), name=_optional(params, "name"),
             email=_optional(params, "email"), currency=None,
             metadata=_metadata(params),
             description=_optional(params, "description"), phone=_optional(params, "phone"),
         )  # fmt: skip
         self.store.put("customer", doc["id"], doc)
-        self._emit("customer.created", doc, call)
+        self.emit("customer.created", doc, call)
         return doc
 
     def update_customer(self, params: dict[str, Any], call: Call) -> Doc:
@@ -147,7 +148,7 @@ class Writes:
                 previous["metadata"], customer["metadata"] = changed, after
         if previous:
             self.store.put("customer", customer["id"], customer)
-            self._emit("customer.updated", customer, call, previous)
+            self.emit("customer.updated", customer, call, previous)
         return customer
 
     def create_balance_transaction(self, params: dict[str, Any], call: Call) -> Doc:
@@ -169,14 +170,14 @@ class Writes:
             customer, amount, "adjustment", description=_optional(params, "description"),
             metadata=_metadata(params),
         )  # fmt: skip
-        self._emit("customer.updated", customer, call, previous)
+        self.emit("customer.updated", customer, call, previous)
         return adjusted
 
     def _adjust(self, customer: Doc, amount: int, kind: str, **details: Any) -> Doc:
         """Change ``customer``'s balance by ``amount``, recorded as a balance transaction."""
         customer["balance"] += amount
         adjusted = documents.balance_transaction(
-            self._new_id("cbtxn_"), int(time.time()), customer, amount=amount, kind=kind,
+            self.new_id("cbtxn_"), int(time.time()), customer, amount=amount, kind=kind,
             ending_balance=customer["balance"], **details,
         )  # fmt: skip
         self.store.put("customer_balance_transaction", adjusted["id"], adjusted)
@@ -200,17 +201,17 @@ class Writes:
                 raise StripeError(400, f"Invoice {invoice['id']} bills another customer or "
                                        "currency than this item.", param="invoice")  # fmt: skip
         doc = documents.invoice_item(
-            self._new_id("ii_"), int(time.time()), customer_id=customer["id"], amount=amount,
+            self.new_id("ii_"), int(time.time()), customer_id=customer["id"], amount=amount,
             currency=currency, description=_optional(params, "description"),
             metadata=_metadata(params),
         )  # fmt: skip
         self.store.put("invoiceitem", doc["id"], doc)
         if invoice is not None:
-            self._bill(invoice, [doc])
-        self._emit("invoiceitem.created", doc, call)
+            self.bill(invoice, [doc])
+        self.emit("invoiceitem.created", doc, call)
         return doc
 
-    def _bill(self, invoice: Doc, items: list[Doc]) -> Doc:
+    def bill(self, invoice: Doc, items: list[Doc]) -> Doc:
         """Attach pending items to a draft invoice and recompute its amounts."""
         for item in items:
             item["invoice"] = invoice["id"]
@@ -243,7 +244,7 @@ class Writes:
         ).lower()  # fmt: skip
         now = int(time.time())
         doc = documents.invoice(
-            self._new_id("in_"), customer_id=customer["id"], currency=currency,
+            self.new_id("in_"), customer_id=customer["id"], currency=currency,
             status="draft", subtotal=0, tax=0, total=0, created=now, number=None,
             period=(now, now), subscription_id=None, lines=[],
             description=_optional(params, "description"),
@@ -253,8 +254,8 @@ class Writes:
         # Until it is finalized, a draft's starting balance is the customer's current one.
         doc["starting_balance"] = customer["balance"]
         billed = [i for i in pending if i["currency"] == currency] if behavior == "include" else []
-        doc = self._bill(doc, billed)
-        self._emit("invoice.created", doc, call)
+        doc = self.bill(doc, billed)
+        self.emit("invoice.created", doc, call)
         return doc
 
     def finalize_invoice(self, params: dict[str, Any], call: Call) -> Doc:
@@ -262,7 +263,10 @@ class Writes:
         invoice = found(self.store, "invoice", call.id)
         if invoice["status"] != "draft":
             raise StripeError(400, REFINALIZED)
-        auto_advance = boolean(params, "auto_advance")
+        return self.finalize(invoice, call, boolean(params, "auto_advance"))
+
+    def finalize(self, invoice: Doc, call: Call, auto_advance: bool | None = None) -> Doc:
+        """A draft made open (or paid, with nothing due) under the customer's next number."""
         customer = found(self.store, "customer", invoice["customer"])
         invoice["number"] = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
         customer["next_invoice_sequence"] += 1
@@ -275,9 +279,9 @@ class Writes:
         if auto_advance is not None or paid:
             invoice["auto_advance"] = bool(auto_advance) and not paid
         self.store.put("invoice", invoice["id"], invoice)
-        self._emit("invoice.finalized", invoice, call)
+        self.emit("invoice.finalized", invoice, call)
         if paid:
-            self._emit("invoice.paid", invoice, call)
+            self.emit("invoice.paid", invoice, call)
         return invoice
 
     def _apply_balance(self, invoice: Doc, customer: Doc, call: Call) -> None:
@@ -292,7 +296,7 @@ class Writes:
             invoice["amount_remaining"] += applied
             previous = {"balance": customer["balance"]}
             self._adjust(customer, -applied, "applied_to_invoice", invoice_id=invoice["id"])
-            self._emit("customer.updated", customer, call, previous)
+            self.emit("customer.updated", customer, call, previous)
 
     def create_credit_note(self, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"invoice", "amount", "reason", "memo", "metadata", "expand"})
@@ -314,7 +318,7 @@ class Writes:
         kind = "pre_payment" if invoice["status"] == "open" else "post_payment"
         count = len(self.store.all("credit_note", lambda d: d["invoice"] == invoice["id"]))
         note = documents.credit_note(
-            self._new_id("cn_"), int(time.time()), invoice, amount=amount, kind=kind,
+            self.new_id("cn_"), int(time.time()), invoice, amount=amount, kind=kind,
             number=f"{invoice['number'] or invoice['id']}-CN-{count + 1:02d}", reason=reason,
             memo=_optional(params, "memo"),
             metadata=_metadata(params),
@@ -325,5 +329,5 @@ class Writes:
             invoice["amount_due"] -= amount
             invoice["amount_remaining"] -= amount
         self.store.put("invoice", invoice["id"], invoice)
-        self._emit("credit_note.created", note, call)
+        self.emit("credit_note.created", note, call)
         return note

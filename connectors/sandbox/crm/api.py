@@ -1,6 +1,6 @@
-"""The CRM sandbox's HTTP surface: the org's REST API over Accounts and the Users who own
-them, at every served version (``/services/data/v31.0`` to ``v61.0``), behind a Bearer
-session id.
+"""The CRM sandbox's HTTP surface: the org's REST API over Accounts, their Tasks and the
+Users who own them, at every served version (``/services/data/v31.0`` to ``v61.0``), behind
+a Bearer session id.
 
 Each request that passes the session check spends one of the org's daily API requests (a
 composite request one, a composite batch one per subrequest); when none are left the answer

@@ -1,5 +1,5 @@
-"""The CRM sandbox's records: Account and User documents in the store (``Records``), as
-Salesforce answers them (``Records.row``), the API versions their URLs carry, Salesforce's
+"""The CRM sandbox's records: Account, Task and User documents in the store (``Records``),
+as Salesforce answers them (``Records.row``), the API versions their URLs carry, Salesforce's
 ids and date formats, and Accounts from canonical records.
 
 Documents hold the fields a write sets; ``CreatedDate`` and ``LastModifiedDate`` are not
@@ -23,6 +23,8 @@ from connectors.sandbox.store import Store
 FIRST_VERSION, LATEST_VERSION = 31, 61
 INTEGRATION_USER = "Integration User"  # owns what the API creates without an OwnerId
 ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+# Read from the clock or always the same (``Records.value``), never stored.
+UNSTORED = frozenset({"IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
 Doc = dict[str, Any]
 
 
@@ -79,11 +81,11 @@ def account(record: Account, owner_id: str | None) -> Doc:
             "Renewal_Date__c": renewal, "Health_Score__c": score}  # fmt: skip
 
 
-def new_account(id_: str, owner_id: str, fields: Doc) -> Doc:
-    """An Account the API creates: what a new Salesforce record holds, then ``fields``."""
-    return {"Id": id_, "Name": None, "Opsgraph_Id__c": None, "Segment__c": None,
-            "OwnerId": owner_id, "Strategic__c": False, "Renewal_Date__c": None,
-            "Health_Score__c": None, **fields}  # fmt: skip
+def new_record(sobject: schema.SObject, id_: str, owner_id: str, fields: Doc) -> Doc:
+    """A record the API creates: each field's default, owned by ``owner_id``, then
+    ``fields``."""
+    doc = {f.name: f.default for f in sobject.fields if f.name not in UNSTORED}
+    return {**doc, "Id": id_, "OwnerId": owner_id, **fields}
 
 
 class Clock:
@@ -224,24 +226,35 @@ class Records:
     def fields(
         self, sobject: schema.SObject, body: Any, *, create: bool, external_id: str | None = None
     ) -> Doc:
-        """A write body checked against the schema (``schema.check_fields``), its owner a
-        user of the org."""
+        """A write body checked against the schema (``schema.check_fields``), each record
+        it refers to (an owner, a Task's account) one the org has."""
         fields = schema.check_fields(sobject, body, create=create, external_id=external_id)
-        if fields.get("OwnerId") is not None:
-            owner = self.find("User", fields["OwnerId"])
-            if owner is None:
-                message = "invalid cross reference id"
-                raise SalesforceError(
-                    400, "INVALID_CROSS_REFERENCE_KEY", message, fields=["OwnerId"]
-                )
-            fields["OwnerId"] = owner["Id"]
+        for field in sobject.fields:
+            if field.reference_to is not None and fields.get(field.name) is not None:
+                fields[field.name] = self._referred(field, fields[field.name])
         return fields
 
+    def _referred(self, field: schema.Field, value: str) -> str:
+        """The 18-character id of the record ``value`` names in ``field``. Not an id at all
+        is MALFORMED_ID; the id of another sObject FIELD_INTEGRITY_EXCEPTION; an id the org
+        has no record for (never had, or deleted) INVALID_CROSS_REFERENCE_KEY."""
+        target = schema.SOBJECTS[field.reference_to or ""]
+        wrong = f"{field.label}: id value of incorrect type: {value}"
+        if not ID.fullmatch(value):
+            raise SalesforceError(400, "MALFORMED_ID", wrong, fields=[field.name])
+        if not value.startswith(target.key_prefix):
+            raise SalesforceError(400, "FIELD_INTEGRITY_EXCEPTION", wrong, fields=[field.name])
+        found = self.find(target.name, value)
+        if found is None:
+            message = "invalid cross reference id"
+            raise SalesforceError(400, "INVALID_CROSS_REFERENCE_KEY", message, fields=[field.name])
+        return str(found["Id"])
+
     def create(self, sobject: schema.SObject, fields: Doc) -> str:
-        """A new Account holding ``fields``, owned by the API's user unless they say."""
+        """A new record holding ``fields``, owned by the API's user unless they say."""
         id_ = f"{sobject.key_prefix}{self.store.next_number(sobject.name):012d}AAA"
         while self.store.get(sobject.name, id_) is not None:
             id_ = f"{sobject.key_prefix}{self.store.next_number(sobject.name):012d}AAA"
         owner = self.users(INTEGRATION_USER)[0]["Id"]
-        self.store.put(sobject.name, id_, new_account(id_, owner, fields))
+        self.store.put(sobject.name, id_, new_record(sobject, id_, owner, fields))
         return id_

@@ -6,9 +6,11 @@ SalesforceError(status, code, message, fields=...)
         their URLs instead)
     400 MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE, INVALID_QUERY_FILTER_OPERATOR,
         INVALID_QUERY_LOCATOR, INVALID_REPLICATION_DATE, JSON_PARSER_ERROR, INVALID_INPUT,
-        INVALID_CROSS_REFERENCE_KEY, REQUIRED_FIELD_MISSING, INVALID_FIELD_FOR_INSERT_UPDATE,
-        STRING_TOO_LONG, NUMBER_OUTSIDE_VALID_RANGE, INVALID_BATCH_REQUEST,
-        PROCESSING_HALTED (a composite subrequest not run)
+        MALFORMED_ID, FIELD_INTEGRITY_EXCEPTION, INVALID_CROSS_REFERENCE_KEY (a reference
+        field's value: not an id, the id of another sObject, no record of the org),
+        REQUIRED_FIELD_MISSING, INVALID_FIELD_FOR_INSERT_UPDATE, STRING_TOO_LONG,
+        NUMBER_OUTSIDE_VALID_RANGE, INVALID_BATCH_REQUEST, PROCESSING_HALTED (a composite
+        subrequest not run)
     401 INVALID_SESSION_ID
     403 REQUEST_LIMIT_EXCEEDED (the org's daily API requests are spent)
     404 NOT_FOUND (a record, an external id field, an API version not served, or a path

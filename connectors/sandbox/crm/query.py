@@ -1,6 +1,6 @@
 """The SOQL the CRM sandbox answers, and the query cursors that page its results::
 
-    SELECT f, ... FROM Account|User
+    SELECT f, ... FROM Account|Task|User
     [WHERE condition [AND condition ...]]
     [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]
 
@@ -9,8 +9,9 @@
 read by a small tokenizer; a field is one of the sObject's (``schema``) or, through a
 relationship, one of the record it references (``Owner.Name``). Anything else is
 MALFORMED_QUERY, an unknown field INVALID_FIELD, a literal of the wrong type INVALID_FIELD,
-a malformed id literal or an operator the field's type does not take
-INVALID_QUERY_FILTER_OPERATOR, as Salesforce answers them.
+a long text field (a Task's Description) filtered or sorted on INVALID_FIELD, a malformed
+id literal or an operator the field's type does not take INVALID_QUERY_FILTER_OPERATOR, as
+Salesforce answers them.
 
 As in SOQL: text compares and sorts case-insensitively, ids as given (a 15-character id
 as the prefix of the 18-character one); ``!=`` and ``NOT IN`` match nulls, a range never
@@ -147,7 +148,7 @@ def _literal(name: str, want: FieldType, token: Token) -> Any:
         raise _type_error(name, want, quoted=False)
     if kind == "string" and want.textual:
         value = _unescape(text)
-        if want is not FieldType.STRING and not ID.fullmatch(value):
+        if want.identifier and not ID.fullmatch(value):
             raise SalesforceError(
                 400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value}"
             )
@@ -241,7 +242,8 @@ class _Parser:
         return query
 
     def ordering(self, sobject: schema.SObject) -> tuple[str, bool, bool]:
-        name = _field(sobject, self.take("word"))[0]
+        name, found = _field(sobject, self.take("word"))
+        _long_text(name, found, "sorted")
         descending = self.accept("DESC") or (self.accept("ASC") and False)
         nulls_first = not descending
         if self.accept("NULLS"):
@@ -252,6 +254,7 @@ class _Parser:
 
     def condition(self, sobject: schema.SObject) -> Condition:
         name, found = _field(sobject, self.take("word"))
+        _long_text(name, found, "filtered")
         want = found.type
         kind, text = self.token()
         if kind == "op":
@@ -260,7 +263,7 @@ class _Parser:
                 raise _no_operator(want)
             return Condition(name, want, op, (_literal(name, want, self.token()),))
         if kind == "word" and text.upper() == "LIKE":
-            if want is not FieldType.STRING:
+            if not want.textual or want.identifier:
                 raise _no_operator(want)
             return Condition(name, want, Operator.LIKE, (_like(name, want, self.token()),))
         negated = kind == "word" and text.upper() == "NOT"
@@ -277,6 +280,12 @@ class _Parser:
         raise malformed_query(f"unexpected token: {text!r}")
 
 
+def _long_text(name: str, found: schema.Field, how: str) -> None:
+    if found.type is FieldType.TEXTAREA:
+        message = f"field '{name}' can not be {how} in a query call"
+        raise SalesforceError(400, "INVALID_FIELD", message)
+
+
 def _no_operator(want: FieldType) -> SalesforceError:
     message = f"invalid operator on {_TYPE_NAMES.get(want, want.value)} field"
     return SalesforceError(400, "INVALID_QUERY_FILTER_OPERATOR", message)
@@ -288,16 +297,12 @@ def parse_soql(soql: str) -> Soql:
 
 def _comparable(kind: FieldType, value: Any) -> Any:
     # SOQL compares text case-insensitively; record ids are compared as given.
-    return value.casefold() if kind is FieldType.STRING and isinstance(value, str) else value
+    text = kind.textual and not kind.identifier
+    return value.casefold() if text and isinstance(value, str) else value
 
 
 def _equal(kind: FieldType, value: Any, literal: Any) -> bool:
-    if (
-        kind.textual
-        and kind is not FieldType.STRING
-        and isinstance(value, str)
-        and isinstance(literal, str)
-    ):
+    if kind.identifier and isinstance(value, str) and isinstance(literal, str):
         return same_id(value, literal)
     return bool(_comparable(kind, value) == _comparable(kind, literal))
 

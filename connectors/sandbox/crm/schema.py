@@ -1,7 +1,7 @@
-"""The org's schema: its sObjects (Account, and the User who owns one) and their fields,
-with the properties Salesforce's describe phrases them by. Every part of the sandbox reads
-it from here: what SOQL may select and compare, what a record read returns, what a write
-may set and requires, and what ``describe`` says.
+"""The org's schema: its sObjects (Account, the Tasks logged on one, and the Users who own
+them) and their fields, with the properties Salesforce's describe phrases them by. Every
+part of the sandbox reads it from here: what SOQL may select and compare, what a record
+read returns, what a write may set and requires, and what ``describe`` says.
 
 A field's ``type`` is one of Salesforce's (``FieldType``), as describe and SOQL's errors
 spell it.
@@ -23,6 +23,8 @@ class FieldType(StrEnum):
     ID = "id"
     REFERENCE = "reference"  # the id of another record
     STRING = "string"
+    PICKLIST = "picklist"  # text, one of a list of values (the list is not kept here)
+    TEXTAREA = "textarea"  # long text: read and written, never filtered or sorted on
     BOOLEAN = "boolean"
     DATE = "date"
     DATETIME = "datetime"
@@ -31,11 +33,18 @@ class FieldType(StrEnum):
     @property
     def textual(self) -> bool:
         """Whether a value is text: a SOQL literal in quotes, a JSON string."""
-        return self in (FieldType.ID, FieldType.REFERENCE, FieldType.STRING)
+        return self.identifier or self in (FieldType.STRING, FieldType.PICKLIST,
+                                           FieldType.TEXTAREA)  # fmt: skip
+
+    @property
+    def identifier(self) -> bool:
+        """Whether a value is a record id: compared as given, never case-insensitively."""
+        return self in (FieldType.ID, FieldType.REFERENCE)
 
 
 _SOAP_TYPES = {FieldType.ID: "tns:ID", FieldType.REFERENCE: "tns:ID",
-               FieldType.STRING: "xsd:string", FieldType.BOOLEAN: "xsd:boolean",
+               FieldType.STRING: "xsd:string", FieldType.PICKLIST: "xsd:string",
+               FieldType.TEXTAREA: "xsd:string", FieldType.BOOLEAN: "xsd:boolean",
                FieldType.DATE: "xsd:date", FieldType.DATETIME: "xsd:dateTime",
                FieldType.DOUBLE: "xsd:double"}  # fmt: skip
 
@@ -57,6 +66,7 @@ class Field:
     scale: int = 0  # of them after the decimal point; a write is rounded to it
     reference_to: str | None = None
     relationship: str | None = None  # the name SOQL follows to the referenced record
+    default: Any = None  # what a record the API creates holds unless the write sets it
 
     @property
     def required_on_create(self) -> bool:
@@ -81,8 +91,8 @@ class Field:
             "caseSensitive": False,
             "custom": self.name.endswith("__c"),
             "nameField": self.name_field,
-            "filterable": True,
-            "sortable": True,
+            "filterable": self.type is not FieldType.TEXTAREA,
+            "sortable": self.type is not FieldType.TEXTAREA,
             "referenceTo": [self.reference_to] if self.reference_to else [],
             "relationshipName": self.relationship,
         }
@@ -156,7 +166,7 @@ ACCOUNT = SObject(
         Field("OwnerId", "Owner ID", FieldType.REFERENCE, nillable=False,
               defaulted_on_create=True, length=18, reference_to="User", relationship="Owner"),
         Field("Strategic__c", "Strategic", FieldType.BOOLEAN, nillable=False,
-              defaulted_on_create=True),
+              defaulted_on_create=True, default=False),
         Field("Renewal_Date__c", "Renewal Date", FieldType.DATE),
         Field("Health_Score__c", "Health Score", FieldType.DOUBLE, precision=18),
         *_dates(),
@@ -180,7 +190,33 @@ USER = SObject(
     writable=False,
 )  # fmt: skip
 
-SOBJECTS = {s.name: s for s in (ACCOUNT, USER)}
+# An activity on an account's timeline. Salesforce's WhatId may name many kinds of record;
+# here the only one is an Account. TaskSubtype is set when a Task is created, never after.
+TASK = SObject(
+    "Task", "Task", "Tasks", "00T",
+    (
+        _read_only("Id", "Activity ID", FieldType.ID, length=18),
+        _read_only("IsDeleted", "Deleted", FieldType.BOOLEAN),
+        Field("WhatId", "Related To ID", FieldType.REFERENCE, length=18,
+              reference_to="Account", relationship="What"),
+        Field("Subject", "Subject", FieldType.STRING, name_field=True, length=255),
+        Field("ActivityDate", "Due Date Only", FieldType.DATE),
+        Field("Status", "Status", FieldType.PICKLIST, nillable=False,
+              defaulted_on_create=True, length=40, default="Not Started"),
+        Field("Priority", "Priority", FieldType.PICKLIST, nillable=False,
+              defaulted_on_create=True, length=40, default="Normal"),
+        Field("OwnerId", "Assigned To ID", FieldType.REFERENCE, nillable=False,
+              defaulted_on_create=True, length=18, reference_to="User", relationship="Owner"),
+        Field("Description", "Comments", FieldType.TEXTAREA, length=32000),
+        Field("TaskSubtype", "Task Subtype", FieldType.PICKLIST, updateable=False, length=40),
+        Field("Opsgraph_Ref__c", "Opsgraph Ref", FieldType.STRING, external_id=True,
+              id_lookup=True, length=80),
+        *_dates(),
+    ),
+    writable=True,
+)  # fmt: skip
+
+SOBJECTS = {s.name: s for s in (ACCOUNT, TASK, USER)}
 
 
 def sobject(name: str) -> SObject | None:
@@ -249,7 +285,7 @@ def check_fields(
                 "or permission set."
             )
             raise _invalid(field, "INVALID_FIELD_FOR_INSERT_UPDATE", message)
-        if value == "" and field.type is FieldType.STRING:
+        if value == "" and field.type.textual and not field.type.identifier:
             value = None  # Salesforce saves an empty text as no text
         if value is None and not field.nillable:
             raise required_missing([field.name])

@@ -5,10 +5,12 @@ paged by cursor, ``page[size]``/``page[after]``/``page[before]`` at most 100 a p
 offset, ``page``/``per_page``), the ``users`` and ``organizations`` sideloads, ticket comments
 (the description first) and audits, ticket creation with ``Idempotency-Key`` (a replay answers
 the stored response with ``x-idempotency-lookup: hit``; the same key with another payload is a
-400 ``IdempotentRequestError``), ticket updates (status, priority, type, subject, tags, people,
-organization, a comment, audit metadata), Zendesk's search language over tickets, users and
-organizations (``search``: offset pages, 1,000 results at most), the cursor-based incremental
-ticket export, the incremental ticket metric event export, SLA policies and the ticket count.
+400 ``IdempotentRequestError``), ticket updates (status, priority, type, subject, tags and
+``additional_tags``/``remove_tags``, people, organization, a comment, audit metadata; none to a
+closed ticket, 422 ``RecordInvalid``; an ``Idempotency-Key`` is ignored, as Zendesk honours it
+on creation alone), Zendesk's search language over tickets, users and organizations
+(``search``: offset pages, 1,000 results at most), the cursor-based incremental ticket export,
+the incremental ticket metric event export, SLA policies and the ticket count.
 Basic auth ``{email}/token:{api_token}``; any email with the right token is accepted and is the
 token's user (``documents.AGENT_ID``, an admin). Each organization has one end-user, its
 support contact.

@@ -238,7 +238,7 @@ async def test_an_sobject_answers_its_basic_information(wire: httpx.AsyncClient)
     }  # fmt: skip
     every = (await wire.get(f"{API}/sobjects")).json()
     assert [(s["name"], s["createable"]) for s in every["sobjects"]] == [
-        ("Account", True), ("User", False)
+        ("Account", True), ("Task", True), ("User", False)
     ]  # fmt: skip
     unknown = await wire.get(f"{API}/sobjects/Contact/describe")
     assert (unknown.status_code, unknown.json()) == (404, NOT_FOUND)

@@ -183,7 +183,7 @@ def test_describe_and_the_sobjects_basic_information(sf: Salesforce) -> None:
     ]
     assert (external, required) == (["Opsgraph_Id__c"], ["Name"])
     assert sf.Account.metadata()["objectDescribe"]["keyPrefix"] == "001"
-    assert [s["name"] for s in sf.describe()["sobjects"]] == ["Account", "User"]
+    assert [s["name"] for s in sf.describe()["sobjects"]] == ["Account", "Task", "User"]
 
 
 def test_limits_and_the_api_usage_the_client_reads(sf: Salesforce) -> None:
