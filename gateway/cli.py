@@ -1,5 +1,5 @@
-"""The ``opsgraph`` command: serve, demo, migrate, sandbox, ownership check, schema
-check|write, keys create|list|revoke."""
+"""The ``opsgraph`` command: serve, demo, migrate, sandbox, ownership check, policy check,
+schema check|write, keys create|list|revoke."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from connectors.errors import GatewayError
 from gateway.auth.scopes import Scope
 from gateway.errors import ConfigurationError
 from gateway.ownership import OwnershipMap
+from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import load_settings
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 ownership_app = typer.Typer(help="The ownership map.", no_args_is_help=True)
 app.add_typer(ownership_app, name="ownership")
+policy_app = typer.Typer(help="The service-credit policy.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 schema_app = typer.Typer(help="The committed schema (schema.graphql).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
@@ -130,6 +133,20 @@ def ownership_check(
     ownership = OwnershipMap.load(path or load_settings().ownership_file)
     for kind, system in sorted(ownership.owners.items()):
         typer.echo(f"{kind.value:<26} {system.value}")
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Annotated[Path | None, typer.Argument(help="Policy file (default: settings).")] = None,
+) -> None:
+    """Validate the credit policy file and print each rule."""
+    policy = CreditPolicy.load(path or load_settings().credit_policy_file)
+    for rule in policy.rules.values():
+        typer.echo(
+            f"{rule.name:<24} auto-approved below {rule.auto_approve_below}, at most "
+            f"{rule.max_per_request} a request and {rule.max_per_customer} a customer per "
+            f"{rule.period}; approvers: {', '.join(sorted(rule.approvers))}"
+        )
 
 
 Snapshot = Annotated[Path, typer.Option(help="The committed schema.")]

@@ -35,6 +35,7 @@ __all__ = [
     "BadUserInput",
     "CircuitOpen",
     "ConfigurationError",
+    "Conflict",
     "Forbidden",
     "GatewayError",
     "NotFound",
@@ -62,6 +63,12 @@ class NotFound(GatewayError):
 
 class OwnershipViolation(GatewayError):
     code = "OWNERSHIP_VIOLATION"
+
+
+class Conflict(GatewayError):
+    """The write contradicts what is already there (an id linked to another customer)."""
+
+    code = "CONFLICT"
 
 
 class Unauthenticated(GatewayError):

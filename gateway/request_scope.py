@@ -43,6 +43,8 @@ class RequestScope:
         # Names the request in the audit log (trace ids come with telemetry).
         self.id = uuid.uuid4().hex
         self.warnings: dict[str, dict[str, Any]] = {}
+        # Mutations answered from their idempotency key's stored answer.
+        self.replays: list[dict[str, Any]] = []
         # Who is asking; set by authentication (gateway.auth.middleware) before GraphQL runs.
         self.principal: Principal | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

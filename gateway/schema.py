@@ -29,11 +29,16 @@ from gateway.extensions.warnings import Warnings
 from gateway.limits.windows import Windows
 from gateway.logs import quoted
 from gateway.settings import Profile, Settings
+from resolvers.credit import CreditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.entitlement import EntitlementQuery
+from resolvers.mutations import Mutation
 from resolvers.system import SystemQuery
+from resolvers.workflow import WorkflowQuery
 
-Query = merge_types("Query", (SystemQuery, CustomerQuery, EntitlementQuery))
+Query = merge_types(
+    "Query", (SystemQuery, CustomerQuery, EntitlementQuery, CreditQuery, WorkflowQuery)
+)
 
 
 class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -187,6 +192,7 @@ def build_schema(settings: Settings | None = None, windows: Windows | None = Non
         ]
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         federation_version="2.11",
         extensions=[
             partial(ErrorCodes, hide_suggestions=production),

@@ -30,6 +30,7 @@ from dashboards.operations import MANIFEST as DEFAULT_MANIFEST
 from gateway.errors import ConfigurationError
 
 DEFAULT_OWNERSHIP = Path(__file__).with_name("ownership.toml")
+DEFAULT_CREDIT_POLICY = Path(__file__).with_name("credit_policy.toml")
 
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
@@ -188,6 +189,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./.opsgraph/opsgraph.db"
     redis_url: str | None = None
     ownership_file: Path = DEFAULT_OWNERSHIP
+    credit_policy_file: Path = DEFAULT_CREDIT_POLICY
     # How long a cached entity is kept after it goes stale, to answer when its owner is down.
     cache_keep_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
     # The plan catalog is read whole and stays fresh this long.
@@ -201,6 +203,12 @@ class Settings(BaseSettings):
     shutdown_grace_s: Annotated[float, Field(ge=0, le=300)] = 10.0
     # How often the background prober asks each system whether it answers.
     health_interval_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    # How often runs due again (a system was down, the process stopped) are resumed and the
+    # outbox's notifications are delivered.
+    workflow_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # A workflow step's owner call is given half this; a run whose process stopped is taken
+    # over by another once it has passed.
+    workflow_lease_s: Annotated[float, Field(ge=1, le=3600)] = 120.0
     # Redis accelerates and never gates: a call that takes longer than this counts as a
     # failure, and after a failure Redis is left alone for ``redis_retry_s``.
     redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25

@@ -8,8 +8,12 @@ import strawberry
 
 from connectors.models import CreditRequest
 from gateway.auth.scopes import Scope, needs
+from gateway.errors import NotFound
+from gateway.logs import quoted
+from resolvers.context import Info
 from resolvers.enums import CreditStatus
 from resolvers.money import MoneyType
+from resolvers.pagination import Connection
 
 
 @strawberry.federation.type(
@@ -41,3 +45,37 @@ class CreditRequestType:
             posting_id=credit.posting_id,
             created_at=credit.created_at,
         )
+
+
+@strawberry.type
+class CreditQuery:
+    @strawberry.federation.field(
+        description="One credit request.", requires_scopes=needs(Scope.CREDITS_READ)
+    )
+    async def credit_request(self, info: Info, id: strawberry.ID) -> CreditRequestType:
+        found = await _visible(info, None)
+        credit = next((c for c in found if c.id == id), None)
+        if credit is None:  # another legal entity's is not there either
+            raise NotFound(f"no credit request {quoted(id)}")
+        return CreditRequestType.of(credit)
+
+    @strawberry.federation.field(
+        description="Credit requests, newest first: the approvals queue is status REQUESTED.",
+        requires_scopes=needs(Scope.CREDITS_READ),
+    )
+    async def credit_requests(
+        self,
+        info: Info,
+        status: CreditStatus | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[CreditRequestType]:
+        found = await _visible(info, status)
+        return Connection.page(found, first, after, lambda c: c.id, CreditRequestType.of)
+
+
+async def _visible(info: Info, status: CreditStatus | None) -> list[CreditRequest]:
+    principal = info.context.principal
+    if principal is None:
+        return []
+    return await info.context.services.credits.visible(principal, status)

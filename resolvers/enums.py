@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import strawberry
 
+from connectors.commands import Proration
 from connectors.models import (
     CasePriority,
     CaseStatus,
@@ -34,6 +35,7 @@ for vocabulary in (
     PlanInterval,
     PostingMatch,
     PostingState,
+    Proration,
     SubscriptionStatus,
     SystemName,
 ):
@@ -53,6 +55,7 @@ __all__ = [
     "PostingKind",
     "PostingMatch",
     "PostingState",
+    "Proration",
     "SubscriptionStatus",
     "SystemName",
 ]

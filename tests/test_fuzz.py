@@ -19,7 +19,9 @@ Restrictions, on purpose:
   and features, and ``Int`` ones around the page sizes accepted (1..200), so that valid
   operations reach the resolvers and the systems of record instead of stopping at
   NOT_FOUND or BAD_USER_INPUT.
-- Queries only: the schema has no mutations or subscriptions yet. Every request is a POST.
+- Queries, and mutations sent as a principal that may not write (a viewer): each is refused
+  whole (``FORBIDDEN``) before it runs. Writes the fuzzer chose would change
+  the seeded world the other tests compare answers with. Every request is a POST.
 - No lone surrogate (U+D800..U+DFFF) in generated text: the HTTP stage refuses a request
   that escapes one (``tests/gateway/test_request_errors.py``).
 """
@@ -205,7 +207,8 @@ JUNK = [
 # Deep nesting of each kind a document has, invalid at any depth: past graphql-core's
 # parser limit it does not parse, below it the innermost part is wrong.
 DEEP: dict[str, Callable[[int], str]] = {
-    "selections": lambda n: "{ systems " + "{ name " * n + "}" * n + " }",
+    # ``name`` is a leaf: any selection under it is wrong.
+    "selections": lambda n: "{ systems " + "{ name " * (n + 1) + "}" * (n + 1) + " }",
     "inline fragments": lambda n: "{ " + "... on Query { " * n + "nope" + " }" * n + " }",
     "list values": lambda n: "{ customer(id: " + "[" * n + '"x"' + "]" * n + ") { id } }",
     "object values": lambda n: "{ customer(id: " + "{a: " * n + "1" + "}" * n + ") { id } }",
@@ -319,9 +322,14 @@ def _junk(draw: st.DrawFn, documents: st.SearchStrategy[str]) -> str:
 
 
 def _cases(
-    kind: str, bodies: st.SearchStrategy[object], *, must_fail: bool
+    kind: str,
+    bodies: st.SearchStrategy[object],
+    *,
+    must_fail: bool,
+    principals: st.SearchStrategy[str] | None = None,
 ) -> st.SearchStrategy[Case]:
-    principals = st.sampled_from(sorted(PRINCIPALS))
+    if principals is None:
+        principals = st.sampled_from(sorted(PRINCIPALS))
     return st.builds(Case, st.just(kind), bodies, principals, st.just(must_fail))
 
 
@@ -331,7 +339,12 @@ def _query(document: str) -> dict[str, object]:
 
 def valid(known: list[str]) -> st.SearchStrategy[Case]:
     documents = strategies.queries(SCHEMA, custom_scalars=scalars(known))
-    return _cases("valid", documents.map(_query), must_fail=False)
+    writes = strategies.mutations(SCHEMA, custom_scalars=scalars(known))
+    return st.one_of(
+        _cases("valid", documents.map(_query), must_fail=False),
+        # A viewer may write nothing: each mutation is refused whole.
+        _cases("valid mutation", writes.map(_query), must_fail=True, principals=st.just("viewer")),
+    )
 
 
 def invalid(known: list[str]) -> st.SearchStrategy[Case]:

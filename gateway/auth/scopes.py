@@ -11,6 +11,9 @@ class Scope(StrEnum):
     BILLING_READ = "billing:read"  # subscriptions, plans, entitlements, invoices
     FINANCE_READ = "finance:read"  # receivable balances, ERP postings, posting status
     CASES_READ = "cases:read"  # support cases
+    CASES_WRITE = "cases:write"  # escalate a case
+    ACCOUNTS_WRITE = "accounts:write"  # a CRM account's health
+    SUBSCRIPTIONS_WRITE = "subscriptions:write"  # change a plan, cancel
     CREDITS_READ = "credits:read"
     CREDITS_REQUEST = "credits:request"
     CREDITS_APPROVE = "credits:approve"
@@ -19,6 +22,7 @@ class Scope(StrEnum):
     SYSTEMS_READ = "systems:read"  # connector health and breakers
     EVENTS_REPLAY = "events:replay"
     CROSSWALK_WRITE = "crosswalk:write"  # link and unlink external ids
+    WORKFLOWS_OPERATE = "workflows:operate"  # retry or cancel a parked workflow run
     SCHEMA_READ = "schema:read"  # introspection and _service in production
 
 
@@ -45,13 +49,28 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     # Dashboards and analysts: every view, no action.
     Role.VIEWER: frozenset(_READ_ALL),
     # Entitlements and cases, not receivable balances or postings.
-    Role.SUPPORT_AGENT: frozenset(_SUPPORT),
-    Role.SUPPORT_LEAD: frozenset(_SUPPORT | {Scope.CREDITS_REQUEST}),
+    Role.SUPPORT_AGENT: frozenset(_SUPPORT | {Scope.CASES_WRITE}),
+    Role.SUPPORT_LEAD: frozenset(
+        _SUPPORT | {Scope.CASES_WRITE, Scope.CREDITS_REQUEST, Scope.ACCOUNTS_WRITE}
+    ),
+    # Finance runs billing too: plan changes and cancellations.
     Role.FINANCE_APPROVER: frozenset(
-        _READ_ALL | {Scope.CREDITS_APPROVE, Scope.RECONCILIATION_RESOLVE}
+        _READ_ALL
+        | {
+            Scope.CREDITS_APPROVE,
+            Scope.RECONCILIATION_RESOLVE,
+            Scope.SUBSCRIPTIONS_WRITE,
+            Scope.WORKFLOWS_OPERATE,
+        }
     ),
     Role.INTEGRATION_ADMIN: frozenset(
-        _READ_ALL | {Scope.EVENTS_REPLAY, Scope.CROSSWALK_WRITE, Scope.SCHEMA_READ}
+        _READ_ALL
+        | {
+            Scope.EVENTS_REPLAY,
+            Scope.CROSSWALK_WRITE,
+            Scope.SCHEMA_READ,
+            Scope.WORKFLOWS_OPERATE,
+        }
     ),
 }
 

@@ -28,7 +28,8 @@ from gateway.data.detached import Detached
 from gateway.storage.tables import AuditEntry
 
 FILTERED = "[filtered]"
-SECRET_NAME = re.compile(r"token|secret|passw|authorization|key", re.IGNORECASE)
+# An idempotency key names a write, it opens nothing: the audit keeps it to trace retries.
+SECRET_NAME = re.compile(r"token|secret|passw|authorization|(?<!idempotency)key", re.IGNORECASE)
 SECRET_VALUE = re.compile(
     rf"bearer\s+\S|\beyJ[\w-]*\.[\w-]*\.|{KEY_PATTERN.pattern}", re.IGNORECASE
 )
@@ -113,23 +114,22 @@ class AuditLog:
         object_id: str | None = None,
     ) -> None:
         """Writes one row in the background; the request's id comes from its scope."""
-        request = request_scope.current()
-        entry = AuditEntry(
-            actor="anonymous" if principal is None else principal.subject[:255],
-            action=action,
-            object_kind=object_kind,
-            object_id=(object_id or operation.name or "")[:255],
-            request_id=None if request is None else request.id,
-            detail={
-                "principal": None
-                if principal is None
-                else {"subject": principal.subject, "kind": principal.kind.value},
-                "operation": {"name": operation.name, "type": operation.type},
-                "variables": _kept(operation.variables),
-                "result": dict(result),
-            },
-        )
+        entry = _entry(action, principal, operation, result, object_kind, object_id)
         self._writes.start(self._write(entry))
+
+    async def written(
+        self,
+        action: str,
+        principal: Principal | None,
+        operation: Operation,
+        result: Mapping[str, Any],
+        *,
+        object_kind: str = "operation",
+        object_id: str | None = None,
+    ) -> None:
+        """Writes one row before the answer leaves: a write that changed (or decided) the
+        truth is never answered without its audit row."""
+        await self._write(_entry(action, principal, operation, result, object_kind, object_id))
 
     async def _write(self, entry: AuditEntry) -> None:
         async with self._sessions.begin() as session:
@@ -137,3 +137,29 @@ class AuditLog:
 
     async def drain(self) -> None:
         await self._writes.drain()
+
+
+def _entry(
+    action: str,
+    principal: Principal | None,
+    operation: Operation,
+    result: Mapping[str, Any],
+    object_kind: str,
+    object_id: str | None,
+) -> AuditEntry:
+    request = request_scope.current()
+    return AuditEntry(
+        actor="anonymous" if principal is None else principal.subject[:255],
+        action=action,
+        object_kind=object_kind,
+        object_id=(object_id or operation.name or "")[:255],
+        request_id=None if request is None else request.id,
+        detail={
+            "principal": None
+            if principal is None
+            else {"subject": principal.subject, "kind": principal.kind.value},
+            "operation": {"name": operation.name, "type": operation.type},
+            "variables": _kept(operation.variables),
+            "result": dict(result),
+        },
+    )

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.models import SystemName
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, Conflict, NotFound
+from gateway.logs import quoted
 from gateway.storage.tables import Customer, ExternalId
 
 # The legal entities a read may see; None: every one.
@@ -145,3 +147,55 @@ class Crosswalk:
                     )
                 else:
                     link.external_id = external_id
+
+    async def attach(self, customer_id: str, system: SystemName, external_id: str) -> None:
+        """Record that ``customer_id`` is ``external_id`` in ``system``. Linking what is
+        already linked changes nothing; an id that is another customer's, or a second id
+        in one system, is a ``Conflict``."""
+        if system is SystemName.OPSGRAPH:
+            raise BadUserInput("opsgraph ids are not external ids")
+        if not external_id or len(external_id) > 255:
+            raise BadUserInput("an external id has 1 to 255 characters")
+        try:
+            async with self._sessions.begin() as session:
+                if await session.get(Customer, customer_id) is None:
+                    raise NotFound(f"no customer with id {quoted(customer_id)}")
+                links = await session.scalars(
+                    select(ExternalId).where(
+                        ExternalId.system == system.value,
+                        (ExternalId.customer_id == customer_id)
+                        | (ExternalId.external_id == external_id),
+                    )
+                )
+                for link in links:
+                    if link.customer_id == customer_id and link.external_id == external_id:
+                        return
+                    if link.customer_id == customer_id:
+                        raise Conflict(
+                            f"{customer_id} is already {quoted(link.external_id)} in "
+                            f"{system.value}: unlink it first"
+                        )
+                    raise Conflict(
+                        f"{quoted(external_id)} in {system.value} is customer {link.customer_id}"
+                    )
+                added = ExternalId(customer_id=customer_id, system=system.value)
+                added.external_id = external_id
+                session.add(added)
+        except IntegrityError:
+            # Linked by another request between the check and the insert.
+            raise Conflict(
+                f"{quoted(external_id)} in {system.value} was linked at the same time"
+            ) from None
+
+    async def detach(self, customer_id: str, system: SystemName) -> str:
+        """Forget ``customer_id``'s id in ``system``; answers the id it was."""
+        async with self._sessions.begin() as session:
+            link = await session.scalar(
+                select(ExternalId).where(
+                    ExternalId.customer_id == customer_id, ExternalId.system == system.value
+                )
+            )
+            if link is None:
+                raise NotFound(f"{customer_id} has no id in {system.value}")
+            await session.delete(link)
+            return link.external_id

@@ -34,7 +34,7 @@ class Owned:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        return [[_credit(r) for r in rows if r.customer_id == c] for c in customer_ids]
+        return [[credit_of(r) for r in rows if r.customer_id == c] for c in customer_ids]
 
     async def open_exceptions(
         self, customer_ids: Sequence[str]
@@ -53,7 +53,7 @@ class Owned:
         return [[_exception(r) for r in rows if r.customer_id == c] for c in customer_ids]
 
 
-def _credit(row: CreditRequestRow) -> CreditRequest:
+def credit_of(row: CreditRequestRow) -> CreditRequest:
     return CreditRequest(
         system=SystemName.OPSGRAPH,
         id=row.id,

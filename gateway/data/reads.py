@@ -157,11 +157,12 @@ class Reader:
             for i in ids
         ]
 
-    async def invalidate(self, kind: ObjectKind, id: str, parent: str | None = None) -> int:
+    async def invalidate(self, kind: ObjectKind, id: str | None, parent: str | None = None) -> int:
         """Drop what the cache holds for an entity (and its parent's list of that kind)
-        because an event said it changed."""
+        because a write or an event changed it; ``id`` None: the parent's list alone (a
+        write that may have added to it)."""
         system = self.owner(kind)
-        keys = [_Read(system, kind, Shape.RECORDS).key(id)]
+        keys = [] if id is None else [_Read(system, kind, Shape.RECORDS).key(id)]
         if parent is not None:
             keys.append(_Read(system, kind, Shape.RELATED).key(parent))
         return await self.cache.invalidate(keys)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,8 +21,14 @@ from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
 from gateway.ownership import OwnershipMap
+from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import Settings
 from gateway.storage.database import PoolSize, create_engine, sessions
+from gateway.workflows.engine import Engine
+from gateway.writes.credits import SERVICE_CREDIT, Credits
+from gateway.writes.idempotency import Idempotency
+from gateway.writes.outbox import Notifications
+from gateway.writes.pipeline import Writes
 
 
 @dataclass
@@ -37,6 +44,13 @@ class Services:
     authenticate: Authenticate
     keys: ApiKeys
     audit: AuditLog
+    # Governed writes: idempotency keys, routing to owners, their audit.
+    writes: Writes
+    credits: Credits
+    workflows: Engine
+    notifications: Notifications
+    background_interval_s: float
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
@@ -65,30 +79,57 @@ class Services:
         cache: EntityCache = MemoryCache() if redis is None else FallbackCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         keys = ApiKeys(session_factory)
+        audit = AuditLog(session_factory)
+        reader = Reader(
+            registry,
+            cache,
+            fresh,
+            settings.cache_keep_s,
+            catalogs={ObjectKind.PLAN: settings.catalog_ttl_s},
+        )
+        writes = Writes(ownership, registry, reader, Idempotency(session_factory), audit)
+        crosswalk = Crosswalk(session_factory)
+        credits = Credits(
+            session_factory, writes, crosswalk, CreditPolicy.load(settings.credit_policy_file)
+        )
+        credits.engine = Engine(
+            session_factory,
+            {SERVICE_CREDIT: credits.workflow()},
+            lease_s=settings.workflow_lease_s,
+            step_timeout_s=settings.workflow_lease_s / 2,
+        )
         return cls(
             engine=engine,
             registry=registry,
-            crosswalk=Crosswalk(session_factory),
+            crosswalk=crosswalk,
             redis=redis,
             breakers=breakers,
-            reader=Reader(
-                registry,
-                cache,
-                fresh,
-                settings.cache_keep_s,
-                catalogs={ObjectKind.PLAN: settings.catalog_ttl_s},
-            ),
+            reader=reader,
             owned=Owned(session_factory),
             authenticate=Authenticator(TokenVerifier(settings.auth), keys),
             keys=keys,
-            audit=AuditLog(session_factory),
+            audit=audit,
+            writes=writes,
+            credits=credits,
+            workflows=credits.engine,
+            notifications=Notifications(session_factory, writes),
+            background_interval_s=settings.workflow_interval_s,
         )
 
     async def start(self) -> None:
         await self.breakers.initialize()
         self.registry.start()
+        # Runs a stopped process left behind resume, and notifications go out, from here on.
+        interval = self.background_interval_s
+        self._background = [
+            asyncio.create_task(self.workflows.run_forever(interval)),
+            asyncio.create_task(self.notifications.run_forever(interval)),
+        ]
 
     async def aclose(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.registry.aclose()
         await self.audit.drain()
         await self.keys.drain()

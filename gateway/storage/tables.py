@@ -89,14 +89,21 @@ class ExternalId(Base):
 
 
 class IdempotencyRecord(Base):
+    """A mutation's idempotency key, scoped to the principal that sent it: two callers may
+    pick the same key without meeting. ``updated_at`` is the lease of an in-progress write
+    (``gateway.writes.idempotency``)."""
+
     __tablename__ = "idempotency_keys"
+    # The purge finds expired records without reading the whole table.
+    __table_args__ = (Index(None, "expires_at"),)
+    principal: Mapped[str] = mapped_column(String(255), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     operation: Mapped[str] = mapped_column(String(128))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    principal: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16))  # in_progress completed failed
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of operation and input
+    status: Mapped[str] = mapped_column(String(16))  # writes.idempotency.IdempotencyStatus
     response: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
 
@@ -135,12 +142,19 @@ class WorkflowRun(Base):
     __table_args__ = (Index(None, "status"), Index(None, "subject_kind", "subject_id"))
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workflow: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # pending running waiting succeeded failed
+    # workflows.engine.RunStatus: pending running waiting succeeded failed parked cancelled
+    status: Mapped[str] = mapped_column(String(16))
     subject_kind: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[str] = mapped_column(String(255))
     input: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Bumped by each engine that takes the run; its writes compare it (workflows.engine).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # running: the engine that took it holds it until then; None or past: nobody does.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # waiting: when resume_due takes it again.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -151,12 +165,13 @@ class WorkflowStep(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("workflow_runs.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # workflows.engine.StepStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     output: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OutboxMessage(Base):

@@ -1,15 +1,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, DateTime, column, inspect, select, table
 from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import current_revision, downgrade, head_revision, upgrade
-from gateway.storage.tables import Base, Customer, ExternalId, IdempotencyRecord
+from gateway.storage.tables import (
+    Base,
+    Customer,
+    ExternalId,
+    IdempotencyRecord,
+    WorkflowRun,
+    WorkflowStep,
+)
+
+T = TypeVar("T")
 
 TABLES = {
     "alembic_version",
@@ -38,15 +49,110 @@ async def _tables(url: str) -> tuple[set[str], str | None]:
         await engine.dispose()
 
 
+async def _on(url: str, work: Callable[[Connection], T]) -> T:
+    """``work`` on a connection to ``url``, committed."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def _idempotency_key(connection: Connection) -> list[str]:
+    """The columns of the idempotency records' primary key."""
+    return list(inspect(connection).get_pk_constraint("idempotency_keys")["constrained_columns"])
+
+
+# the columns 0004 adds for the workflow engine
+WORKFLOW_0004 = {
+    ("workflow_runs", "error_code"),
+    ("workflow_runs", "lease_expires_at"),
+    ("workflow_runs", "next_attempt_at"),
+    ("workflow_steps", "error_code"),
+}
+
+
+def _workflow_0004(connection: Connection) -> set[tuple[str, str]]:
+    """Those of 0004's columns that the workflow tables have."""
+    inspector = inspect(connection)
+    tables = ("workflow_runs", "workflow_steps")
+    have = {(t, c["name"]) for t in tables for c in inspector.get_columns(t)}
+    return have & WORKFLOW_0004
+
+
 def test_migrations_build_every_table_and_roll_back(database_url: str) -> None:
     upgrade(database_url)
     names, revision = asyncio.run(_tables(database_url))
     assert names == TABLES
     assert revision == head_revision()
+    assert asyncio.run(_on(database_url, _idempotency_key)) == ["principal", "key"]
+    assert asyncio.run(_on(database_url, _workflow_0004)) == WORKFLOW_0004
+    downgrade(database_url, "0003")
+    assert asyncio.run(_on(database_url, _workflow_0004)) == set()
+    downgrade(database_url, "0002")
+    assert asyncio.run(_on(database_url, _idempotency_key)) == ["key"]
     downgrade(database_url)
     names, revision = asyncio.run(_tables(database_url))
     assert names == {"alembic_version"}
     assert revision is None
+
+
+# idempotency_keys as 0002 left it
+KEYS_0002 = table(
+    "idempotency_keys",
+    column("key"),
+    column("principal"),
+    column("operation"),
+    column("request_hash"),
+    column("status"),
+    column("created_at", DateTime(timezone=True)),
+    column("expires_at", DateTime(timezone=True)),
+)
+KEYS = IdempotencyRecord.__table__
+
+
+def test_idempotency_records_survive_0003_unless_principals_share_the_key(
+    database_url: str,
+) -> None:
+    """Up, a record keeps its key and holds its lease since its creation; down, a key that
+    two principals hold cannot say whose it is, and goes."""
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    record = {"operation": "op", "status": "completed", "created_at": at, "expires_at": at}
+    upgrade(database_url, "0002")
+    before = [
+        {"principal": "p1", "key": "k1", "request_hash": "h", **record},
+        {"principal": "p2", "key": "k2", "request_hash": "h", **record},
+    ]
+    asyncio.run(_on(database_url, lambda c: c.execute(KEYS_0002.insert(), before)))
+    upgrade(database_url)
+    leases = select(KEYS.c.principal, KEYS.c.key, KEYS.c.updated_at).order_by(KEYS.c.key)
+    assert asyncio.run(_on(database_url, lambda c: list(c.execute(leases)))) == [
+        ("p1", "k1", at),
+        ("p2", "k2", at),
+    ]
+    shared = {"principal": "p2", "key": "k1", "fingerprint": "h", "updated_at": at, **record}
+    asyncio.run(_on(database_url, lambda c: c.execute(KEYS.insert(), shared)))
+    downgrade(database_url, "0002")
+    left = select(KEYS_0002.c.principal, KEYS_0002.c.key)
+    assert asyncio.run(_on(database_url, lambda c: list(c.execute(left)))) == [("p2", "k2")]
+
+
+def test_workflow_steps_survive_0004_down(database_url: str) -> None:
+    """On SQLite, copying workflow_runs to drop a column would delete every step through
+    the foreign key's ON DELETE CASCADE."""
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    run = {"id": "wr_1", "workflow": "w", "status": "running", "subject_kind": "k"}
+    run |= {"subject_id": "s", "input": {}, "version": 1, "created_at": at, "updated_at": at}
+    step = {"run_id": "wr_1", "name": "post_memo", "status": "pending", "attempts": 0}
+    upgrade(database_url)
+    asyncio.run(_on(database_url, lambda c: c.execute(WorkflowRun.__table__.insert(), run)))
+    asyncio.run(_on(database_url, lambda c: c.execute(WorkflowStep.__table__.insert(), step)))
+    downgrade(database_url, "0003")
+    steps = select(table("workflow_steps", column("run_id"), column("name")))
+    assert asyncio.run(_on(database_url, lambda c: list(c.execute(steps)))) == [
+        ("wr_1", "post_memo")
+    ]
 
 
 def test_the_migrations_match_the_models(migrated_url: str) -> None:
@@ -97,7 +203,7 @@ async def test_times_come_back_aware_and_in_utc(migrated_url: str) -> None:
                 IdempotencyRecord(
                     key="k",
                     operation="op",
-                    request_hash="h",
+                    fingerprint="h",
                     principal="p",
                     status="completed",
                     expires_at=tokyo,
@@ -113,7 +219,7 @@ async def test_times_come_back_aware_and_in_utc(migrated_url: str) -> None:
                     IdempotencyRecord(
                         key="n",
                         operation="op",
-                        request_hash="h",
+                        fingerprint="h",
                         principal="p",
                         status="completed",
                         expires_at=datetime(2026, 1, 1),

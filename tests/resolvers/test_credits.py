@@ -1,0 +1,358 @@
+"""The service-credit workflow against the seeded sandboxes over real HTTP: a support lead
+requests a credit for a breached case, policy decides, a finance approver (never the
+requester) approves, the ERP posts the credit memo before the answer, billing gets a credit
+note, and the CRM and the case hear about it through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from connectors.models import Case, SystemName
+from gateway.auth.scopes import Role
+from tests.gateways import Gateway
+from tests.identity import identity
+from tests.world import (
+    SECRET,
+    Sandboxes,
+    cli_env,
+    gateway_process,
+    migrated_database,
+    sandbox_variables,
+    sandboxes,
+)
+
+LEAD = identity().headers(Role.SUPPORT_LEAD, subject="lead-7")
+FINANCE = identity().headers(Role.FINANCE_APPROVER, subject="finance-7")
+ERP, SUPPORT, CRM = SystemName.ERP, SystemName.SUPPORT, SystemName.CRM
+
+REQUEST = """mutation($input: RequestCreditInput!, $key: String!) {
+  requestCredit(input: $input, idempotencyKey: $key) {
+    credit { id status amount { amount currency } requestedBy decidedBy postingId }
+    workflowRun { id status steps { name status output } }
+    userErrors { code message field }
+  }
+}"""
+APPROVE = """mutation($id: ID!, $key: String!) {
+  approveCredit(id: $id, idempotencyKey: $key) {
+    credit { id status decidedBy postingId }
+    workflowRun { status error steps { name status attempts output } }
+    userErrors { code message field }
+  }
+}"""
+REJECT = """mutation($id: ID!, $key: String!) {
+  rejectCredit(id: $id, reason: "not covered", idempotencyKey: $key) {
+    credit { id status decidedBy }
+    userErrors { code message field }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[Sandboxes]:
+    """Sandboxes of this module's own: the memos, credit notes and notes it posts stay,
+    and the other modules compare whole customer 360s with the seed."""
+    with sandboxes() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def linked_db(boxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A gateway database of this module's own, for the same reason."""
+    return migrated_database(tmp_path_factory.mktemp("credits") / "gateway.db", boxes.world)
+
+
+def ask(client: TestClient, query: str, headers: dict[str, str], **variables: Any) -> Any:
+    response = client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def breached(boxes: Sandboxes) -> tuple[str, Case]:
+    """The seeded customer with an SLA-breached case (of Opsgraph B.V., billed in EUR:
+    policy approves below 50.00 alone, refuses over 450.00), and that case."""
+    return next(
+        (c.id, x)
+        for c in boxes.world.customers
+        for x in boxes.world.slice(SUPPORT)
+        if isinstance(x, Case)
+        and x.sla_breached
+        and x.organization_id == c.external_ids.get(SUPPORT)
+    )
+
+
+def credit(customer: str, case: str, amount: str, key: str) -> dict[str, Any]:
+    return {
+        "input": {
+            "customerId": customer,
+            "caseId": case,
+            "amount": {"amount": amount, "currency": "EUR"},
+            "reason": "SLA breached on a P1",
+        },
+        "key": key,
+    }
+
+
+def erp_posts(boxes: Sandboxes) -> int:
+    """Credit memos sent to the ERP (its reads are POSTs too: SuiteQL)."""
+    return sum(n for k, n in boxes.requests()[ERP].items() if k.endswith("/creditMemo"))
+
+
+def test_a_credit_above_the_threshold_waits_for_finance_then_posts_once(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    client = gateway(workflow_interval_s=0.2)
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "120.00", "cr-1"))
+    requested = asked["data"]["requestCredit"]
+    assert requested["userErrors"] == []
+    assert requested["workflowRun"] is None
+    assert requested["credit"]["status"] == "REQUESTED"
+    assert requested["credit"]["requestedBy"] == "lead-7"
+    assert erp_posts(boxes) == 0
+    credit_id = requested["credit"]["id"]
+
+    own = ask(client, APPROVE, identity().headers(Role.FINANCE_APPROVER, subject="lead-7"),
+              id=credit_id, key="ap-0")  # fmt: skip
+    assert own["data"]["approveCredit"]["userErrors"][0]["code"] == "FOUR_EYES"
+
+    approved = ask(client, APPROVE, FINANCE, id=credit_id, key="ap-1")["data"]["approveCredit"]
+    assert approved["userErrors"] == []
+    run = approved["workflowRun"]
+    assert run["status"] == "SUCCEEDED", run
+    assert [s["name"] for s in run["steps"]] == [
+        "erp_customer",
+        "erp_credit_memo",
+        "billing_credit_note",
+        "notify",
+    ]
+    assert all(s["status"] == "SUCCEEDED" for s in run["steps"])
+    memo = run["steps"][1]["output"]["reference"]
+    assert approved["credit"] == {
+        "id": credit_id,
+        "status": "POSTED",
+        "decidedBy": "finance-7",
+        "postingId": memo,
+    }
+    assert erp_posts(boxes) == 1
+
+    # The same approval again replays; another key finds it decided.
+    again = ask(client, APPROVE, FINANCE, id=credit_id, key="ap-1")
+    assert again["data"]["approveCredit"]["credit"]["status"] == "POSTED"
+    late = ask(client, APPROVE, FINANCE, id=credit_id, key="ap-2")["data"]["approveCredit"]
+    assert late["userErrors"][0]["code"] == "CONFLICT"
+    assert erp_posts(boxes) == 1
+
+
+def test_a_small_credit_is_approved_by_policy_and_posted_at_once(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "10.00", "cr-2"))
+    requested = asked["data"]["requestCredit"]
+    assert requested["credit"]["status"] == "POSTED"
+    assert requested["credit"]["decidedBy"] == "policy"
+    assert requested["workflowRun"]["status"] == "SUCCEEDED"
+
+
+def test_policy_refuses_a_credit_over_the_per_request_limit(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "900.00", "cr-3"))
+    errors = asked["data"]["requestCredit"]["userErrors"]
+    assert [e["code"] for e in errors] == ["POLICY_REFUSED"]
+    assert errors[0]["message"].startswith("900.00 EUR is over the 450.00 EUR")
+    assert asked["data"]["requestCredit"]["credit"] is None
+
+
+def test_a_rejected_credit_posts_nothing(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "130.00", "cr-4"))
+    credit_id = asked["data"]["requestCredit"]["credit"]["id"]
+    boxes.reset_stats()
+    rejected = ask(client, REJECT, FINANCE, id=credit_id, key="rj-1")["data"]["rejectCredit"]
+    assert rejected == {
+        "credit": {"id": credit_id, "status": "REJECTED", "decidedBy": "finance-7"},
+        "userErrors": [],
+    }
+    assert erp_posts(boxes) == 0
+
+
+def test_the_requester_role_cannot_approve(boxes: Sandboxes, gateway: Gateway) -> None:
+    body = ask(gateway(), APPROVE, LEAD, id="cr_x", key="ap-9")
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+
+
+def test_the_outbox_tells_the_case_and_the_crm(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway(workflow_interval_s=0.1)
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "140.00", "cr-5"))
+    credit_id = asked["data"]["requestCredit"]["credit"]["id"]
+    ask(client, APPROVE, FINANCE, id=credit_id, key="ap-5")
+
+    async def delivered() -> dict[SystemName, list[str]]:
+        for _ in range(100):
+            writes = {
+                s: [k for k in boxes.requests()[s] if not k.startswith("GET")]
+                for s in (SUPPORT, CRM)
+            }
+            if all(writes.values()):
+                return writes
+            await asyncio.sleep(0.1)
+        return writes
+
+    writes = asyncio.run(delivered())
+    assert writes[SUPPORT] and writes[CRM], writes
+
+
+QUEUE = """query($status: CreditStatus) {
+  creditRequests(status: $status, first: 50) { totalCount edges { node { id status } } }
+}"""
+RUN = "query($id: ID!) { workflowRun(id: $id) { id status subjectId steps { name status } } }"
+CANCEL_RUN = """mutation($id: ID!, $key: String!) {
+  cancelWorkflowRun(id: $id, reason: "by hand", idempotencyKey: $key) {
+    workflowRun { id status }
+    userErrors { code message }
+  }
+}"""
+
+
+def test_the_approvals_queue_and_the_run_can_be_read(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "60.00", "cr-6"))
+    credit_id = asked["data"]["requestCredit"]["credit"]["id"]
+    queue = ask(client, QUEUE, FINANCE, status="REQUESTED")["data"]["creditRequests"]
+    assert {"id": credit_id, "status": "REQUESTED"} in [e["node"] for e in queue["edges"]]
+    assert queue["totalCount"] == len(queue["edges"])
+    ask(client, APPROVE, FINANCE, id=credit_id, key="ap-6")
+    posted = ask(client, QUEUE, FINANCE, status="POSTED")["data"]["creditRequests"]["edges"]
+    assert {"id": credit_id, "status": "POSTED"} in [e["node"] for e in posted]
+
+
+def test_a_finished_run_cannot_be_cancelled(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "5.00", "cr-7"))
+    posted = asked["data"]["requestCredit"]
+    run = ask(client, RUN, FINANCE, id=posted["workflowRun"]["id"])["data"]["workflowRun"]
+    assert run["status"] == "SUCCEEDED"
+    assert run["subjectId"] == posted["credit"]["id"]
+    cancelled = ask(client, CANCEL_RUN, FINANCE, id=run["id"], key="cx-1")
+    errors = cancelled["data"]["cancelWorkflowRun"]["userErrors"]
+    assert [e["code"] for e in errors] == ["WORKFLOW_RUN_STATE"]
+
+
+BALANCE = "query($id: ID!) { customer(id: $id) { balance { receivable { amount } } } }"
+INVOICES = "query($id: ID!) { customer(id: $id) { invoices(first: 50) { totalCount } } }"
+CREDIT = "query($id: ID!) { creditRequest(id: $id) { status postingId } }"
+
+
+def memo_count(boxes: Sandboxes, credit_id: str) -> int:
+    """The ERP's credit memos for a credit request, as the ERP holds them (not the requests
+    it was sent: a retry under one key is one memo)."""
+    query = (
+        f"SELECT id FROM transaction WHERE recordtype = 'creditmemo' AND externalid = '{credit_id}'"
+    )
+    answer = httpx.post(
+        f"{boxes.urls[ERP]}/services/rest/query/v1/suiteql",
+        headers={"Authorization": f"Bearer {SECRET}", "Prefer": "transient"},
+        json={"q": query},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return len(answer.json()["items"])
+
+
+def post(url: str, query: str, headers: dict[str, str], **variables: Any) -> Any:
+    body = {"query": query, "variables": variables}
+    return httpx.post(f"{url}/graphql", json=body, headers=headers, timeout=30).json()
+
+
+@pytest.mark.parametrize(
+    ("hung", "warm"),
+    [(ERP, BALANCE), (SystemName.BILLING, INVOICES)],
+    ids=["killed posting the memo", "killed crediting the invoice"],
+)
+def test_a_gateway_killed_mid_step_resumes_and_posts_one_memo(
+    tmp_path: Path, hung: SystemName, warm: str
+) -> None:
+    # A world of its own: the gateway's database and the systems hold the same credits.
+    with sandboxes() as boxes:
+        _killed_mid_step(boxes, tmp_path, hung, warm)
+
+
+def _killed_mid_step(boxes: Sandboxes, tmp_path: Path, hung: SystemName, warm: str) -> None:
+    database = migrated_database(tmp_path / "gateway.db", boxes.world)
+    env = cli_env(
+        OPSGRAPH_DATABASE_URL=database,
+        OPSGRAPH_WORKFLOW_INTERVAL_S="0.2",
+        OPSGRAPH_WORKFLOW_LEASE_S="2",
+        **sandbox_variables(boxes),
+        **identity().variables(),
+    )
+    customer, case = breached(boxes)
+    boxes.reset()
+    with gateway_process(env) as (url, gateway):
+        asked = post(url, REQUEST, LEAD, **credit(customer, case.id, "110.00", "crash-1"))
+        credit_id = asked["data"]["requestCredit"]["credit"]["id"]
+        post(url, warm, FINANCE, id=customer)  # read now: the step before the hang is cached
+        boxes.faults(hung, hang_next=100, hang_s=60)
+        approving = ThreadPoolExecutor(1).submit(
+            post, url, APPROVE, FINANCE, id=credit_id, key="crash-ap"
+        )
+        step = "erp_credit_memo" if hung is ERP else "billing_credit_note"
+        running = _until(lambda: _step_status(tmp_path / "gateway.db", step) == "running")
+        assert running, _steps(tmp_path / "gateway.db")
+        time.sleep(0.3)  # the call is out, waiting on the hung system
+        gateway.kill()  # SIGKILL, mid-step
+        gateway.wait(timeout=10)
+    approving.exception(timeout=30)  # the connection died with the process
+    boxes.reset()
+    with gateway_process(env) as (url, _):
+        posted = _until(
+            lambda: (
+                post(url, CREDIT, FINANCE, id=credit_id)["data"]["creditRequest"]["status"]
+                == "POSTED"
+            ),
+            within_s=60,
+        )
+        assert posted, _steps(tmp_path / "gateway.db")
+    assert memo_count(boxes, credit_id) == 1
+
+
+def _step_status(database: Path, step: str) -> str | None:
+    """A step's status as the gateway's database has it (the gateway's own record)."""
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute("SELECT status FROM workflow_steps WHERE name = ?", (step,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _steps(database: Path) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(database)) as db:
+        return db.execute("SELECT name, status, attempts, error FROM workflow_steps").fetchall()
+
+
+def _until(done: Callable[[], bool], within_s: float = 30) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.1)
+    return False
