@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from connectors.models import Case, SystemName
 from gateway.auth.scopes import Role
-from tests.gateways import Gateway
+from tests.gateways import Gateway, Served
 from tests.identity import identity
 from tests.world import (
     SECRET,
@@ -286,19 +286,28 @@ def post(url: str, query: str, headers: dict[str, str], **variables: Any) -> Any
 
 
 @pytest.mark.parametrize(
-    ("hung", "warm"),
-    [(ERP, BALANCE), (SystemName.BILLING, INVOICES)],
-    ids=["killed posting the memo", "killed crediting the invoice"],
+    ("step", "hung", "warm"),
+    [
+        ("erp_customer", ERP, None),
+        ("erp_credit_memo", ERP, BALANCE),
+        ("billing_credit_note", SystemName.BILLING, INVOICES),
+    ],
+    ids=["killed checking the ERP customer", "killed posting the memo", "killed crediting"],
 )
 def test_a_gateway_killed_mid_step_resumes_and_posts_one_memo(
-    tmp_path: Path, hung: SystemName, warm: str
+    tmp_path: Path, step: str, hung: SystemName, warm: str | None
 ) -> None:
     # A world of its own: the gateway's database and the systems hold the same credits.
     with sandboxes() as boxes:
-        _killed_mid_step(boxes, tmp_path, hung, warm)
+        _killed_mid_step(boxes, tmp_path, step, hung, warm)
 
 
-def _killed_mid_step(boxes: Sandboxes, tmp_path: Path, hung: SystemName, warm: str) -> None:
+def _killed_mid_step(
+    boxes: Sandboxes, tmp_path: Path, step: str, hung: SystemName, warm: str | None
+) -> None:
+    """A credit approved while ``hung`` hangs in ``step`` (what ``warm`` reads is cached
+    first, so the steps before it do not hang), the gateway killed there, then started
+    again."""
     database = migrated_database(tmp_path / "gateway.db", boxes.world)
     env = cli_env(
         OPSGRAPH_DATABASE_URL=database,
@@ -312,12 +321,12 @@ def _killed_mid_step(boxes: Sandboxes, tmp_path: Path, hung: SystemName, warm: s
     with gateway_process(env) as (url, gateway):
         asked = post(url, REQUEST, LEAD, **credit(customer, case.id, "110.00", "crash-1"))
         credit_id = asked["data"]["requestCredit"]["credit"]["id"]
-        post(url, warm, FINANCE, id=customer)  # read now: the step before the hang is cached
+        if warm is not None:
+            post(url, warm, FINANCE, id=customer)
         boxes.faults(hung, hang_next=100, hang_s=60)
         approving = ThreadPoolExecutor(1).submit(
             post, url, APPROVE, FINANCE, id=credit_id, key="crash-ap"
         )
-        step = "erp_credit_memo" if hung is ERP else "billing_credit_note"
         running = _until(lambda: _step_status(tmp_path / "gateway.db", step) == "running")
         assert running, _steps(tmp_path / "gateway.db")
         time.sleep(0.3)  # the call is out, waiting on the hung system
@@ -356,3 +365,32 @@ def _until(done: Callable[[], bool], within_s: float = 30) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+QUEUED = """query { creditRequests(status: REQUESTED, first: 200) { edges { node { id } } } }"""
+
+
+def _queued(url: str) -> set[str]:
+    edges = post(url, QUEUED, FINANCE)["data"]["creditRequests"]["edges"]
+    return {e["node"]["id"] for e in edges}
+
+
+async def _together(url: str, body: dict[str, Any], count: int) -> list[Any]:
+    async with httpx.AsyncClient(base_url=url, headers=LEAD, timeout=30) as client:
+        sent = [client.post("/graphql", json=body) for _ in range(count)]
+        return [answer.json() for answer in await asyncio.gather(*sent)]
+
+
+def test_ten_identical_credit_requests_at_once_make_one(boxes: Sandboxes, served: Served) -> None:
+    url = served()
+    customer, case = breached(boxes)
+    before = {
+        e["node"]["id"] for e in post(url, QUEUED, FINANCE)["data"]["creditRequests"]["edges"]
+    }
+    body = {"query": REQUEST, "variables": credit(customer, case.id, "70.00", "together-1")}
+    answers = asyncio.run(_together(url, body, 10))
+    made = {a["data"]["requestCredit"]["credit"]["id"] for a in answers if a.get("data")}
+    busy = [e["extensions"]["code"] for a in answers if not a.get("data") for e in a["errors"]]
+    after = _queued(url)
+    assert len(made) == 1 and after - before == made
+    assert set(busy) <= {"IDEMPOTENCY_IN_PROGRESS"}
