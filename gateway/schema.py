@@ -29,6 +29,7 @@ from gateway.extensions.warnings import Warnings
 from gateway.limits.windows import Windows
 from gateway.logs import quoted
 from gateway.settings import Profile, Settings
+from resolvers.audit import AuditQuery
 from resolvers.credit import CreditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.entitlement import EntitlementQuery
@@ -37,7 +38,8 @@ from resolvers.system import SystemQuery
 from resolvers.workflow import WorkflowQuery
 
 Query = merge_types(
-    "Query", (SystemQuery, CustomerQuery, EntitlementQuery, CreditQuery, WorkflowQuery)
+    "Query",
+    (SystemQuery, CustomerQuery, EntitlementQuery, CreditQuery, WorkflowQuery, AuditQuery),
 )
 
 

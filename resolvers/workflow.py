@@ -14,6 +14,7 @@ from gateway.errors import NotFound
 from gateway.logs import quoted
 from gateway.workflows.engine import RunStatus, RunView, StepStatus
 from resolvers.context import Info
+from resolvers.pagination import Connection, Edge, PageInfo, check_first
 
 strawberry.enum(RunStatus, name="WorkflowRunStatus")
 strawberry.enum(StepStatus, name="WorkflowStepStatus")
@@ -146,6 +147,34 @@ class WorkflowQuery:
         if run is None or not await _visible(info, run):
             raise NotFound(f"no workflow run {quoted(id)}")
         return WorkflowRunType.of(run)
+
+    @strawberry.federation.field(
+        description="Workflow runs, newest first: those waiting or parked need an eye.",
+        requires_scopes=needs(Scope.CREDITS_READ),
+    )
+    async def workflow_runs(
+        self,
+        info: Info,
+        status: RunStatus | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[WorkflowRunType]:
+        """A page of runs after the run ``after``. A principal limited to legal entities
+        finds only the runs of credits it may see in it (a page may then be shorter) and
+        ``totalCount`` counts only those: how many others there are is not its to know."""
+        check_first(first)
+        engine = info.context.services.workflows
+        page = await engine.list_runs(status=status, first=first, after=after)
+        runs = [r for r in page.runs if await _visible(info, r)]
+        return Connection(
+            edges=[Edge(cursor=r.id, node=WorkflowRunType.of(r)) for r in runs],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=(
+                await engine.count(status=status)
+                if info.context.principal is not None and info.context.principal.entities is None
+                else len(runs)
+            ),
+        )
 
 
 async def _visible(info: Info, run: RunView) -> bool:

@@ -23,6 +23,7 @@ class Scope(StrEnum):
     EVENTS_REPLAY = "events:replay"
     CROSSWALK_WRITE = "crosswalk:write"  # link and unlink external ids
     WORKFLOWS_OPERATE = "workflows:operate"  # retry or cancel a parked workflow run
+    AUDIT_READ = "audit:read"  # the audit log
     SCHEMA_READ = "schema:read"  # introspection and _service in production
 
 
@@ -61,6 +62,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.RECONCILIATION_RESOLVE,
             Scope.SUBSCRIPTIONS_WRITE,
             Scope.WORKFLOWS_OPERATE,
+            Scope.AUDIT_READ,
         }
     ),
     Role.INTEGRATION_ADMIN: frozenset(
@@ -70,6 +72,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.CROSSWALK_WRITE,
             Scope.SCHEMA_READ,
             Scope.WORKFLOWS_OPERATE,
+            Scope.AUDIT_READ,
         }
     ),
 }

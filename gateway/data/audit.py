@@ -16,9 +16,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from graphql import GraphQLError, get_operation_ast, parse
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import request_scope
@@ -38,6 +40,20 @@ KEPT_CHARS = 16_384
 KEPT_DEPTH = 32
 # The query of a refused request is read this far, to name the operation's type.
 DESCRIBE_TOKENS = 2_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the audit log, as a reader sees it."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_kind: str
+    object_id: str
+    request_id: str | None
+    detail: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,38 @@ class AuditLog:
         """Writes one row before the answer leaves: a write that changed (or decided) the
         truth is never answered without its audit row."""
         await self._write(_entry(action, principal, operation, result, object_kind, object_id))
+
+    async def read(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        first: int = 50,
+        before: int | None = None,
+    ) -> tuple[list[Entry], bool, int]:
+        """Entries newest first, ``first`` of them older than the entry ``before``; whether
+        there are more, and how many match in all."""
+        query = select(AuditEntry)
+        if actor is not None:
+            query = query.where(AuditEntry.actor == actor)
+        if action is not None:
+            query = query.where(AuditEntry.action == action)
+        if since is not None:
+            query = query.where(AuditEntry.at >= since)
+        total = select(func.count()).select_from(query.subquery())
+        if before is not None:
+            query = query.where(AuditEntry.id < before)
+        query = query.order_by(AuditEntry.id.desc()).limit(first + 1)
+        async with self._sessions() as session:
+            rows = list(await session.scalars(query))
+            count = await session.scalar(total) or 0
+        entries = [
+            Entry(r.id, r.at, r.actor, r.action, r.object_kind, r.object_id, r.request_id,
+                  r.detail)
+            for r in rows[:first]
+        ]  # fmt: skip
+        return entries, len(rows) > first, count
 
     async def _write(self, entry: AuditEntry) -> None:
         async with self._sessions.begin() as session:

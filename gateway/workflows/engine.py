@@ -33,7 +33,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, and_, or_, select, update
+from sqlalchemy import ColumnElement, Executable, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.errors import CircuitOpen, GatewayError, UpstreamRateLimited, UpstreamTimeout
@@ -357,6 +357,14 @@ class Engine:
             rows = (await session.scalars(query)).all()
             views = await _views(session, rows[:first])
         return RunPage(tuple(views), has_next_page=len(rows) > first)
+
+    async def count(self, *, status: RunStatus | None = None) -> int:
+        """How many runs there are (with ``status``)."""
+        query = select(func.count()).select_from(WorkflowRun)
+        if status is not None:
+            query = query.where(WorkflowRun.status == status)
+        async with self.sessions() as session:
+            return await session.scalar(query) or 0
 
     def _takeable(self, *, due_only: bool) -> ColumnElement[bool]:
         """Runs that no engine holds: not yet taken, or whose holder's lease ran out; and

@@ -394,3 +394,39 @@ def test_ten_identical_credit_requests_at_once_make_one(boxes: Sandboxes, served
     after = _queued(url)
     assert len(made) == 1 and after - before == made
     assert set(busy) <= {"IDEMPOTENCY_IN_PROGRESS"}
+
+
+RUNS = """query($status: WorkflowRunStatus) {
+  workflowRuns(status: $status, first: 100) {
+    totalCount edges { node { id status subjectId } }
+  }
+}"""
+AUDIT = """query($filter: AuditFilter) {
+  auditLog(filter: $filter, first: 5) {
+    totalCount edges { node { actor action objectKind detail } }
+  }
+}"""
+ADMIN = identity().headers(Role.INTEGRATION_ADMIN, subject="admin-7")
+
+
+def test_runs_and_the_audit_log_can_be_listed(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "4.00", "cr-8"))
+    posted = asked["data"]["requestCredit"]
+    runs = ask(client, RUNS, FINANCE, status="SUCCEEDED")["data"]["workflowRuns"]
+    assert {
+        "id": posted["workflowRun"]["id"],
+        "status": "SUCCEEDED",
+        "subjectId": posted["credit"]["id"],
+    } in [e["node"] for e in runs["edges"]]
+    assert runs["totalCount"] == len(runs["edges"])
+    audit = ask(client, AUDIT, ADMIN, filter={"actor": "lead-7", "action": "write.requestCredit"})
+    entries = audit["data"]["auditLog"]
+    newest = entries["edges"][0]["node"]
+    assert (newest["actor"], newest["action"]) == ("lead-7", "write.requestCredit")
+    assert newest["detail"]["variables"]["idempotencyKey"] == "cr-8"
+    assert newest["detail"]["result"] == {"outcome": "done"}
+    assert entries["totalCount"] >= len(entries["edges"]) == min(5, entries["totalCount"])
+    refused = ask(client, AUDIT, LEAD)
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
