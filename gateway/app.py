@@ -29,6 +29,7 @@ from gateway.ownership import OwnershipMap
 from gateway.persisted.queries import PersistedQueries
 from gateway.readiness import healthz, readyz
 from gateway.request_scope import RequestScopeMiddleware
+from gateway.rules.credit_policy import CreditPolicy
 from gateway.schema import build_schema
 from gateway.settings import Profile, Settings, load_settings
 
@@ -43,11 +44,12 @@ CORS_HEADERS = [
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The gateway. Settings, the ownership file and the persisted query manifest are
-    validated here, before serving; the services (database, Redis, connectors) are built
-    when the app starts."""
+    """The gateway. Settings, the ownership file, the credit policy and the persisted query
+    manifest are validated here, before serving; the services (database, Redis,
+    connectors) are built when the app starts."""
     settings = settings or load_settings()
     ownership = OwnershipMap.load(settings.ownership_file)
+    policy = CreditPolicy.load(settings.credit_policy_file)
     production = settings.profile is Profile.PRODUCTION
     # In process until the services start; then in Redis, when there is one.
     windows = Windows()
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        services = Services.build(settings, ownership)
+        services = Services.build(settings, ownership, policy)
         await services.start()
         if services.redis is not None and settings.redis_url is not None:
             windows.share(services.redis, settings.redis_url)

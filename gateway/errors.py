@@ -5,12 +5,14 @@
     ├── UpstreamError ...           (see connectors.errors)
     ├── BadUserInput                the request itself is wrong: fix it and send it again
     ├── NotFound                    no such customer / record in opsgraph
+    ├── Conflict                    the write contradicts what is there already
     ├── OwnershipViolation          a write aimed at a system that does not own the object
     ├── Unauthenticated             no credential, or one that does not verify (401)
     ├── Forbidden                   the principal may not do this
     ├── RequestEnded                the client left before the answer was ready (nobody
     │                               reads it; what the request was waiting for stopped)
-    └── ConfigurationError          settings or the ownership file are invalid (start-up)
+    └── ConfigurationError          settings, the ownership file or the credit policy are
+                                    invalid (start-up)
 
 GraphQL errors carry ``extensions.code`` (and ``extensions.system`` for upstream failures);
 anything that is not a ``GatewayError`` is reported as ``INTERNAL`` with no detail.

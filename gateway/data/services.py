@@ -53,7 +53,11 @@ class Services:
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, ownership: OwnershipMap) -> Services:
+    def build(
+        cls, settings: Settings, ownership: OwnershipMap, policy: CreditPolicy | None = None
+    ) -> Services:
+        """The services for ``settings``; ``policy`` is the credit policy the caller loaded
+        (else the settings' file is loaded here)."""
         engine = create_engine(
             settings.database_url,
             PoolSize(
@@ -90,7 +94,10 @@ class Services:
         writes = Writes(ownership, registry, reader, Idempotency(session_factory), audit)
         crosswalk = Crosswalk(session_factory)
         credits = Credits(
-            session_factory, writes, crosswalk, CreditPolicy.load(settings.credit_policy_file)
+            session_factory,
+            writes,
+            crosswalk,
+            policy or CreditPolicy.load(settings.credit_policy_file),
         )
         credits.engine = Engine(
             session_factory,

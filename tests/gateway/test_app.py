@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -9,6 +10,7 @@ from starlette.testclient import TestClient
 from connectors.models import SystemName
 from gateway.app import create_app
 from gateway.data.crosswalk import Crosswalk
+from gateway.errors import ConfigurationError
 from gateway.settings import load_settings
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import head_revision
@@ -115,3 +117,11 @@ def test_readyz_refuses_an_unmigrated_database_and_a_dead_redis(database_url: st
         f"migrations at None, head is {head_revision()}: run `opsgraph migrate`"
     )
     assert checks["redis"] == "unreachable: ConnectionError"
+
+
+def test_a_bad_credit_policy_stops_the_gateway_before_it_serves(tmp_path: Path) -> None:
+    policy = tmp_path / "credit_policy.toml"
+    policy.write_text("[USD.default]\nauto_approve_below = 25\n")
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(load_settings(credit_policy_file=policy))
+    assert str(policy) in refused.value.message
