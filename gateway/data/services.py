@@ -30,6 +30,10 @@ from gateway.writes.idempotency import Idempotency
 from gateway.writes.outbox import Notifications
 from gateway.writes.pipeline import Writes
 
+# How often idempotency records past their 24 h are deleted (they are absent to reads
+# as soon as they expire; this only keeps the table small).
+PURGE_EVERY_S = 3600.0
+
 
 @dataclass
 class Services:
@@ -131,6 +135,7 @@ class Services:
         self._background = [
             asyncio.create_task(self.workflows.run_forever(interval)),
             asyncio.create_task(self.notifications.run_forever(interval)),
+            asyncio.create_task(self.writes.idempotency.purge_forever(PURGE_EVERY_S)),
         ]
 
     async def aclose(self) -> None:

@@ -20,9 +20,11 @@ only if the row is still what it read: no lock is held while it decides.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +47,8 @@ MAX_KEY_LENGTH = 255
 # A claim reads, then writes if the row is still what it read. Another claim changing the
 # row in between sends it round again; a key that keeps changing is being worked on.
 ATTEMPTS = 3
+
+log = logging.getLogger("opsgraph.idempotency")
 
 
 class IdempotencyStatus(StrEnum):
@@ -152,6 +156,15 @@ class Idempotency:
         return await self._change(
             delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= self.clock())
         )
+
+    async def purge_forever(self, interval_s: float) -> None:
+        """``purge`` every ``interval_s`` until cancelled; a failed pass is logged."""
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("purging expired idempotency records failed")
+            await asyncio.sleep(interval_s)
 
     @staticmethod
     def outbound_key(claim: Claim, system: str, step: str = "") -> str:

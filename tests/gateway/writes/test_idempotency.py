@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from gateway.storage.database import create_engine, sessions
+from gateway.storage.tables import IdempotencyRecord
 from gateway.writes.errors import (
     ClaimLost,
     IdempotencyInProgress,
@@ -195,6 +197,27 @@ async def test_purge_deletes_the_expired_records_and_counts_them(
     assert await store.purge() == 0
     with pytest.raises(IdempotencyInProgress):  # k3 is kept
         await store.claim("alice", "k3", "issueCredit", ARGS)
+
+
+async def test_the_background_purge_deletes_what_expired(store: Idempotency, clock: Clock) -> None:
+    await _claim(store, key="k1")
+    await _claim(store, key="k2")
+    clock.advance(KEEP_S)
+    await _claim(store, key="k3")
+
+    async def kept() -> list[str]:
+        async with store.sessions() as session:
+            return sorted(await session.scalars(select(IdempotencyRecord.key)))
+
+    purging = asyncio.create_task(store.purge_forever(3600))
+    try:
+        for _ in range(200):  # its first pass runs at once
+            if await kept() == ["k3"]:
+                break
+            await asyncio.sleep(0.01)
+        assert await kept() == ["k3"]
+    finally:
+        purging.cancel()
 
 
 @pytest.mark.parametrize("key", ["k" * 255, "é" * 255, "clé ✓ 42"])
