@@ -53,11 +53,10 @@ class CreditQuery:
         description="One credit request.", requires_scopes=needs(Scope.CREDITS_READ)
     )
     async def credit_request(self, info: Info, id: strawberry.ID) -> CreditRequestType:
-        found = await _visible(info, None)
-        credit = next((c for c in found if c.id == id), None)
-        if credit is None:  # another legal entity's is not there either
+        found = await _visible(info, None, ids=[str(id)])
+        if not found:  # another legal entity's is not there either
             raise NotFound(f"no credit request {quoted(id)}")
-        return CreditRequestType.of(credit)
+        return CreditRequestType.of(found[0])
 
     @strawberry.federation.field(
         description="Credit requests, newest first: the approvals queue is status REQUESTED.",
@@ -74,8 +73,10 @@ class CreditQuery:
         return Connection.page(found, first, after, lambda c: c.id, CreditRequestType.of)
 
 
-async def _visible(info: Info, status: CreditStatus | None) -> list[CreditRequest]:
+async def _visible(
+    info: Info, status: CreditStatus | None, ids: list[str] | None = None
+) -> list[CreditRequest]:
     principal = info.context.principal
     if principal is None:
         return []
-    return await info.context.services.credits.visible(principal, status)
+    return await info.context.services.credits.visible(principal, status, ids)

@@ -102,6 +102,17 @@ def cli_env(**variables: str) -> dict[str, str]:
     return {**env, **variables}
 
 
+def opsgraph(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``opsgraph *args`` run to its end in a process of its own, with ``cli_env(**env)``."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(**env),
+        timeout=60,
+    )
+
+
 def sandbox_variables(boxes: Sandboxes) -> dict[str, str]:
     """The ``OPSGRAPH_<SYSTEM>__*`` variables that point a gateway at ``boxes``."""
     variables = {}

@@ -51,6 +51,16 @@ class Sourced(Generic[T_co]):
 
 
 Outcome = Sourced[T] | GatewayError
+
+
+def settled(outcome: Outcome[T]) -> Sourced[T]:
+    """The read's value, or its error raised: for a caller that cannot go on without it
+    (a write checking what it changes), where a field would be null instead."""
+    if isinstance(outcome, GatewayError):
+        raise outcome
+    return outcome
+
+
 # What one shared upstream read answers: each cache key's value and when it was fetched.
 Answer = dict[str, tuple[Any, float]]
 

@@ -32,7 +32,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.commands import CreateCreditMemo, CreateCreditNote
-from connectors.errors import GatewayError, UpstreamNotFound
+from connectors.errors import UpstreamNotFound
 from connectors.models import (
     Balance,
     Case,
@@ -49,6 +49,7 @@ from connectors.money import Money
 from gateway.auth.principal import Principal
 from gateway.data.crosswalk import Crosswalk, CustomerIdentity
 from gateway.data.owned import credit_of
+from gateway.data.reads import settled
 from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.rules.credit_policy import CreditOutcome, CreditPolicy
 from gateway.rules.entitlements import entitlements
@@ -196,9 +197,7 @@ class Credits:
     async def _erp_customer(self, step: StepContext) -> Mapping[str, Any]:
         erp = step.run.input["erp"]
         (read,) = await self.writes.reader.records(ObjectKind.BALANCE, [erp], Balance)
-        if isinstance(read, GatewayError):
-            raise read
-        if read.value is None:
+        if settled(read).value is None:
             raise UpstreamNotFound(f"the ERP has no customer {erp}", system="erp")
         return {"system": "erp", "reference": erp}
 
@@ -294,9 +293,7 @@ class Credits:
         cases: Sequence[Case] = []
         if organization is not None:
             (read,) = await self.writes.reader.related(ObjectKind.CASE, [organization], Case)
-            if isinstance(read, GatewayError):
-                raise read
-            cases = read.value
+            cases = settled(read).value
         case = next((c for c in cases if c.id == case_id), None)
         if case is None:
             raise BadUserInput(f"{identity.id} has no case {case_id!r}")
@@ -311,13 +308,9 @@ class Credits:
         reader = self.writes.reader
         if billing is not None:
             (read,) = await reader.related(ObjectKind.SUBSCRIPTION, [billing], Subscription)
-            if isinstance(read, GatewayError):
-                raise read
-            subscriptions = read.value
-        plans = await reader.catalog(ObjectKind.PLAN, Plan)
-        if isinstance(plans, GatewayError):
-            raise plans
-        entitled = entitlements(subscriptions, {p.id: p for p in plans.value})
+            subscriptions = settled(read).value
+        plans = settled(await reader.catalog(ObjectKind.PLAN, Plan)).value
+        entitled = entitlements(subscriptions, {p.id: p for p in plans})
         if not any(e.sla_hours for e in entitled):
             raise PolicyRefused(f"{identity.id} has no plan with an SLA to credit against")
 
@@ -329,12 +322,10 @@ class Credits:
         paid invoice would need the credit paid out too (a refund or a balance credit),
         which ``CreateCreditNote`` does not say."""
         (read,) = await self.writes.reader.related(ObjectKind.INVOICE, [billing], Invoice)
-        if isinstance(read, GatewayError):
-            raise read
         credited = await self._credited_invoices(credit_id)
         fits = [
             i
-            for i in read.value
+            for i in settled(read).value
             if i.status is InvoiceStatus.OPEN
             and i.total.currency == amount.currency
             and i.total.amount_minor - credited.get(i.id, 0) >= amount.amount_minor
@@ -416,10 +407,13 @@ class Credits:
         return row
 
     async def visible(
-        self, principal: Principal, status: CreditStatus | None = None
+        self,
+        principal: Principal,
+        status: CreditStatus | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[CreditRequest]:
         """The credits of customers ``principal`` may see (its legal entities), newest
-        first; ``status`` narrows them."""
+        first; ``status`` and ``ids`` narrow them."""
         query = (
             select(CreditRequestRow)
             .join(Customer, Customer.id == CreditRequestRow.customer_id)
@@ -427,6 +421,8 @@ class Credits:
         )
         if status is not None:
             query = query.where(CreditRequestRow.status == status.value)
+        if ids is not None:
+            query = query.where(CreditRequestRow.id.in_(ids))
         if principal.entities is not None:
             query = query.where(Customer.legal_entity.in_(sorted(principal.entities)))
         async with self.sessions() as session:

@@ -29,6 +29,7 @@ from gateway.data.audit import AuditLog, Operation
 from gateway.data.reads import Reader
 from gateway.data.registry import Registry
 from gateway.errors import BadUserInput, Conflict, NotFound, OwnershipViolation
+from gateway.extensions.error_codes import leaving_message
 from gateway.ownership import OwnershipMap
 from gateway.writes.idempotency import Claim, Idempotency, Replay
 
@@ -54,8 +55,10 @@ class Outcome:
 
 
 def user_error(error: GatewayError, field: str | None = None) -> dict[str, Any]:
-    """How a decided refusal appears in a payload's ``userErrors``."""
-    return {"code": error.code, "message": error.message, "field": field, "system": error.system}
+    """How a decided refusal appears in a payload's ``userErrors``: in the words any error
+    leaving the gateway has (an owner's own text stays in the logs)."""
+    message = leaving_message(error)
+    return {"code": error.code, "message": message, "field": field, "system": error.system}
 
 
 class Writes:

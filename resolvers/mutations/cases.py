@@ -9,14 +9,13 @@ import strawberry
 from connectors.commands import (
     EscalateCase,
 )
-from connectors.errors import GatewayError
 from connectors.models import (
     Case,
     CasePriority,
     ObjectKind,
 )
 from gateway.auth.scopes import Scope, needs
-from gateway.data.reads import Reader, Sourced
+from gateway.data.reads import Reader, settled
 from gateway.logs import quoted
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
@@ -29,6 +28,7 @@ from resolvers.mutations.common import (
     UserErrorType,
     governed,
     identity_of,
+    listed,
     record_answer,
     record_of,
     user_errors,
@@ -52,9 +52,8 @@ class CasePayload:
 def _case_payload(answer: Answer) -> CasePayload:
     case = None
     if (stored := answer.get("case")) is not None:
-        record, one = record_of(stored, Case)
-        listed = Sourced([record], one.system, one.external_id, one.fetched_at, False, False)
-        case = CaseType.of(record, listed)
+        record, sourced = record_of(stored, Case)
+        case = CaseType.of(record, listed(sourced))
     return CasePayload(case=case, user_errors=user_errors(answer))
 
 
@@ -66,9 +65,7 @@ async def _cases_of(reader: Reader, organization: str) -> list[Case]:
     """The organization's cases as the support desk has them now (the cache may be older
     than the case the agent sees)."""
     (read,) = await reader.related(ObjectKind.CASE, [organization], Case)
-    if isinstance(read, GatewayError):
-        raise read
-    return list(read.value)
+    return list(settled(read).value)
 
 
 @strawberry.type

@@ -152,6 +152,11 @@ def record_of(stored: Mapping[str, Any], of: type[R]) -> tuple[R, Sourced[R]]:
     return record, sourced
 
 
+def listed(one: Sourced[R]) -> Sourced[list[R]]:
+    """A record's provenance as the list types take it (one record of its parent's list)."""
+    return Sourced([one.value], one.system, one.external_id, one.fetched_at, one.cached, one.stale)
+
+
 def principal_of(info: Info) -> Principal:
     principal = info.context.principal
     if principal is None:  # the schema's scopes refuse such a request before it runs

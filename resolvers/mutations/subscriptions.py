@@ -13,7 +13,6 @@ from connectors.commands import (
     WriteCommand,
     WriteResult,
 )
-from connectors.errors import GatewayError
 from connectors.models import (
     ObjectKind,
     Plan,
@@ -21,7 +20,7 @@ from connectors.models import (
     SubscriptionStatus,
 )
 from gateway.auth.scopes import Scope, needs
-from gateway.data.reads import Sourced
+from gateway.data.reads import settled
 from gateway.logs import quoted
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer, Writes
@@ -33,6 +32,7 @@ from resolvers.mutations.common import (
     UserErrorType,
     governed,
     identity_of,
+    listed,
     record_answer,
     record_of,
     user_errors,
@@ -71,9 +71,8 @@ class SubscriptionPayload:
 def _subscription_payload(answer: Answer) -> SubscriptionPayload:
     subscription = None
     if (stored := answer.get("subscription")) is not None:
-        record, one = record_of(stored, Subscription)
-        listed = Sourced([record], one.system, one.external_id, one.fetched_at, False, False)
-        subscription = SubscriptionType.of(record, listed)
+        record, sourced = record_of(stored, Subscription)
+        subscription = SubscriptionType.of(record, listed(sourced))
     return SubscriptionPayload(subscription=subscription, user_errors=user_errors(answer))
 
 
@@ -106,9 +105,7 @@ async def _subscription_of(
     if customer is not None:
         reader = info.context.services.writes.reader
         (read,) = await reader.related(ObjectKind.SUBSCRIPTION, [customer], Subscription)
-        if isinstance(read, GatewayError):
-            raise read
-        found = next((s for s in read.value if s.id == input.subscription_id), None)
+        found = next((s for s in settled(read).value if s.id == input.subscription_id), None)
     if customer is None or found is None:
         raise InvalidField(
             "subscriptionId",
@@ -140,10 +137,9 @@ class SubscriptionMutation:
         self, info: Info, input: ChangeSubscriptionPlanInput, idempotency_key: IdempotencyKey
     ) -> SubscriptionPayload:
         async def command(subscription: Subscription) -> WriteCommand:
-            plans = await info.context.services.writes.reader.catalog(ObjectKind.PLAN, Plan)
-            if isinstance(plans, GatewayError):
-                raise plans
-            if input.plan_id not in {p.id for p in plans.value}:
+            reader = info.context.services.writes.reader
+            plans = settled(await reader.catalog(ObjectKind.PLAN, Plan)).value
+            if input.plan_id not in {p.id for p in plans}:
                 raise InvalidField("planId", f"no plan {quoted(input.plan_id)} in the catalog")
             if subscription.plan_id == input.plan_id:
                 raise InvalidField("planId", f"{subscription.id} is on {input.plan_id} already")

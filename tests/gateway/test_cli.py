@@ -18,23 +18,13 @@ from connectors import codec
 from connectors.sandbox.seed import generate
 from gateway.data.registry import EXTERNAL
 from tests.identity import identity
-from tests.world import cli_env, free_port, gateway_process, migrated_database
+from tests.world import cli_env, free_port, gateway_process, migrated_database, opsgraph
 
 WORLD = generate(customers=4, seed=5)
 
 
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(**env),
-        timeout=60,
-    )
-
-
 def test_serve_refuses_a_configured_system_without_a_secret() -> None:
-    done = _cli("serve", OPSGRAPH_BILLING__BASE_URL="http://127.0.0.1:8101")
+    done = opsgraph("serve", OPSGRAPH_BILLING__BASE_URL="http://127.0.0.1:8101")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "opsgraph: OPSGRAPH_BILLING__SECRET: required when OPSGRAPH_BILLING__BASE_URL is set"
@@ -47,7 +37,7 @@ def test_serve_names_its_port_when_it_is_busy() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = _cli("serve", OPSGRAPH_PORT=str(port))
+        done = opsgraph("serve", OPSGRAPH_PORT=str(port))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"opsgraph: port {port} (the gateway) is already in use; "

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from connectors.crm.wire import API
 from connectors.models import Case, SystemName
 from gateway.auth.scopes import Role
 from tests.gateways import Gateway, Served
@@ -206,19 +207,20 @@ def test_the_outbox_tells_the_case_and_the_crm(boxes: Sandboxes, gateway: Gatewa
     credit_id = asked["data"]["requestCredit"]["credit"]["id"]
     ask(client, APPROVE, FINANCE, id=credit_id, key="ap-5")
 
-    async def delivered() -> dict[SystemName, list[str]]:
-        for _ in range(100):
-            writes = {
-                s: [k for k in boxes.requests()[s] if not k.startswith("GET")]
-                for s in (SUPPORT, CRM)
-            }
-            if all(writes.values()):
-                return writes
-            await asyncio.sleep(0.1)
-        return writes
+    def writes() -> dict[SystemName, dict[str, int]]:
+        return {
+            s: {k: n for k, n in boxes.requests()[s].items() if not k.startswith("GET")}
+            for s in (SUPPORT, CRM)
+        }
 
-    writes = asyncio.run(delivered())
-    assert writes[SUPPORT] and writes[CRM], writes
+    # One internal comment on the case, one activity on the account, each sent once.
+    expected = {
+        SUPPORT: {f"PUT /api/v2/tickets/{case.id}.json": 1},
+        CRM: {f"PATCH {API}/sobjects/Task/Opsgraph_Ref__c/{credit_id}": 1},
+    }
+    assert _until(lambda: writes() == expected), writes()
+    time.sleep(0.5)  # later rounds of the outbox send nothing again
+    assert writes() == expected
 
 
 QUEUE = """query($status: CreditStatus) {

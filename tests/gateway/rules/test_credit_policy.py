@@ -3,8 +3,6 @@ decisions at their boundaries, and `opsgraph policy check`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from gateway.auth.scopes import Role
 from gateway.errors import ConfigurationError
 from gateway.rules.credit_policy import CreditOutcome, CreditPeriod, CreditPolicy
 from gateway.settings import DEFAULT_CREDIT_POLICY, load_settings
-from tests.world import cli_env
+from tests.world import opsgraph
 
 # Not the shipped file: finance may change that one without breaking these tests. Every
 # amount is written once so that a test can edit exactly one of them.
@@ -331,18 +329,8 @@ def test_period_start_is_the_first_day_of_the_calendar_period(
     assert policy.period_start(period, today) == start
 
 
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(**env),
-        timeout=60,
-    )
-
-
 def test_policy_check_prints_each_rule_of_the_shipped_file() -> None:
-    done = _cli("policy", "check")
+    done = opsgraph("policy", "check")
     shipped = CreditPolicy.load(DEFAULT_CREDIT_POLICY)
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
@@ -358,7 +346,7 @@ def test_policy_check_prints_each_rule_of_the_shipped_file() -> None:
 def test_policy_check_stops_with_one_line_on_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "credit_policy.toml"
     bad.write_text(_edit('"25.00"', "25.00"))
-    done = _cli("policy", "check", str(bad))
+    done = opsgraph("policy", "check", str(bad))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines() == [
         f"opsgraph: credit policy file {bad}: USD.default.auto_approve_below: 25.0 must be a "
@@ -368,7 +356,7 @@ def test_policy_check_stops_with_one_line_on_a_bad_file(tmp_path: Path) -> None:
 
 def test_policy_check_reads_the_file_the_settings_name(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.toml"
-    done = _cli("policy", "check", OPSGRAPH_CREDIT_POLICY_FILE=str(missing))
+    done = opsgraph("policy", "check", OPSGRAPH_CREDIT_POLICY_FILE=str(missing))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"opsgraph: credit policy file {missing}: No such file or directory"
