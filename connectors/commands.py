@@ -18,7 +18,7 @@ command's type; ``kind`` names the object it writes, and so the system that owns
     │   └── PostInvoice         posting   a billing invoice posted to the ERP
     ├── UpsertAccount           account   a CRM account, by its opsgraph ref (Salesforce)
     ├── UpdateAccountHealth     account
-    ├── LogAccountActivity      account   a completed Task on the account's timeline
+    ├── LogAccountActivity      account   a Task on the account's timeline (done, or a follow-up)
     ├── CreateCase              case      a support ticket (Zendesk)
     ├── EscalateCase            case      raised to high or urgent, with an internal note
     └── CommentOnCase           case
@@ -303,22 +303,26 @@ class UpdateAccountHealth(WriteCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogAccountActivity(WriteCommand):
     """Tell the CRM about something that happened to an account: a completed activity on
-    its timeline (a Salesforce Task). ``external_ref`` is opsgraph's reference for the note:
-    the same ref logs the same activity once, however often it is sent. ObjectKind has no
-    activity: ``kind`` is the account the activity belongs to (which routes it to the CRM),
-    and the ``WriteResult`` says ``account`` but carries the Task's id."""
+    its timeline (a Salesforce Task), or, with ``follow_up_on``, an open one due that day
+    and assigned to whoever owns the account (its customer-success manager).
+    ``external_ref`` is opsgraph's reference for the note: the same ref logs the same
+    activity once, however often it is sent. ObjectKind has no activity: ``kind`` is the
+    account the activity belongs to (which routes it to the CRM), and the ``WriteResult``
+    says ``account`` but carries the Task's id."""
 
     kind = ObjectKind.ACCOUNT
     account_id: str  # the CRM's account id
     subject: str
     description: str
     external_ref: str
+    follow_up_on: date | None = None
 
     def __post_init__(self) -> None:
         self._text("account_id")
         self._text("subject", max_length=255)
         self._text("description", max_length=32_000)
         self._text("external_ref", max_length=80)
+        self._date("follow_up_on")
 
 
 # -- support ----------------------------------------------------------------------------

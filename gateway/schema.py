@@ -64,8 +64,8 @@ class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
             for error in built
         ]
 
-    # graphql-core declares it ``async def``; this returns an awaitable that is not a
-    # coroutine (``_Resolving``), which its executor awaits and schedules alike.
+    # graphql-core declares it ``async def``; this returns a coroutine of its own
+    # (``_Resolving``), which its executor awaits and schedules alike.
     def complete_awaitable_value(  # type: ignore[override]
         self,
         return_type: GraphQLOutputType,
@@ -81,12 +81,16 @@ class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
         return _Resolving(completing, result)
 
 
-class _Resolving:
-    """A field's value on its way. When a sibling fails (or the deadline passes), graphql-core
-    cancels the tasks it put such values in, some before they ever ran: the resolver's
-    coroutine is then dropped unstarted, and Python warns that it "was never awaited" when
-    it is collected. Closing an unstarted coroutine disposes of it quietly; nothing else
-    in graphql-core's executor holds it to close."""
+class _Resolving(Coroutine[Any, Any, Any]):
+    """A field's value on its way: graphql-core's completion coroutine, which awaits the
+    resolver's. When a sibling fails (or the deadline passes), graphql-core cancels the tasks
+    it put such values in, some before they ever ran. asyncio cancels a task that has not
+    started by throwing into its coroutine, which disposes of that coroutine but not of the
+    resolver's it was handed and never awaited; Python then warns that it "was never
+    awaited" when it is collected. Being a ``Coroutine`` itself, this is the task's own
+    coroutine (``asyncio.ensure_future`` wraps any other awaitable in one that cannot see
+    the throw), so the throw closes both at once instead of leaving it to the collector,
+    which finalizes a cycle in no set order."""
 
     __slots__ = ("_completing", "_resolving")
 
@@ -94,15 +98,35 @@ class _Resolving:
         self._completing = completing
         self._resolving = resolving
 
+    def send(self, value: Any) -> Any:
+        return self._completing.send(value)
+
+    def throw(self, *thrown: Any) -> Any:
+        # Thrown into before it started, the completion never awaited the resolver's.
+        if inspect.getcoroutinestate(self._completing) == inspect.CORO_CREATED:
+            _close_unstarted(self._resolving)
+        return self._completing.throw(*thrown)
+
+    def close(self) -> None:
+        self._dispose_unstarted()
+        self._completing.close()
+
     def __await__(self) -> Generator[Any, None, Any]:
         return self._completing.__await__()
 
     def __del__(self) -> None:
-        for coroutine in (self._completing, self._resolving):
-            if inspect.iscoroutine(coroutine) and (
-                inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
-            ):
-                coroutine.close()
+        self._dispose_unstarted()
+
+    def _dispose_unstarted(self) -> None:
+        _close_unstarted(self._completing)
+        _close_unstarted(self._resolving)
+
+
+def _close_unstarted(coroutine: object) -> None:
+    if inspect.iscoroutine(coroutine) and (
+        inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED
+    ):
+        coroutine.close()
 
 
 @dataclass(frozen=True)

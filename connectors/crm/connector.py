@@ -197,14 +197,17 @@ class CrmConnector(Connector):
         return await self._upserted(response, "Account", "Opsgraph_Id__c", command.ref)
 
     async def _log_activity(self, command: LogAccountActivity, idempotency_key: str) -> WriteResult:
-        """A completed Task on the account, upserted by its ``external_ref``: the same ref
-        again updates that one Task. Salesforce sets ``TaskSubtype`` only on a create and
-        refuses an upsert that finds the Task and carries it, so a refusal naming it is
-        the Task already there: it is updated without it (and never created)."""
+        """A Task on the account, upserted by its ``external_ref``: the same ref again
+        updates that one Task. A follow-up is assigned to the account's owner, read first.
+        Salesforce sets ``TaskSubtype`` only on a create and refuses an upsert that finds
+        the Task and carries it, so a refusal naming it is the Task already there: it is
+        updated without it (and never created)."""
         if not is_record_id(command.account_id):
             raise self._rejected(f"{self.system}: {command.account_id!r} is not an account id")
         url = f"{API}/sobjects/Task/{TASK_REF}/{quote(command.external_ref, safe='')}"
         fields = task_fields(command, datetime.now(UTC).date())
+        if command.follow_up_on is not None:
+            fields["OwnerId"] = await self._owner_id(command.account_id)
         try:
             response = await self._http.request("PATCH", url, json={**fields, **TASK_CREATE_ONLY})
         except errors.FieldNotWritable as refused:
@@ -242,6 +245,14 @@ class CrmConnector(Connector):
         """Every CRM write is an account's: a Task logged on one answers as ``account``, with
         the Task's id (ObjectKind has no activity)."""
         return WriteResult(system=self.system, kind=ObjectKind.ACCOUNT, id=id_, created=created)
+
+    async def _owner_id(self, account_id: str) -> str:
+        """The User id of whoever owns the account (Salesforce always has one)."""
+        url = f"{API}/sobjects/Account/{account_id}"
+        response = await self._http.request("GET", url, params={"fields": "OwnerId"})
+        if response.status_code == 404:
+            raise self._http.error_for(response)
+        return str(response.json()["OwnerId"])
 
     async def _user_id(self, name: str) -> str:
         where = f"Name = {soql_literal(name)} AND IsActive = true"

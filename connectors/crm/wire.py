@@ -136,12 +136,19 @@ def account_fields(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def task_fields(activity: LogAccountActivity, on: date) -> dict[str, Any]:
-    """The Task an activity is logged as: completed ``on`` that day, on the account's
-    timeline (``WhatId``). ``TASK_CREATE_ONLY`` joins these when the Task is created."""
+    """The Task an activity is logged as, on the account's timeline (``WhatId``): completed
+    ``on`` that day, or a follow-up still to do by its ``follow_up_on``, at high priority
+    (its owner is set by the connector). ``TASK_CREATE_ONLY`` joins these when the Task is
+    created."""
+    if activity.follow_up_on is not None:
+        status, due, priority = "Not Started", activity.follow_up_on, "High"
+    else:
+        status, due, priority = "Completed", on, "Normal"
     return {
         "WhatId": activity.account_id,
         "Subject": activity.subject,
         "Description": activity.description,
-        "Status": "Completed",
-        "ActivityDate": on.isoformat(),
+        "Status": status,
+        "Priority": priority,
+        "ActivityDate": due.isoformat(),
     }

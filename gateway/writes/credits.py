@@ -14,8 +14,9 @@ owner the step's own idempotency key so that a step re-run after a crash applies
 3. ``billing_credit_note``: a credit note on the customer's newest open invoice in the
    credit's currency that can still carry it, in billing (skipped, and said so in the
    step's output, when there is none);
-4. ``notify``: the CRM's account timeline and the case hear about it, through the outbox
-   (``gateway.writes.outbox``), in the transaction that ends the run's last step.
+4. ``notify``: the CRM's account timeline and the case hear about it, and the account's
+   owner (its customer-success manager) gets a follow-up due ``FOLLOW_UP`` later, through
+   the outbox (``gateway.writes.outbox``), in the transaction that ends the run's last step.
 
 Approval runs the financially material steps before it answers, so the answer says what
 the ERP did; a step whose owner is down leaves the run waiting, and it resumes later.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -74,6 +75,9 @@ from gateway.writes.pipeline import Writes
 SERVICE_CREDIT = "service_credit"
 # What the outbox carries to the systems that hear about a credit.
 NOTIFY_CRM, NOTIFY_SUPPORT = "notify.crm.activity", "notify.support.comment"
+NOTIFY_SUCCESS = "notify.crm.follow_up"
+# When the customer-success manager is asked to follow a posted credit up with the customer.
+FOLLOW_UP = timedelta(days=3)
 # Credits that count against a customer's limit for the period.
 COUNTED = (CreditStatus.REQUESTED, CreditStatus.APPROVED, CreditStatus.POSTED)
 
@@ -259,18 +263,32 @@ class Credits:
             )
         ]
         if given.get("crm") is not None:
-            messages.append(
+            subject = f"Service credit {amount.amount_str()} {amount.currency}"
+            follow_up_on = datetime.now(UTC).date() + FOLLOW_UP
+            messages += [
                 OutboxMessage(
                     topic=NOTIFY_CRM,
                     key=f"{credit}:crm",
                     payload={
                         "account_id": given["crm"],
-                        "subject": f"Service credit {amount.amount_str()} {amount.currency}",
+                        "subject": subject,
                         "description": said,
                         "external_ref": credit,
                     },
-                )
-            )
+                ),
+                OutboxMessage(
+                    topic=NOTIFY_SUCCESS,
+                    key=f"{credit}:success",
+                    payload={
+                        "account_id": given["crm"],
+                        "subject": f"Follow up: {subject}",
+                        "description": f"{said} Check in with the customer about case "
+                        f"{given['case']}.",
+                        "external_ref": f"{credit}:follow-up",
+                        "follow_up_on": follow_up_on.isoformat(),
+                    },
+                ),
+            ]
         async with self.sessions.begin() as session:
             # The same keys again (the step re-run after a crash) queue nothing twice.
             queued = set(

@@ -1,6 +1,7 @@
-"""Delivering the notifications the outbox holds: a CRM activity, a comment on a support
-case. A workflow writes them in the transaction of the step that decides them; delivering
-them never holds up an answer, and a system that is down only delays them.
+"""Delivering the notifications the outbox holds: a CRM activity, a follow-up for the
+account's customer-success manager, a comment on a support case. A workflow writes them in
+the transaction of the step that decides them; delivering them never holds up an answer,
+and a system that is down only delays them.
 
 Each message is sent with a key of its own (``outbox:<id>``), so a delivery repeated after
 a crash (sent, then the process died before it was marked) is applied once by its owner.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from connectors.commands import CommentOnCase, LogAccountActivity, WriteCommand
 from connectors.errors import GatewayError
 from gateway.storage.tables import OutboxMessage
-from gateway.writes.credits import NOTIFY_CRM, NOTIFY_SUPPORT
+from gateway.writes.credits import NOTIFY_CRM, NOTIFY_SUCCESS, NOTIFY_SUPPORT
 from gateway.writes.pipeline import Writes
 
 log = logging.getLogger("opsgraph.outbox")
+NOTIFICATIONS = (NOTIFY_CRM, NOTIFY_SUCCESS, NOTIFY_SUPPORT)
 MAX_ATTEMPTS = 10
 BATCH = 50
 
@@ -35,12 +37,14 @@ def command_of(message: OutboxMessage) -> WriteCommand:
     given = message.payload
     if message.topic == NOTIFY_SUPPORT:
         return CommentOnCase(case_id=given["case_id"], body=given["body"], public=False)
-    if message.topic == NOTIFY_CRM:
+    if message.topic in (NOTIFY_CRM, NOTIFY_SUCCESS):
+        follow_up_on = given.get("follow_up_on")
         return LogAccountActivity(
             account_id=given["account_id"],
             subject=given["subject"],
             description=given["description"],
             external_ref=given["external_ref"],
+            follow_up_on=date.fromisoformat(follow_up_on) if follow_up_on else None,
         )
     raise ValueError(f"no delivery for topic {message.topic!r}")
 
@@ -58,7 +62,7 @@ class Notifications:
                     select(OutboxMessage)
                     .where(
                         OutboxMessage.published_at.is_(None),
-                        OutboxMessage.topic.in_([NOTIFY_CRM, NOTIFY_SUPPORT]),
+                        OutboxMessage.topic.in_(NOTIFICATIONS),
                         OutboxMessage.attempts < MAX_ATTEMPTS,
                     )
                     .order_by(OutboxMessage.id)

@@ -5,7 +5,7 @@ as an org does (driven by the connector, by httpx and by simple-salesforce)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -114,6 +114,35 @@ async def test_the_longest_note_the_command_allows_is_one_salesforce_takes(
     )  # fmt: skip
 
 
+async def test_a_follow_up_is_an_open_task_for_whoever_owns_the_account(
+    crm: CrmConnector, wire: httpx.AsyncClient, org: tuple[str, httpx.Client]
+) -> None:
+    account = ACCOUNTS[1]
+    written = await crm.write(note(account_id=account.id, follow_up_on=date(2026, 12, 10)), "k")
+    assert served(org) == {
+        f"GET {API}/sobjects/Account/{account.id}": 1,
+        f"PATCH {TASKS}/Opsgraph_Ref__c/credit-123": 1,
+    }
+    owner = (await wire.get(f"{API}/sobjects/Account/{account.id}")).json()["OwnerId"]
+    task = (await wire.get(f"{TASKS}/{written.id}")).json()
+    assert {k: task[k] for k in ("WhatId", "OwnerId", "Status", "Priority", "ActivityDate")} == {
+        "WhatId": account.id, "OwnerId": owner, "Status": "Not Started", "Priority": "High",
+        "ActivityDate": "2026-12-10",
+    }  # fmt: skip
+    users = (
+        await wire.get(f"{API}/query", params={"q": f"SELECT Name FROM User WHERE Id = '{owner}'"})
+    ).json()
+    assert [u["Name"] for u in users["records"]] == [account.owner]
+
+
+async def test_a_follow_up_on_an_unknown_account_is_not_found_and_not_logged(
+    crm: CrmConnector, org: tuple[str, httpx.Client]
+) -> None:
+    with pytest.raises(UpstreamNotFound):
+        await crm.write(note(account_id=MISSING_ACCOUNT, follow_up_on=date(2026, 12, 10)), "k")
+    assert served(org) == {f"GET {API}/sobjects/Account/{MISSING_ACCOUNT}": 1}
+
+
 async def test_an_unknown_account_is_not_found(
     crm: CrmConnector, wire: httpx.AsyncClient, org: tuple[str, httpx.Client]
 ) -> None:
@@ -158,6 +187,8 @@ async def test_a_malformed_account_id_is_refused_without_a_call(
         ({"external_ref": ""}, "external_ref must be a non-empty string"),
         ({"external_ref": "r" * 81}, "external_ref must be at most 80 characters"),
         ({"description": None}, "description must be a non-empty string"),
+        ({"follow_up_on": "2026-12-10"}, "follow_up_on must be a date"),
+        ({"follow_up_on": datetime(2026, 12, 10, tzinfo=UTC)}, "follow_up_on must be a date"),
     ],
 )
 def test_a_malformed_note_is_refused_before_anything_is_sent(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.testclient import TestClient
 from connectors.crm.wire import API
 from connectors.models import Case, SystemName
 from gateway.auth.scopes import Role
+from tests.connectors.crm_helpers import SESSION
 from tests.gateways import Gateway, Served
 from tests.identity import identity
 from tests.world import (
@@ -213,14 +215,37 @@ def test_the_outbox_tells_the_case_and_the_crm(boxes: Sandboxes, gateway: Gatewa
             for s in (SUPPORT, CRM)
         }
 
-    # One internal comment on the case, one activity on the account, each sent once.
+    # One internal comment on the case, one activity on the account and one follow-up for
+    # the account's owner, each sent once.
     expected = {
         SUPPORT: {f"PUT /api/v2/tickets/{case.id}.json": 1},
-        CRM: {f"PATCH {API}/sobjects/Task/Opsgraph_Ref__c/{credit_id}": 1},
+        CRM: {
+            f"PATCH {API}/sobjects/Task/Opsgraph_Ref__c/{credit_id}": 1,
+            f"PATCH {API}/sobjects/Task/Opsgraph_Ref__c/{credit_id}:follow-up": 1,
+        },
     }
     assert _until(lambda: writes() == expected), writes()
     time.sleep(0.5)  # later rounds of the outbox send nothing again
     assert writes() == expected
+
+    account = next(c for c in boxes.world.customers if c.id == customer).external_ids[CRM]
+    with httpx.Client(base_url=boxes.urls[CRM], headers=SESSION) as crm:
+        soql = (
+            "SELECT Opsgraph_Ref__c, Status, Priority, ActivityDate, OwnerId, Subject "
+            f"FROM Task WHERE WhatId = '{account}'"
+        )
+        tasks = {
+            t["Opsgraph_Ref__c"]: t
+            for t in crm.get(f"{API}/query", params={"q": soql}).json()["records"]
+        }
+        owner = crm.get(f"{API}/sobjects/Account/{account}").json()["OwnerId"]
+    done, follow_up = tasks[credit_id], tasks[f"{credit_id}:follow-up"]
+    assert (done["Status"], done["Subject"]) == ("Completed", "Service credit 140.00 EUR")
+    due = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    assert {k: follow_up[k] for k in ("Status", "Priority", "ActivityDate", "OwnerId")} == {
+        "Status": "Not Started", "Priority": "High", "ActivityDate": due, "OwnerId": owner
+    }  # fmt: skip
+    assert follow_up["Subject"] == "Follow up: Service credit 140.00 EUR"
 
 
 QUEUE = """query($status: CreditStatus) {

@@ -29,9 +29,12 @@ def netsuite() -> Iterator[tuple[str, object]]:
 async def replicas(
     netsuite: tuple[str, object], redis_url: str, sqlite_database: str
 ) -> AsyncIterator[list[Services]]:
+    # What is shared is under test, not Redis's timeout: a loaded machine may take longer
+    # than the default 250 ms to answer, and a replica would then fall back to its own state.
     settings = load_settings(
         database_url=sqlite_database,
         redis_url=redis_url,
+        redis_timeout_s=5,
         erp={"base_url": netsuite[0], "secret": "sandbox-secret"},
     )
     ownership = OwnershipMap.load(settings.ownership_file)
