@@ -14,10 +14,13 @@ wrapper keeps requests out of the window instead:
   for the requests it holds and never waits. Waiting happens here, where cancelling is
   harmless, bounded by httpx's pool timeout (``PoolTimeout``, as httpx would raise).
 - The request itself runs in a task of its own. httpcore reports (its ``trace``
-  extension) the moment a request is inside a connection, whose own clean-up handles
-  cancellation; a caller cancelled before that does not cancel the task but marks the
-  request abandoned, and the request aborts itself at its first trace event, inside the
-  connection, where aborting is safe.
+  extension) the moment a request is inside an HTTP exchange (``http11.*``, ``http2.*``),
+  whose own clean-up handles cancellation; a caller cancelled before that does not cancel
+  the task but marks the request abandoned, and the request aborts itself at its next
+  trace event where aborting is safe (``_abortable``). Not while it connects: between the
+  TCP connect (``connection.*`` events) and the exchange there is one more window (the
+  HTTP/1.1 connection's state lock) where a cancellation leaves a connected connection that
+  never served a request in the pool, with no owner, for good.
 """
 
 from __future__ import annotations
@@ -28,6 +31,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+
+# The trace events of an HTTP exchange on a connection (httpcore's loggers' last names).
+EXCHANGES = ("http11.", "http2.")
+
+
+def _abortable(event: str) -> bool:
+    """Whether an abandoned request may abort at ``event``: before the TCP connect (no socket
+    yet), or as a step of the exchange starts (its clean-up closes the connection). Not as
+    a step completes (raising there would drop what it made, a socket or a TLS stream, with
+    nobody to close it), and not in that clean-up (``response_closed``), which must run
+    for the connection to be freed."""
+    if event == "connection.connect_tcp.started":
+        return True
+    return (
+        event.startswith(EXCHANGES)
+        and event.endswith(".started")
+        and ".response_closed." not in event
+    )
 
 
 class RequestAbandoned(Exception):
@@ -60,9 +81,11 @@ class CancelSafeTransport(httpx.AsyncBaseTransport):
         traced = request.extensions.get("trace")
 
         async def trace(event: str, info: dict[str, Any]) -> None:
-            if state.abandoned:
+            if state.abandoned and not state.aborted and _abortable(event):
+                state.aborted = True
                 raise RequestAbandoned(event)
-            state.connected = True
+            if event.startswith(EXCHANGES):
+                state.connected = True  # in the exchange, whose clean-up is safe to cancel
             if traced is not None:
                 await traced(event, info)
 
@@ -99,11 +122,12 @@ class CancelSafeTransport(httpx.AsyncBaseTransport):
 
 
 class _State:
-    __slots__ = ("abandoned", "connected")
+    __slots__ = ("aborted", "abandoned", "connected")
 
     def __init__(self) -> None:
         self.connected = False
         self.abandoned = False
+        self.aborted = False
 
 
 class _Once:

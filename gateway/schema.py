@@ -23,7 +23,7 @@ from gateway.errors import BadUserInput
 from gateway.extensions.authorization import Authorization
 from gateway.extensions.error_codes import ErrorCodes, report
 from gateway.extensions.introspection import Introspection
-from gateway.extensions.operation_limits import LimitedParsing, OperationLimits
+from gateway.extensions.operation_limits import Checked, LimitedParsing, OperationLimits
 from gateway.extensions.operation_resolution import OperationResolution
 from gateway.extensions.warnings import Warnings
 from gateway.limits.windows import Windows
@@ -213,7 +213,7 @@ def build_schema(settings: Settings | None = None, windows: Windows | None = Non
     if settings is not None:
         parsing = [
             partial(LimitedParsing, settings.limits.max_tokens, maxsize=256),
-            partial(OperationLimits, settings.limits, windows),
+            partial(OperationLimits, settings.limits, windows, Checked(settings.limits)),
             partial(Introspection, open_to_all=not production),
         ]
     return GatewaySchema(

@@ -6,13 +6,20 @@ it needs is known, before the work it guards:
 - ``OperationLimits``, once the document is parsed and before it is validated: its shape
   (``gateway.limits.document``) and its static cost estimate (``gateway.limits.cost``);
   before it runs, the principal's cost budget for the window (``RATE_LIMITED``, 429).
+
+Both checks are pure functions of the document and its variables, so what they said of a
+document that passed is remembered (``Checked``): a client sending the same operation with
+the same variables again (a dashboard polling, a write retried under its key) is not walked
+again.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping
 
-from graphql import GraphQLSyntaxError
+from graphql import DocumentNode, GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import ParserCache, SchemaExtension
 
 from gateway.limits.cost import estimate
@@ -44,10 +51,61 @@ class LimitedParsing(ParserCache):
         yield
 
 
+class Checked:
+    """The estimated costs of the ``size`` documents that passed the shape and cost limits
+    last, by their text and variables. Variables longer than ``MAX_KEY`` as JSON are not
+    remembered (a key that size would cost more to keep than the walk it saves)."""
+
+    MAX_KEY = 4096
+
+    def __init__(self, limits: LimitSettings, size: int = 256) -> None:
+        self.limits = limits
+        self.size = size
+        self._costs: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        query: str | None,
+        document: DocumentNode,
+        variables: Mapping[str, object] | None,
+    ) -> int:
+        """The document's estimated cost; raises the first limit it exceeds."""
+        key = self._key(query, variables)
+        if key is not None and (known := self._costs.get(key)) is not None:
+            self._costs.move_to_end(key)
+            return known
+        check_document(document, variables, self.limits)
+        cost = estimate(schema, document, variables, self.limits.default_list_size)
+        if cost > self.limits.max_cost:
+            raise CostLimit(
+                f"The operation's estimated cost is {cost}; the limit is {self.limits.max_cost}."
+            )
+        if key is not None:
+            self._costs[key] = cost
+            while len(self._costs) > self.size:
+                self._costs.popitem(last=False)
+        return cost
+
+    def _key(
+        self, query: str | None, variables: Mapping[str, object] | None
+    ) -> tuple[str, str] | None:
+        if query is None:
+            return None
+        try:
+            given = json.dumps(variables or {}, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None
+        return (query, given) if len(given) <= self.MAX_KEY else None
+
+
 class OperationLimits(SchemaExtension):
-    def __init__(self, limits: LimitSettings, windows: Windows | None = None) -> None:
+    def __init__(
+        self, limits: LimitSettings, windows: Windows | None = None, checked: Checked | None = None
+    ) -> None:
         self.limits = limits
         self.windows = windows
+        self.checked = checked or Checked(limits, size=0)
         self.budget = rates(limits.cost_budget)
         self.cost = 0
 
@@ -57,14 +115,8 @@ class OperationLimits(SchemaExtension):
         document = context.graphql_document
         if document is None:
             return
-        check_document(document, context.variables, self.limits)
         schema = context.schema._schema
-        self.cost = estimate(schema, document, context.variables, self.limits.default_list_size)
-        if self.cost > self.limits.max_cost:
-            raise CostLimit(
-                f"The operation's estimated cost is {self.cost}; the limit is "
-                f"{self.limits.max_cost}."
-            )
+        self.cost = self.checked.cost(schema, context.query, document, context.variables)
 
     async def on_execute(self) -> AsyncIterator[None]:
         principal = getattr(self.execution_context.context, "principal", None)

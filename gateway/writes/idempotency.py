@@ -16,6 +16,10 @@ the same for the takeover as for the first attempt: the system applies the write
 A record is kept ``keep_s`` from its creation (Stripe keeps keys 24 hours); after that the
 key is free again and ``purge`` deletes the record. A claim reads the record, then writes
 only if the row is still what it read: no lock is held while it decides.
+
+A completed record never changes until it expires, so the process keeps the most recent
+ones in memory as well (``Completed``): a replay is then answered without a database round
+trip, on the replica that wrote it or any that has replayed it once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +70,7 @@ class Claim:
     operation: str
     fingerprint: str
     resumed: bool = False  # taken over from a claim whose lease ran out
+    expires_at: datetime | None = None  # of the record, once claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,40 @@ class Replay:
     """The response that the first write with this key and input stored."""
 
     response: dict[str, Any]
+
+
+class Completed:
+    """The ``size`` completed records used last, in memory: what each key's fingerprint
+    was, what it answered and until when. Only completed records are kept, and they are
+    read-only until they expire, so no entry ever disagrees with the database; an entry
+    past its ``expires_at`` is as absent as the row the purge deletes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._records: OrderedDict[tuple[str, str], tuple[str, dict[str, Any], datetime]] = (
+            OrderedDict()
+        )
+
+    def get(self, principal: str, key: str, now: datetime) -> tuple[str, dict[str, Any]] | None:
+        found = self._records.get((principal, key))
+        if found is None:
+            return None
+        if found[2] <= now:
+            del self._records[(principal, key)]
+            return None
+        self._records.move_to_end((principal, key))
+        return found[0], found[1]
+
+    def put(
+        self, claim: Claim, response: dict[str, Any], expires_at: datetime | None = None
+    ) -> None:
+        expires_at = expires_at or claim.expires_at
+        if expires_at is None or self.size <= 0:
+            return
+        self._records[(claim.principal, claim.key)] = (claim.fingerprint, response, expires_at)
+        self._records.move_to_end((claim.principal, claim.key))
+        while len(self._records) > self.size:
+            self._records.popitem(last=False)
 
 
 def check_key(key: str) -> None:
@@ -105,12 +145,14 @@ class Idempotency:
         *,
         keep_s: float = 86400,
         lease_s: float = 60,
+        remembered: int = 4096,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.keep = timedelta(seconds=keep_s)
         self.lease = timedelta(seconds=lease_s)
         self.clock = clock
+        self.completed = Completed(remembered)
 
     async def claim(
         self, principal: str, key: str, operation: str, arguments: Mapping[str, Any]
@@ -119,6 +161,11 @@ class Idempotency:
         ``InvalidIdempotencyKey``, ``IdempotencyKeyReused`` or ``IdempotencyInProgress``."""
         check_key(key)
         wanted = Claim(principal, key, operation, fingerprint(operation, arguments))
+        remembered = self.completed.get(principal, key, self.clock())
+        if remembered is not None:
+            if remembered[0] != wanted.fingerprint:
+                raise IdempotencyKeyReused()
+            return Replay(remembered[1])
         for _ in range(ATTEMPTS):
             outcome = await self._claim_once(wanted)
             if outcome is not None:
@@ -138,6 +185,7 @@ class Idempotency:
         )
         if not await self._change(done):
             raise ClaimLost(f"idempotency key {claim.key!r} is no longer held to complete")
+        self.completed.put(claim, dict(response))
 
     async def release(self, claim: Claim) -> None:
         """Frees the key: the write failed before any effect reached a system of record,
@@ -194,10 +242,12 @@ class Idempotency:
             raise IdempotencyKeyReused()
         if record.status == IdempotencyStatus.COMPLETED:
             # complete() stores a dict with the status, never None.
-            return Replay(cast(dict[str, Any], record.response))
+            response = cast(dict[str, Any], record.response)
+            self.completed.put(wanted, response, record.expires_at)
+            return Replay(response)
         if now < record.updated_at + self.lease:
             raise IdempotencyInProgress()
-        return await self._take_over(wanted, record.updated_at, now)
+        return await self._take_over(wanted, record, now)
 
     async def _insert(self, wanted: Claim, now: datetime, *, replacing: bool) -> Claim | None:
         """Claims a free key; an expired record is deleted in the same transaction, if it
@@ -225,18 +275,18 @@ class Idempotency:
                 )
         except IntegrityError:  # another claim inserted it first
             return None
-        return wanted
+        return dataclasses.replace(wanted, expires_at=now + self.keep)
 
-    async def _take_over(self, wanted: Claim, seen: datetime, now: datetime) -> Claim:
-        """The claim of a dead process, if no other retry took it since ``seen``."""
+    async def _take_over(self, wanted: Claim, seen: IdempotencyRecord, now: datetime) -> Claim:
+        """The claim of a dead process, if no other retry took it since it was ``seen``."""
         takeover = (
             update(IdempotencyRecord)
-            .where(_held(wanted), IdempotencyRecord.updated_at == seen)
+            .where(_held(wanted), IdempotencyRecord.updated_at == seen.updated_at)
             .values(updated_at=now)
         )
         if not await self._change(takeover):
             raise IdempotencyInProgress()
-        return dataclasses.replace(wanted, resumed=True)
+        return dataclasses.replace(wanted, resumed=True, expires_at=seen.expires_at)
 
     async def _change(self, statement: Executable) -> int:
         async with self.sessions.begin() as session:

@@ -20,6 +20,7 @@ from connectors.models import ConnectorConfig, ObjectKind, SystemName
 from connectors.sandbox import billing as billing_sandbox
 from connectors.sandbox import support as support_sandbox
 from connectors.sandbox.seed import generate
+from connectors.transport import _abortable
 from tests.connectors.conftest import running_sandbox
 
 WORLD = generate(customers=4, seed=5, as_of=date(2026, 11, 1))
@@ -41,6 +42,14 @@ def system(request: pytest.FixtureRequest) -> Iterator[tuple[SystemName, str, ht
 def _connector(system: SystemName, url: str) -> Connector:
     config = ConnectorConfig(base_url=url, secret="sandbox-secret", timeout=5, max_connections=POOL)
     return systems.connect(system, config)
+
+
+async def _drained() -> None:
+    for _ in range(200):
+        if asyncio.all_tasks() == {asyncio.current_task()}:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("calls given up on 2 s ago are still running")
 
 
 def _settled(admin: httpx.Client) -> None:
@@ -70,8 +79,10 @@ async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
                     await asyncio.sleep(1)  # answered in time: give up right after
 
         await asyncio.gather(*(cancelled() for _ in range(1000)))
-        # The sandbox finishes answering the calls given up on while it answered them; counted
-        # from a reset before that, they would take a share of max_in_flight.
+        # The calls given up on end in the background (an abandoned request aborts at its
+        # next step, a response nobody reads is closed), and the sandbox finishes answering
+        # them; counted from a reset before that, they would take a share of max_in_flight.
+        await _drained()
         _settled(admin)
         admin.put("/_sandbox/faults", json={"latency_ms": 200})
         admin.post("/_sandbox/stats/reset")
@@ -84,3 +95,24 @@ async def test_a_thousand_cancelled_calls_leave_every_connection_usable(
     finally:
         admin.put("/_sandbox/faults", json={})
         await connector.aclose()
+
+
+@pytest.mark.parametrize(
+    ("event", "abortable"),
+    [
+        ("connection.connect_tcp.started", True),  # no socket yet
+        ("connection.connect_tcp.complete", False),  # the socket would be dropped, open
+        ("connection.start_tls.started", False),  # the TCP stream would be dropped, open
+        ("connection.start_tls.complete", False),
+        ("http11.send_request_headers.started", True),  # the exchange's clean-up closes it
+        ("http11.send_request_headers.complete", False),
+        ("http11.receive_response_headers.started", True),
+        ("http11.response_closed.started", False),  # that clean-up itself
+        ("http2.send_request_headers.started", True),
+        ("http2.response_closed.started", False),
+    ],
+)
+def test_an_abandoned_request_aborts_only_where_nothing_is_left_open(
+    event: str, abortable: bool
+) -> None:
+    assert _abortable(event) is abortable

@@ -13,8 +13,11 @@ from graphql import get_introspection_query, parse
 from starlette.testclient import TestClient
 
 from gateway.auth.scopes import Role
+from gateway.extensions import operation_limits
+from gateway.extensions.operation_limits import Checked
 from gateway.limits.cost import estimate
 from gateway.limits.document import check_document
+from gateway.limits.errors import CostLimit
 from gateway.persisted.manifest import operations
 from gateway.schema import build_schema
 from gateway.settings import LimitSettings
@@ -130,6 +133,32 @@ def test_the_cost_follows_first_and_the_list_size_default() -> None:
     assert estimate(schema, parse(variable), {"n": 3}, default_list_size=10) == 1
     # Introspection and __typename cost nothing.
     assert estimate(schema, parse("{ __typename __schema { types { name } } }"), None, 10) == 0
+
+
+def test_a_document_that_passed_is_not_walked_again_with_the_same_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = build_schema()._schema
+    walks: list[object] = []
+    monkeypatch.setattr(operation_limits, "check_document", lambda d, v, limits: walks.append(v))
+    checked = Checked(LimitSettings(max_cost=1_000), size=2)
+    query = "query($n: Int!) { customers(first: $n) { edges { node { id } } } }"
+    costs = [checked.cost(schema, query, parse(query), {"n": n}) for n in (3, 3, 4, 3, 4)]
+    assert costs == [7, 7, 9, 7, 9]
+    assert walks == [{"n": 3}, {"n": 4}]  # each pair of text and variables once
+    for n in (5, 6):  # two more, in a memory of two: n=3 is walked again
+        checked.cost(schema, query, parse(query), {"n": n})
+    checked.cost(schema, query, parse(query), {"n": 3})
+    assert walks == [{"n": 3}, {"n": 4}, {"n": 5}, {"n": 6}, {"n": 3}]
+
+
+def test_a_document_over_a_limit_is_refused_every_time() -> None:
+    schema = build_schema()._schema
+    checked = Checked(LimitSettings(max_cost=10))
+    query = "{ customers(first: 50) { edges { node { id } } } }"
+    for _ in range(2):
+        with pytest.raises(CostLimit, match="estimated cost is 101; the limit is 10"):
+            checked.cost(schema, query, parse(query), None)
 
 
 def test_refused_entities_resolve_none(boxes: Sandboxes, gateway: Gateway) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.tables import IdempotencyRecord
@@ -82,9 +82,16 @@ async def _ten_claims(store: Idempotency) -> tuple[list[Claim], list[BaseExcepti
     return claims, [o for o in outcomes if isinstance(o, BaseException)]
 
 
-async def test_a_first_claim_is_a_claim(store: Idempotency) -> None:
+def _new(clock: Clock, principal: str, key: str, arguments: dict[str, Any]) -> Claim:
+    """The claim of a free key, made at the clock's time."""
+    printed = fingerprint("issueCredit", arguments)
+    expires_at = clock.now + timedelta(seconds=KEEP_S)
+    return Claim(principal, key, "issueCredit", printed, expires_at=expires_at)
+
+
+async def test_a_first_claim_is_a_claim(store: Idempotency, clock: Clock) -> None:
     claimed = await store.claim("alice", "k1", "issueCredit", ARGS)
-    assert claimed == Claim("alice", "k1", "issueCredit", fingerprint("issueCredit", ARGS))
+    assert claimed == _new(clock, "alice", "k1", ARGS)
     assert not claimed.resumed
 
 
@@ -111,11 +118,11 @@ async def test_the_same_key_with_other_input_is_refused(
     assert refused.value.code == "IDEMPOTENCY_KEY_REUSED"
 
 
-async def test_keys_are_scoped_per_principal(store: Idempotency) -> None:
+async def test_keys_are_scoped_per_principal(store: Idempotency, clock: Clock) -> None:
     await store.complete(await _claim(store, "alice"), RESPONSE)
     other = {**ARGS, "customerId": "c2"}
     claimed = await store.claim("bob", "k1", "issueCredit", other)
-    assert claimed == Claim("bob", "k1", "issueCredit", fingerprint("issueCredit", other))
+    assert claimed == _new(clock, "bob", "k1", other)
 
 
 async def test_a_key_in_progress_is_refused_until_its_lease_runs_out(
@@ -177,12 +184,64 @@ async def test_a_claim_no_longer_held_cannot_complete_or_renew(store: Idempotenc
         await store.heartbeat(claimed)
 
 
+class Statements:
+    """The SQL statements an engine ran, counted."""
+
+    def __init__(self, store: Idempotency) -> None:
+        self.count = 0
+        engine = store.sessions.kw["bind"].sync_engine
+        event.listen(engine, "before_cursor_execute", self._ran)
+
+    def _ran(self, *_: object) -> None:
+        self.count += 1
+
+
+async def test_a_replay_is_answered_from_memory_once_the_process_has_seen_it(
+    store: Idempotency, clock: Clock
+) -> None:
+    await store.complete(await _claim(store), RESPONSE)
+    ran = Statements(store)
+    assert await store.claim("alice", "k1", "issueCredit", ARGS) == Replay(RESPONSE)
+    with pytest.raises(IdempotencyKeyReused):
+        await store.claim("alice", "k1", "issueCredit", {**ARGS, "urgent": False})
+    assert ran.count == 0
+    # Another replica, on the same database: it reads the record once, then remembers it.
+    replica = Idempotency(store.sessions, keep_s=KEEP_S, lease_s=LEASE_S, clock=clock)
+    for _ in range(3):
+        assert await replica.claim("alice", "k1", "issueCredit", ARGS) == Replay(RESPONSE)
+    assert ran.count == 1
+
+
+async def test_a_remembered_record_expires_with_the_row(store: Idempotency, clock: Clock) -> None:
+    await store.complete(await _claim(store), RESPONSE)
+    clock.advance(KEEP_S - 1)
+    assert await store.claim("alice", "k1", "issueCredit", ARGS) == Replay(RESPONSE)
+    clock.advance(1)
+    assert await store.claim("alice", "k1", "issueCredit", ARGS) == _new(clock, "alice", "k1", ARGS)
+
+
+async def test_only_the_records_used_last_are_remembered(migrated_url: str, clock: Clock) -> None:
+    engine = create_engine(migrated_url)
+    try:
+        store = Idempotency(sessions(engine), keep_s=KEEP_S, clock=clock, remembered=2)
+        for key in ("k1", "k2", "k3"):
+            await store.complete(await _claim(store, key=key), RESPONSE)
+        await store.claim("alice", "k2", "issueCredit", ARGS)  # k2 used: k3 is the oldest
+        await store.complete(await _claim(store, key="k4"), RESPONSE)
+        ran = Statements(store)
+        for key in ("k2", "k4", "k1", "k3"):
+            assert await store.claim("alice", key, "issueCredit", ARGS) == Replay(RESPONSE)
+        assert ran.count == 2  # k1 and k3 were read again
+    finally:
+        await engine.dispose()
+
+
 async def test_an_expired_record_is_absent(store: Idempotency, clock: Clock) -> None:
     await store.complete(await _claim(store), RESPONSE)
     clock.advance(KEEP_S)
     other = {**ARGS, "urgent": False}
     claimed = await store.claim("alice", "k1", "issueCredit", other)
-    assert claimed == Claim("alice", "k1", "issueCredit", fingerprint("issueCredit", other))
+    assert claimed == _new(clock, "alice", "k1", other)
 
 
 async def test_purge_deletes_the_expired_records_and_counts_them(
@@ -221,10 +280,10 @@ async def test_the_background_purge_deletes_what_expired(store: Idempotency, clo
 
 
 @pytest.mark.parametrize("key", ["k" * 255, "é" * 255, "clé ✓ 42"])
-async def test_up_to_255_printable_characters_make_a_key(store: Idempotency, key: str) -> None:
-    assert await _claim(store, key=key) == Claim(
-        "alice", key, "issueCredit", fingerprint("issueCredit", ARGS)
-    )
+async def test_up_to_255_printable_characters_make_a_key(
+    store: Idempotency, clock: Clock, key: str
+) -> None:
+    assert await _claim(store, key=key) == _new(clock, "alice", key, ARGS)
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256, "a\nb", "a\tb", "a\x7fb"])
