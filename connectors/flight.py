@@ -29,10 +29,13 @@ class FlightCancelled(Exception):
 
 
 class Flight(Generic[V]):
-    def __init__(self, task: asyncio.Task[V], on_abandon: Callable[[], None]) -> None:
+    def __init__(
+        self, task: asyncio.Task[V], on_abandon: Callable[[], None], as_of: object = None
+    ) -> None:
         self._task = task
         self._waiters = 0
         self._on_abandon = on_abandon
+        self.as_of = as_of  # what its starter says the call's answer is as of, if anything
 
     def done(self) -> bool:
         return self._task.done()
@@ -64,7 +67,9 @@ class SingleFlight(Generic[K, V]):
     def get(self, key: K) -> Flight[V] | None:
         return self._flights.get(key)
 
-    def start(self, keys: Iterable[K], call: Callable[[], Awaitable[V]]) -> Flight[V]:
+    def start(
+        self, keys: Iterable[K], call: Callable[[], Awaitable[V]], as_of: object = None
+    ) -> Flight[V]:
         """Run ``call`` for every key in ``keys`` (one call may answer several keys); a
         caller that asks ``get`` for any of them joins it until it ends."""
         keys = list(keys)
@@ -85,10 +90,17 @@ class SingleFlight(Generic[K, V]):
 
         task = asyncio.get_running_loop().create_task(run())
         task.add_done_callback(finished)
-        flight = Flight(task, forget)
+        flight = Flight(task, forget, as_of)
         for key in keys:
             self._flights[key] = flight
         return flight
+
+    def detach(self, keys: Iterable[K]) -> None:
+        """Callers of ``keys`` from now on start a call of their own instead of joining the
+        one in flight, whose answer may be older than they accept (an event said the
+        record changed since it started); those waiting on it keep it."""
+        for key in keys:
+            self._flights.pop(key, None)
 
     async def run(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
         """``call``'s answer, shared with every caller of the same ``key`` meanwhile."""

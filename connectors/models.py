@@ -330,6 +330,9 @@ class ChangeEvent:
     id: str
     occurred_at: datetime
     type: ChangeType
+    # The record whose list of this kind holds it (a subscription's or an invoice's
+    # customer, a case's organization), when the change says so.
+    parent: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

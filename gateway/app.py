@@ -1,5 +1,5 @@
 """The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST),
-``/healthz``, ``/readyz``.
+``/webhooks/<system>`` (signed events from billing and support), ``/healthz``, ``/readyz``.
 
 Every request passes the HTTP stage's layers, outermost first: the allowed hosts, CORS,
 security headers on HTML pages, the WebSocket origin check, the request scope (deadline,
@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
+from gateway.events.http import webhook
 from gateway.graphql_view import GraphQLView
 from gateway.http.hosts import AllowedHosts
 from gateway.http.rate_limit import RateLimit
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods (JSON 405)
+            Route("/webhooks/{system}", webhook, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

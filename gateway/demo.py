@@ -60,9 +60,16 @@ def sandbox_exports(ports: Mapping[SystemName, int], host: str = HOST) -> list[s
 
 def sandbox_apps(state_dir: Path) -> dict[SystemName, SandboxMiddleware]:
     """The four sandboxes on fresh storage in ``state_dir``. They deliver no webhooks until
-    the gateway serves ``/webhooks`` (events issue)."""
+    told where (``deliver_to``)."""
     configs = fleet.configs(state_dir, secret=SANDBOX_SECRET, webhook_secret=WEBHOOK_SECRET)
     return fleet.apps(configs)
+
+
+def deliver_to(apps: Mapping[SystemName, SandboxMiddleware], gateway_url: str) -> None:
+    """Billing and support deliver their signed events to the gateway at ``gateway_url``."""
+    for system, app in apps.items():
+        if app.webhooks is not None:
+            app.webhooks.url = f"{gateway_url}/webhooks/{system.value}"
 
 
 def _database_url(state_dir: Path) -> str:
@@ -160,6 +167,7 @@ def run_demo(
     world = generate(customers=customers, seed=seed, as_of=as_of)
     apps = sandbox_apps(state_dir)
     fleet.seed_apps(apps, world)
+    deliver_to(apps, f"http://{HOST}:{settings.port}")
     (state_dir / "seed-manifest.json").write_text(json.dumps(world.manifest(), indent=2))
     if settings.database_url == _database_url(state_dir):
         (state_dir / "opsgraph.db").unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -174,3 +174,14 @@ def gateway_process(env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Po
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=10)
+
+
+def until(done: Callable[[], bool], within_s: float = 30) -> bool:
+    """Whether ``done()`` comes true within ``within_s``, asked every 50 ms (and once more
+    at the end): for what a background task or another process does in its own time."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.05)
+    return done()

@@ -32,6 +32,7 @@ from connectors.errors import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    WebhookRejected,
 )
 from connectors.http import retry_after_seconds
 from connectors.models import SystemName
@@ -39,9 +40,9 @@ from connectors.models import SystemName
 SYSTEM = SystemName.BILLING.value
 
 
-class WebhookSignatureInvalid(UpstreamRejected):
+class WebhookSignatureInvalid(WebhookRejected):
     """A webhook whose ``Stripe-Signature`` does not prove it came from Stripe (wrong
-    secret, altered body, stale timestamp). Answer the sender 400 and drop the event."""
+    secret, altered body, no ``v1`` signature). Answer the sender 400 and drop the event."""
 
     code = "WEBHOOK_SIGNATURE_INVALID"
 

@@ -17,7 +17,7 @@ import stripe
 
 from connectors.billing.errors import SYSTEM, WebhookSignatureInvalid
 from connectors.billing.wire import ref_id
-from connectors.errors import UpstreamRejected
+from connectors.errors import WebhookRejected
 from connectors.models import ChangeEvent, ChangeType, ObjectKind, SystemName
 
 # Event type prefix -> the kind whose record changed. Longest prefix wins, so
@@ -39,21 +39,33 @@ _CUSTOMER_TYPES = frozenset({"customer.created", "customer.updated", "customer.d
 
 
 def verify(payload: bytes, header: str, secret: str, tolerance: int = 300) -> dict[str, Any]:
-    """The Event in ``payload`` once its signature checks out; raises
-    ``WebhookSignatureInvalid`` when it does not."""
+    """The Event in ``payload`` once its signature checks out; raises ``WebhookRejected``
+    when it does not: ``WebhookSignatureInvalid``, ``WEBHOOK_TIMESTAMP_STALE`` for a
+    signature older than ``tolerance`` seconds, ``WEBHOOK_MALFORMED`` for a signed body that
+    is not an Event."""
     try:
         stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
     except stripe.SignatureVerificationError as exc:
+        if str(exc).startswith("Timestamp outside the tolerance zone"):
+            raise WebhookRejected(
+                f"{SYSTEM} webhook timestamp is older than {tolerance}s",
+                system=SYSTEM,
+                code="WEBHOOK_TIMESTAMP_STALE",
+            ) from exc
         raise WebhookSignatureInvalid(
             f"{SYSTEM} webhook signature is invalid", system=SYSTEM, internal=str(exc)
         ) from exc
     try:
         event = json.loads(payload)
-    except ValueError as exc:
-        raise UpstreamRejected(f"{SYSTEM} webhook body is not JSON", system=SYSTEM) from exc
+    except ValueError:
+        raise _malformed("its body is not JSON") from None
     if not isinstance(event, dict) or event.get("object") != "event":
-        raise UpstreamRejected(f"{SYSTEM} webhook body is not an Event", system=SYSTEM)
+        raise _malformed("its body is not an Event")
     return event
+
+
+def _malformed(why: str) -> WebhookRejected:
+    return WebhookRejected(f"{SYSTEM} webhook: {why}", system=SYSTEM, code="WEBHOOK_MALFORMED")
 
 
 def _kind(event_type: str) -> ObjectKind | None:
@@ -72,6 +84,8 @@ def to_changes(event: Mapping[str, Any]) -> list[ChangeEvent]:
     obj = (event.get("data") or {}).get("object") or {}
     if kind is None or not obj.get("id"):
         return []
+    # The customer whose lists hold a subscription, an invoice, a payment or a credit note.
+    parent = None if kind is ObjectKind.CUSTOMER else ref_id(obj.get("customer"))
     if event_type.startswith("credit_note."):
         target, change = ref_id(obj.get("invoice")), ChangeType.UPDATED
     else:
@@ -88,5 +102,6 @@ def to_changes(event: Mapping[str, Any]) -> list[ChangeEvent]:
             id=target,
             occurred_at=datetime.fromtimestamp(int(event["created"]), UTC),
             type=change,
+            parent=parent,
         )
     ]

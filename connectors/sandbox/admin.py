@@ -7,6 +7,10 @@ benchmarks, ``fleet``), never faulted and never counted::
                                     "in_flight": 0, "max_in_flight": 1}
     POST /_sandbox/stats/reset     zero the counters (requests in flight stay counted)
     POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
+    GET  /_sandbox/webhooks        {"url": where signed events are delivered, or null}
+    PUT  /_sandbox/webhooks        {"url": "http://127.0.0.1:<port>/..." or null}: deliver
+                                   there from now on (a loopback URL only); 404 from a
+                                   sandbox that delivers none (ERP, CRM)
 
 Anything else under ``/_sandbox/`` is a 404 ``{"error": "no such admin route"}``.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -61,6 +66,20 @@ def app(sandbox: SandboxMiddleware) -> Starlette:
             return _json({"error": f"bad seed: {exc}"}, 400)
         return _json({"seeded": len(records)})
 
+    async def webhooks(request: Request) -> Response:
+        delivery = sandbox.webhooks
+        if delivery is None:
+            return _json({"error": "this sandbox delivers no webhooks"}, 404)
+        if request.method == "PUT":
+            try:
+                url = json.loads(await request.body() or b"{}")["url"]
+            except (KeyError, TypeError, ValueError):
+                return _json({"error": 'the body is {"url": <loopback URL or null>}'}, 400)
+            if url is not None and not _loopback(url):
+                return _json({"error": f"not a loopback http URL: {url!r}"}, 400)
+            delivery.url = url
+        return _json({"url": delivery.url})
+
     async def unknown(request: Request, exc: Exception) -> Response:
         return _json({"error": "no such admin route"}, 404)
 
@@ -70,6 +89,15 @@ def app(sandbox: SandboxMiddleware) -> Starlette:
             Route(PREFIX + "stats", stats, methods=["GET"]),
             Route(PREFIX + "stats/reset", reset_stats, methods=["POST"]),
             Route(PREFIX + "seed", seed, methods=["POST"]),
+            Route(PREFIX + "webhooks", webhooks, methods=["GET", "PUT"]),
         ],
         exception_handlers={HTTPException: unknown},
     )
+
+
+def _loopback(url: object) -> bool:
+    """Sandboxes deliver nowhere but this machine."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost", "::1")

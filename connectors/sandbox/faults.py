@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from connectors.sandbox import admin
 from connectors.sandbox.errors import VendorError
 from connectors.sandbox.types import Seeder
+from connectors.sandbox.webhooks import Webhooks
 
 
 @dataclass
@@ -42,10 +43,13 @@ Fault = Callable[[int, str], VendorError]  # (status, what failed) -> the vendor
 
 
 class SandboxMiddleware:
-    def __init__(self, app: ASGIApp, *, seeder: Seeder, fault: Fault) -> None:
+    def __init__(
+        self, app: ASGIApp, *, seeder: Seeder, fault: Fault, webhooks: Webhooks | None = None
+    ) -> None:
         self.app = app
         self.seeder = seeder
         self.fault = fault
+        self.webhooks = webhooks  # what it delivers events through, if it does
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.in_flight = 0

@@ -137,6 +137,10 @@ class Fleet:
             set_faults(admin)
         self.reset_stats()
 
+    def deliver(self, system: SystemName, url: str | None) -> None:
+        """Where ``system`` delivers its signed events from now on (None: nowhere)."""
+        self.admin[system].put("/_sandbox/webhooks", json={"url": url}).raise_for_status()
+
     def reset_stats(self) -> None:
         """Zero the request counters, leaving the faults as they are."""
         for admin in self.admin.values():

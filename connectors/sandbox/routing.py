@@ -49,4 +49,6 @@ def app(api: Api, fault: Fault) -> SandboxMiddleware:
         routes=api.routes(),
         exception_handlers={HTTPException: unrouted, VendorError: refused},
     )
-    return SandboxMiddleware(routed, seeder=api.seed, fault=fault)
+    # Billing and support deliver signed events (their ``webhooks``); ERP and CRM do not.
+    webhooks = getattr(api, "webhooks", None)
+    return SandboxMiddleware(routed, seeder=api.seed, fault=fault, webhooks=webhooks)

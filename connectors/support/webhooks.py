@@ -65,11 +65,11 @@ def verify(
         payload = json.loads(body)
     except ValueError:
         raise WebhookRejected(
-            "webhook body is not JSON", system=_SYSTEM, code="WEBHOOK_SIGNATURE_INVALID"
+            "webhook body is not JSON", system=_SYSTEM, code="WEBHOOK_MALFORMED"
         ) from None
     if not isinstance(payload, dict):
         raise WebhookRejected(
-            "webhook body is not an object", system=_SYSTEM, code="WEBHOOK_SIGNATURE_INVALID"
+            "webhook body is not an object", system=_SYSTEM, code="WEBHOOK_MALFORMED"
         )
     return payload
 
@@ -91,6 +91,8 @@ def to_changes(payload: Mapping[str, Any]) -> list[ChangeEvent]:
     else:
         change = ChangeType.UPDATED
     when = payload.get("time") or detail.get("updated_at")
+    # A ticket's organization ("0": none) holds it in its list of cases.
+    organization = str(detail.get("organization_id") or "0") if kind is ObjectKind.CASE else "0"
     return [
         ChangeEvent(
             system=SystemName.SUPPORT,
@@ -98,5 +100,6 @@ def to_changes(payload: Mapping[str, Any]) -> list[ChangeEvent]:
             id=str(detail["id"]),
             occurred_at=parse_time(when) if when else datetime.now(UTC),
             type=change,
+            parent=None if organization == "0" else organization,
         )
     ]

@@ -175,6 +175,8 @@ class Reader:
         keys = [] if id is None else [_Read(system, kind, Shape.RECORDS).key(id)]
         if parent is not None:
             keys.append(_Read(system, kind, Shape.RELATED).key(parent))
+        # A read from now on does not join one that asked before the change.
+        self.flights.detach(keys)
         return await self.cache.invalidate(keys)
 
     async def _fetch(self, read: _Read, ids: list[str], attempts: int | None) -> Sequence[Any]:
@@ -200,19 +202,27 @@ class Reader:
         now = time.time()
         entries = await self.cache.get_many(keys)
         out: list[Any] = [None] * len(ids)
-        wanted: dict[int, Flight[Answer]] = {}
-        mine: dict[str, int] = {}  # key -> index, for keys nobody is reading yet
+        missed = [n for n, e in enumerate(entries) if e is None or not e.fresh(now)]
         for n, entry in enumerate(entries):
             if entry is not None and entry.fresh(now):
                 out[n] = _cached(read, ids[n], entry, stale=False)
-                continue
-            flight = self.flights.get(keys[n])
-            if flight is None:
-                mine.setdefault(keys[n], n)
-            else:
-                wanted[n] = flight
-        if not wanted and not mine:
+        if not missed:
             return out
+        # Each key's generation (``gateway.data.cache``) before the owner is asked: a call
+        # already in flight from before an invalidation (on any replica) is not joined, and
+        # what a call answers is not cached if an invalidation overtakes it.
+        missed_keys = [keys[n] for n in missed]
+        taken = dict(zip(missed_keys, await self.cache.generations(missed_keys), strict=True))
+        wanted: dict[int, Flight[Answer]] = {}
+        mine: dict[str, int] = {}  # key -> index, for keys no current call is reading
+        for n in missed:
+            flight = self.flights.get(keys[n])
+            as_of = None if flight is None else flight.as_of
+            if flight is not None and isinstance(as_of, Mapping):
+                if as_of.get(keys[n]) == taken[keys[n]]:
+                    wanted[n] = flight
+                    continue
+            mine.setdefault(keys[n], n)
 
         fresh = fresh_s if fresh_s is not None else self.fresh_s.get(read.system, 60.0)
         started: dict[str, Flight[Answer]] = {}
@@ -223,8 +233,11 @@ class Reader:
             # failure is the answer: retries would only delay the stale one.
             attempts = 1 if all(entries[n] is not None for n in chunk) else None
             chunk_keys = [keys[n] for n in chunk]
-            call = self._fetch_and_cache(read, chunk_keys, [ids[n] for n in chunk], attempts, fresh)
-            flight = self.flights.start(chunk_keys, call)
+            generations = {key: taken[key] for key in chunk_keys}
+            call = self._fetch_and_cache(
+                read, chunk_keys, [ids[n] for n in chunk], attempts, fresh, generations
+            )
+            flight = self.flights.start(chunk_keys, call, as_of=generations)
             started.update((key, flight) for key in chunk_keys)
         for n, key in enumerate(keys):
             if n not in wanted and key in started:
@@ -248,10 +261,16 @@ class Reader:
         return out
 
     def _fetch_and_cache(
-        self, read: _Read, keys: list[str], ids: list[str], attempts: int | None, fresh_s: float
+        self,
+        read: _Read,
+        keys: list[str],
+        ids: list[str],
+        attempts: int | None,
+        fresh_s: float,
+        generations: Mapping[str, int],
     ) -> Callable[[], Awaitable[Answer]]:
         """The shared upstream read of ``ids``: it caches what it found, once, for all the
-        requests that wait for it."""
+        requests that wait for it (unless an invalidation overtook it)."""
 
         async def call() -> Answer:
             values = await self._fetch(read, ids, attempts)
@@ -261,7 +280,7 @@ class Reader:
                 for key, value in zip(keys, values, strict=True)
                 if value is not None
             }
-            await self.cache.put_many(entries, self.keep_s)
+            await self.cache.put_many(entries, self.keep_s, generations)
             return {key: (value, fetched_at) for key, value in zip(keys, values, strict=True)}
 
         return call

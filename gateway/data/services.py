@@ -20,6 +20,7 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
+from gateway.events.intake import Intake
 from gateway.ownership import OwnershipMap
 from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import Settings
@@ -53,6 +54,8 @@ class Services:
     credits: Credits
     workflows: Engine
     notifications: Notifications
+    # Events in: webhook deliveries, proved, stored and processed.
+    intake: Intake
     background_interval_s: float
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -124,6 +127,12 @@ class Services:
             credits=credits,
             workflows=credits.engine,
             notifications=Notifications(session_factory, writes),
+            intake=Intake(
+                session_factory,
+                reader,
+                audit,
+                {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()},
+            ),
             background_interval_s=settings.workflow_interval_s,
         )
 
@@ -136,6 +145,7 @@ class Services:
             asyncio.create_task(self.workflows.run_forever(interval)),
             asyncio.create_task(self.notifications.run_forever(interval)),
             asyncio.create_task(self.writes.idempotency.purge_forever(PURGE_EVERY_S)),
+            asyncio.create_task(self.intake.process_forever(interval)),
         ]
 
     async def aclose(self) -> None:

@@ -285,6 +285,7 @@ async def test_ticket_creation_is_delivered_as_a_signed_webhook() -> None:
         id=written.id,
         occurred_at=event.occurred_at,
         type="created",
+        parent="360000017",  # the organization whose cases list it
     )
     assert abs(event.occurred_at - datetime.now(UTC)) < timedelta(minutes=1)
     assert json.loads(body)["subject"] == f"zen:ticket:{written.id}"

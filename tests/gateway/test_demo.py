@@ -9,8 +9,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -82,6 +85,42 @@ def test_the_demo_serves_four_healthy_systems_and_the_seeded_world(tmp_path: Pat
         demo.terminate()
         output, _ = demo.communicate(timeout=20)
     assert f"GraphQL     http://127.0.0.1:{port}/graphql" in output
+
+
+def test_the_demos_billing_sandbox_delivers_its_events_to_the_gateway(tmp_path: Path) -> None:
+    port = free_port(SANDBOXES)
+    demo = _start(tmp_path, "--port", str(port))
+    try:
+        _wait_ready(demo, f"http://127.0.0.1:{port}")
+        manifest = json.loads((tmp_path / "seed-manifest.json").read_text())
+        [subscription, *_] = [
+            r["id"]
+            for r in manifest["records"]["billing"]
+            if r.get("@type") == "Subscription" and r["status"] == "active"
+        ]
+        billing = f"http://127.0.0.1:{port + 101}"
+        headers = {"Authorization": f"Bearer {demo_settings(tmp_path, port).billing.secret}"}
+        cancelled = httpx.delete(f"{billing}/v1/subscriptions/{subscription}", headers=headers)
+        assert cancelled.status_code == 200, cancelled.text
+
+        def received() -> list[tuple[str, str]]:
+            with closing(sqlite3.connect(tmp_path / "opsgraph.db")) as db:
+                found = db.execute(
+                    "SELECT type, json_extract(payload, '$.subject') FROM inbound_events"
+                    " WHERE processed_at IS NOT NULL"
+                )
+                return list(found)
+
+        expected = [("billing.customer.subscription.deleted", f"subscription/{subscription}")]
+        for _ in range(100):
+            if received() == expected:
+                break
+            time.sleep(0.1)
+        found = received()
+    finally:
+        demo.terminate()
+        output, _ = demo.communicate(timeout=20)
+    assert found == expected, output[-3000:]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -33,6 +33,7 @@ from tests.world import (
     migrated_database,
     sandbox_variables,
     sandboxes,
+    until,
 )
 
 LEAD = identity().headers(Role.SUPPORT_LEAD, subject="lead-7")
@@ -224,7 +225,7 @@ def test_the_outbox_tells_the_case_and_the_crm(boxes: Sandboxes, gateway: Gatewa
             f"PATCH {API}/sobjects/Task/Opsgraph_Ref__c/{credit_id}:follow-up": 1,
         },
     }
-    assert _until(lambda: writes() == expected), writes()
+    assert until(lambda: writes() == expected), writes()
     time.sleep(0.5)  # later rounds of the outbox send nothing again
     assert writes() == expected
 
@@ -354,7 +355,7 @@ def _killed_mid_step(
         approving = ThreadPoolExecutor(1).submit(
             post, url, APPROVE, FINANCE, id=credit_id, key="crash-ap"
         )
-        running = _until(lambda: _step_status(tmp_path / "gateway.db", step) == "running")
+        running = until(lambda: _step_status(tmp_path / "gateway.db", step) == "running")
         assert running, _steps(tmp_path / "gateway.db")
         time.sleep(0.3)  # the call is out, waiting on the hung system
         gateway.kill()  # SIGKILL, mid-step
@@ -362,7 +363,7 @@ def _killed_mid_step(
     approving.exception(timeout=30)  # the connection died with the process
     boxes.reset()
     with gateway_process(env) as (url, _):
-        posted = _until(
+        posted = until(
             lambda: (
                 post(url, CREDIT, FINANCE, id=credit_id)["data"]["creditRequest"]["status"]
                 == "POSTED"
@@ -383,15 +384,6 @@ def _step_status(database: Path, step: str) -> str | None:
 def _steps(database: Path) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(database)) as db:
         return db.execute("SELECT name, status, attempts, error FROM workflow_steps").fetchall()
-
-
-def _until(done: Callable[[], bool], within_s: float = 30) -> bool:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if done():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 QUEUED = """query { creditRequests(status: REQUESTED, first: 200) { edges { node { id } } } }"""

@@ -79,8 +79,8 @@ class StripeApi:
         self.store = Store(config.db_path)
         self.guard = Guard(config.secret, _key, unauthorized)
         self.replays = Replays(self.store, key_reused)
-        webhooks = Webhooks(config.webhook_url, partial(signed, config.webhook_secret))
-        self.writes = Writes(self.store, webhooks)
+        self.webhooks = Webhooks(config.webhook_url, partial(signed, config.webhook_secret))
+        self.writes = Writes(self.store, self.webhooks)
         self.subscriptions = SubscriptionWrites(self.writes)
         self._unknown = self._endpoint(self.unknown)
 

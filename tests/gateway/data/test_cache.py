@@ -4,6 +4,7 @@ upstream, and while Redis is down the cache lives in memory."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -49,6 +50,19 @@ async def test_entries_round_trip_and_invalidate(cache: EntityCache) -> None:
     assert await cache.get_many(["a", "missing", "b"]) == [entry, None, entry]
     assert await cache.invalidate(["a", "nope"]) == 1
     assert await cache.get_many(["a", "b"]) == [None, entry]
+
+
+async def test_an_entry_read_before_an_invalidation_is_not_kept(cache: EntityCache) -> None:
+    now = time.time()
+    old, new = Entry("before", now, now + 60), Entry("after", now, now + 60)
+    taken = dict(zip(["a", "b"], await cache.generations(["a", "b"]), strict=True))
+    await cache.invalidate(["a"])  # an event: "a" changed while the read was on its way
+    await cache.put_many({"a": old, "b": old}, keep_s=300, generations=taken)
+    assert await cache.get_many(["a", "b"]) == [None, old]
+    # A read that took its generation after the invalidation keeps what it read.
+    again = dict(zip(["a"], await cache.generations(["a"]), strict=True))
+    await cache.put_many({"a": new}, keep_s=300, generations=again)
+    assert await cache.get_many(["a"]) == [new]
 
 
 async def test_an_entry_is_dropped_after_keep_s() -> None:
@@ -128,6 +142,41 @@ async def test_replicas_share_the_redis_cache_and_its_invalidation(
         assert [s.cached for s in again] == [False, True, True]  # type: ignore[union-attr]
         assert admin.get("/_sandbox/stats").json()["total"] == 2
     finally:
+        for registry in registries:
+            await registry.aclose()
+        await client.aclose()
+
+
+async def test_a_read_on_its_way_when_another_replica_invalidates_keeps_nothing(
+    netsuite: tuple[str, httpx.Client], redis_url: str, sqlite_database: str
+) -> None:
+    """Replica A asks a slow ERP for a balance; the balance changes and replica B hears of
+    it (an event) while A waits. A's answer is not cached, and a read that starts after the
+    event neither joins A's call nor is answered from the cache: it asks the ERP again."""
+    url, admin = netsuite
+    settings = load_settings(
+        database_url=sqlite_database, erp={"base_url": url, "secret": "sandbox-secret"}
+    )
+    ownership = OwnershipMap.load(settings.ownership_file)
+    client = Redis.from_url(redis_url)
+    await RedisCache(client).invalidate([])  # nothing: a cache with no generations yet
+    registries = [Registry.from_settings(settings, ownership) for _ in range(2)]
+    a, b = (Reader(r, RedisCache(client), {SystemName.ERP: 300}, 3600) for r in registries)
+    try:
+        admin.put("/_sandbox/faults", json={"latency_ms": 300})
+        admin.post("/_sandbox/stats/reset")
+        on_its_way = asyncio.create_task(a.records(ObjectKind.BALANCE, ERP_IDS[:1], Balance))
+        await asyncio.sleep(0.1)  # A's call is at the ERP
+        await b.invalidate(ObjectKind.BALANCE, ERP_IDS[0])
+        after = asyncio.create_task(a.records(ObjectKind.BALANCE, ERP_IDS[:1], Balance))
+        first, second = await on_its_way, await after
+        assert not first[0].cached and not second[0].cached  # type: ignore[union-attr]
+        assert admin.get("/_sandbox/stats").json()["total"] == 2  # the later read asked again
+        third = await b.records(ObjectKind.BALANCE, ERP_IDS[:1], Balance)
+        assert third[0].cached  # type: ignore[union-attr]  # what the later read kept
+        assert admin.get("/_sandbox/stats").json()["total"] == 2
+    finally:
+        admin.put("/_sandbox/faults", json={})
         for registry in registries:
             await registry.aclose()
         await client.aclose()

@@ -1,0 +1,185 @@
+"""Webhook intake: a delivery is proved, stored, then processed.
+
+1. **Proved** with the vendor's own scheme (Stripe's signature through the Stripe SDK's
+   verifier, Zendesk's HMAC over timestamp and body), both with a 300 s tolerance. A bad
+   signature, an old timestamp, a body that is not an event: 400, written to the audit log
+   (``webhook.rejected``), and nothing stored.
+2. **Stored** before the answer: the canonical event (``gateway.events.canonical``) in the
+   inbox (``inbound_events``, unique by source and event id) and in the outbox, for the
+   stream, in one transaction. A delivery the inbox already holds (a vendor's retry, a
+   replayed request) is answered 200 and stored or processed nothing again. A database
+   that cannot take it: 503, and the vendor delivers again.
+3. **Processed**: the entity cache forgets each record the event names (and the list of its
+   parent that holds it) as its owner answered it, so the next read asks the owner; then
+   the event is marked processed. An event stored by a process that died before processing
+   it is processed by the next ``process_pending`` round (``Services``' background loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.billing import webhooks as billing
+from connectors.errors import GatewayError, WebhookRejected
+from connectors.models import SystemName
+from connectors.support import webhooks as support
+from gateway.data.audit import AuditLog, Operation
+from gateway.data.reads import Reader
+from gateway.events.canonical import canonical, changes_of, restored, source_of, stored
+from gateway.storage.tables import InboundEvent, OutboxMessage
+
+log = logging.getLogger("opsgraph.events")
+
+TOLERANCE_S = 300
+# The outbox topic of canonical events, which the relay moves to the stream.
+EVENTS = "events"
+PENDING_BATCH = 100
+
+Verify = Callable[[bytes, Mapping[str, str], str], dict[str, Any]]
+
+
+def _verify_billing(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
+    return billing.verify(body, headers.get("stripe-signature", ""), secret, TOLERANCE_S)
+
+
+def _verify_support(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
+    signature = headers.get(support.SIGNATURE_HEADER.lower(), "")
+    timestamp = headers.get(support.TIMESTAMP_HEADER.lower(), "")
+    return support.verify(body, signature, timestamp, secret, TOLERANCE_S)
+
+
+# The systems that deliver webhooks; NetSuite and Salesforce are polled (change feeds).
+VERIFIERS: dict[SystemName, Verify] = {
+    SystemName.BILLING: _verify_billing,
+    SystemName.SUPPORT: _verify_support,
+}
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of a delivery that was proved."""
+
+    event_id: str
+    type: str
+    duplicate: bool  # the inbox held it already: nothing was done again
+
+
+class Intake:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reader: Reader,
+        audit: AuditLog,
+        secrets: Mapping[SystemName, str],
+    ) -> None:
+        self.sessions = sessions
+        self.reader = reader
+        self.audit = audit
+        # Only the systems given a webhook secret take deliveries.
+        self.secrets = {s: secret for s, secret in secrets.items() if secret and s in VERIFIERS}
+
+    def accepts(self, system: SystemName) -> bool:
+        return system in self.secrets
+
+    async def receive(
+        self, system: SystemName, body: bytes, headers: Mapping[str, str]
+    ) -> Received:
+        """Proves, stores and processes one delivery. Raises ``WebhookRejected`` (audited)
+        for one that is not proved or not an event."""
+        try:
+            event = canonical(system, VERIFIERS[system](body, headers, self.secrets[system]))
+        except WebhookRejected as refused:
+            self._rejected(system, refused)
+            raise
+        received = Received(event["id"], event["type"], duplicate=False)
+        try:
+            async with self.sessions.begin() as session:
+                session.add(
+                    InboundEvent(
+                        source=system.value,
+                        event_id=event["id"],
+                        type=event["type"],
+                        payload=stored(event),
+                    )
+                )
+                session.add(
+                    OutboxMessage(
+                        topic=EVENTS, key=f"{system.value}:{event['id']}", payload=stored(event)
+                    )
+                )
+        except IntegrityError:
+            return Received(event["id"], event["type"], duplicate=True)
+        await self._process(system, event["id"])
+        return received
+
+    async def process_pending(self) -> int:
+        """Processes the events stored and not processed (their process died in between);
+        answers how many."""
+        async with self.sessions() as session:
+            pending = list(
+                await session.execute(
+                    select(InboundEvent.source, InboundEvent.event_id)
+                    .where(InboundEvent.processed_at.is_(None))
+                    .order_by(InboundEvent.id)
+                    .limit(PENDING_BATCH)
+                )
+            )
+        for source, event_id in pending:
+            await self._process(SystemName(source), event_id)
+        return len(pending)
+
+    async def process_forever(self, interval_s: float) -> None:
+        """``process_pending`` every ``interval_s`` until cancelled; a failed round is
+        logged, and the next one tries again."""
+        while True:
+            try:
+                await self.process_pending()
+            except Exception:
+                log.exception("processing stored events failed")
+            await asyncio.sleep(interval_s)
+
+    async def _process(self, system: SystemName, event_id: str) -> None:
+        async with self.sessions() as session:
+            row = await session.scalar(
+                select(InboundEvent).where(
+                    InboundEvent.source == system.value, InboundEvent.event_id == event_id
+                )
+            )
+        if row is None or row.processed_at is not None:
+            return
+        try:
+            for change in changes_of(restored(row.payload)):
+                # The cache holds each kind as its owner answers it; what another system
+                # says of a kind it does not own (Zendesk's organizations) is not cached.
+                if self.reader.owner(change.kind) is change.system:
+                    await self.reader.invalidate(change.kind, change.id, parent=change.parent)
+        except GatewayError as failed:  # the cache is down: the next round tries again
+            log.warning("event %s %s not processed: %s", source_of(system), event_id, failed)
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(InboundEvent)
+                .where(InboundEvent.id == row.id, InboundEvent.processed_at.is_(None))
+                .values(processed_at=datetime.now(UTC))
+            )
+
+    def _rejected(self, system: SystemName, refused: WebhookRejected) -> None:
+        log.info("webhook from %s rejected: %s", system.value, refused.message)
+        operation = Operation(f"webhook/{system.value}", "webhook")
+        self.audit.record(
+            "webhook.rejected",
+            None,
+            operation,
+            {"outcome": refused.code, "reason": refused.message},
+            object_kind="webhook",
+            object_id=system.value,
+        )
