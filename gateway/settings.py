@@ -209,6 +209,10 @@ class Settings(BaseSettings):
     # A workflow step's owner call is given half this; a run whose process stopped is taken
     # over by another once it has passed.
     workflow_lease_s: Annotated[float, Field(ge=1, le=3600)] = 120.0
+    # How often the systems that send no webhooks (ERP, CRM) are asked what changed since
+    # their watermark. Salesforce reports changes to the minute: polling it faster finds
+    # nothing more.
+    change_feed_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Redis accelerates and never gates: a call that takes longer than this counts as a
     # failure, and after a failure Redis is left alone for ``redis_retry_s``.
     redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25

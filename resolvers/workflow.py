@@ -144,7 +144,7 @@ class WorkflowQuery:
     )
     async def workflow_run(self, info: Info, id: strawberry.ID) -> WorkflowRunType:
         run = await info.context.services.workflows.get(str(id))
-        if run is None or not await _visible(info, [run]):
+        if run is None or not await visible(info, [run]):
             raise NotFound(f"no workflow run {quoted(id)}")
         return WorkflowRunType.of(run)
 
@@ -165,7 +165,7 @@ class WorkflowQuery:
         check_first(first)
         engine = info.context.services.workflows
         page = await engine.list_runs(status=status, first=first, after=after)
-        runs = await _visible(info, page.runs)
+        runs = await visible(info, page.runs)
         return Connection(
             edges=[Edge(cursor=r.id, node=WorkflowRunType.of(r)) for r in runs],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -177,7 +177,7 @@ class WorkflowQuery:
         )
 
 
-async def _visible(info: Info, runs: Sequence[RunView]) -> list[RunView]:
+async def visible(info: Info, runs: Sequence[RunView]) -> list[RunView]:
     """The runs the principal may see: a run about a credit is seen by whoever sees the
     credit (its customer's entity); one read for them all."""
     principal = info.context.principal

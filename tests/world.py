@@ -46,6 +46,9 @@ class Sandboxes(fleet.Fleet):
             for s in EXTERNAL
         }
         overrides.setdefault("auth", identity().settings())
+        # Tests that count upstream calls must not count the change feeds' polls: a test
+        # of the feeds polls them itself.
+        overrides.setdefault("change_feed_interval_s", 3600)
         return load_settings(database_url=database_url, **connectors, **overrides)
 
 

@@ -141,6 +141,8 @@ def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
     if kind is None:
         return []
     at = datetime.fromisoformat(row["lastmodifieddate"])
+    # A transaction is on its customer's list of postings.
+    parent = str(row["entity"]) if kind is ObjectKind.POSTING and row.get("entity") else None
     events = [
         ChangeEvent(
             system=SYSTEM,
@@ -148,6 +150,7 @@ def change_events(row: dict[str, Any]) -> list[ChangeEvent]:
             id=row["id"],
             occurred_at=at,
             type=ChangeType(row["changetype"]),
+            parent=parent,
         )
     ]
     if kind is ObjectKind.POSTING and row.get("entity"):

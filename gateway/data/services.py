@@ -20,6 +20,7 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
+from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
 from gateway.ownership import OwnershipMap
 from gateway.rules.credit_policy import CreditPolicy
@@ -54,9 +55,12 @@ class Services:
     credits: Credits
     workflows: Engine
     notifications: Notifications
-    # Events in: webhook deliveries, proved, stored and processed.
+    # Events in: webhook deliveries, proved, stored and processed; the change feeds of the
+    # systems that send none, polled every ``change_feed_interval_s``.
     intake: Intake
+    feeds: ChangeFeeds
     background_interval_s: float
+    change_feed_interval_s: float
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -112,6 +116,8 @@ class Services:
             lease_s=settings.workflow_lease_s,
             step_timeout_s=settings.workflow_lease_s / 2,
         )
+        secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
+        intake = Intake(session_factory, reader, audit, secrets)
         return cls(
             engine=engine,
             registry=registry,
@@ -127,13 +133,10 @@ class Services:
             credits=credits,
             workflows=credits.engine,
             notifications=Notifications(session_factory, writes),
-            intake=Intake(
-                session_factory,
-                reader,
-                audit,
-                {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()},
-            ),
+            intake=intake,
+            feeds=ChangeFeeds(session_factory, registry, intake),
             background_interval_s=settings.workflow_interval_s,
+            change_feed_interval_s=settings.change_feed_interval_s,
         )
 
     async def start(self) -> None:
@@ -146,6 +149,7 @@ class Services:
             asyncio.create_task(self.notifications.run_forever(interval)),
             asyncio.create_task(self.writes.idempotency.purge_forever(PURGE_EVERY_S)),
             asyncio.create_task(self.intake.process_forever(interval)),
+            asyncio.create_task(self.feeds.poll_forever(self.change_feed_interval_s)),
         ]
 
     async def aclose(self) -> None:

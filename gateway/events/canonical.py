@@ -12,8 +12,9 @@ the ``cloudevents`` SDK, whatever the vendor's own shape.
     data     the vendor's event, as it was delivered
 
 The changes an event names (``ChangeEvent``: kind, id and the parent whose list holds the
-record) come from the connector that reads that vendor, so a webhook and a change feed say
-the same thing of the same change.
+record) come from the connector that reads that vendor. A system without webhooks (NetSuite,
+Salesforce) is polled instead (``gateway.events.feeds``): each change it reports becomes an
+event of its own (``from_change``), ``<system>.<kind>.<created|updated|deleted>``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cloudevents.http import CloudEvent, from_dict
 
 from connectors.billing import webhooks as billing
 from connectors.errors import WebhookRejected
-from connectors.models import ChangeEvent, SystemName
+from connectors.models import ChangeEvent, ChangeType, ObjectKind, SystemName
 from connectors.support import webhooks as support
 from connectors.support.wire import parse_time
 
@@ -117,8 +118,47 @@ def restored(row: Mapping[str, Any]) -> CloudEvent:
     return from_dict(dict(row))
 
 
+def from_change(change: ChangeEvent) -> CloudEvent:
+    """The CloudEvent of a change read from a change feed (a system without webhooks). Its
+    id is the change itself (kind, id, type, time), so a window read twice (a poll that
+    stopped before it saved its watermark) gives the same events, which the inbox holds
+    once."""
+    when = change.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    subject = f"{change.kind.value}/{change.id}"
+    attributes = {
+        "id": f"{subject}@{when}#{change.type.value}",
+        "source": source_of(change.system),
+        "type": f"{change.system.value}.{change.kind.value}.{change.type.value}",
+        "subject": subject,
+        "time": when,
+        "datacontenttype": "application/json",
+    }
+    data = {
+        "kind": change.kind.value,
+        "id": change.id,
+        "type": change.type.value,
+        "parent": change.parent,
+        "occurredAt": when,
+    }
+    return CloudEvent(attributes, data)
+
+
 def changes_of(event: CloudEvent) -> list[ChangeEvent]:
-    """What a canonical event says changed, read from its vendor's event."""
+    """What a canonical event says changed: read from its vendor's event (a webhook), or
+    the change itself (a change feed's)."""
     system = SystemName(str(event["source"]).removeprefix("/systems/"))
     data = event.get_data()
-    return VENDORS[system].changes(data) if isinstance(data, Mapping) else []
+    if not isinstance(data, Mapping):
+        return []
+    if system in VENDORS:
+        return VENDORS[system].changes(data)
+    return [
+        ChangeEvent(
+            system=system,
+            kind=ObjectKind(data["kind"]),
+            id=str(data["id"]),
+            occurred_at=datetime.fromisoformat(str(data["occurredAt"])),
+            type=ChangeType(data["type"]),
+            parent=data.get("parent"),
+        )
+    ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudevents.http import CloudEvent
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -100,6 +101,11 @@ class Intake:
         except WebhookRejected as refused:
             self._rejected(system, refused)
             raise
+        return await self.store(system, event)
+
+    async def store(self, system: SystemName, event: CloudEvent) -> Received:
+        """Stores a canonical event (a proved delivery's, a change feed's) once, and
+        processes it."""
         received = Received(event["id"], event["type"], duplicate=False)
         try:
             async with self.sessions.begin() as session:

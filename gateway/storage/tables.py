@@ -203,6 +203,18 @@ class InboundEvent(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class ChangeFeedWatermark(Base):
+    """How far the change feed of a system without webhooks (ERP, CRM) has been read: its
+    connector's opaque cursor, saved after the events before it are in the inbox."""
+
+    __tablename__ = "change_feed_watermarks"
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str] = mapped_column(Text)
+    polled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last poll's failure, kept until a poll succeeds; the cursor stays where it was.
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
 class ReconciliationRun(Base):
     __tablename__ = "reconciliation_runs"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

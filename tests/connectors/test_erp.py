@@ -217,7 +217,7 @@ async def test_a_credit_memo_shows_in_the_change_feed_and_lowers_the_balance(fre
     at = after.events[0].occurred_at
     assert after.events == [
         ChangeEvent(system=ERP, kind=ObjectKind.POSTING, id=written.id, occurred_at=at,
-                    type="created"),
+                    type="created", parent="1003"),  # on customer 1003's postings
         ChangeEvent(system=ERP, kind=ObjectKind.BALANCE, id="1003", occurred_at=at,
                     type="updated"),
     ]  # fmt: skip

@@ -26,6 +26,7 @@ TABLES = {
     "alembic_version",
     "api_keys",
     "audit_log",
+    "change_feed_watermarks",
     "credit_requests",
     "customer_external_ids",
     "customers",
@@ -88,6 +89,8 @@ def test_migrations_build_every_table_and_roll_back(database_url: str) -> None:
     assert revision == head_revision()
     assert asyncio.run(_on(database_url, _idempotency_key)) == ["principal", "key"]
     assert asyncio.run(_on(database_url, _workflow_0004)) == WORKFLOW_0004
+    downgrade(database_url, "0004")
+    assert "change_feed_watermarks" not in asyncio.run(_tables(database_url))[0]
     downgrade(database_url, "0003")
     assert asyncio.run(_on(database_url, _workflow_0004)) == set()
     downgrade(database_url, "0002")
