@@ -1,5 +1,6 @@
-"""The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST),
-``/webhooks/<system>`` (signed events from billing and support), ``/healthz``, ``/readyz``.
+"""The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST,
+subscriptions over WebSocket), ``/webhooks/<system>`` (signed events from billing and
+support), ``/healthz``, ``/readyz``.
 
 Every request passes the HTTP stage's layers, outermost first: the allowed hosts, CORS,
 security headers on HTML pages, the WebSocket origin check, the request scope (deadline,
@@ -15,7 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods (JSON 405)
+            WebSocketRoute("/graphql", graphql),  # subscriptions, graphql-transport-ws
             Route("/webhooks/{system}", webhook, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -38,22 +38,26 @@ and 400 with ``application/graphql-response+json``; one that runs gets 200.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from connectors.errors import GatewayError
 from gateway import request_scope
@@ -65,6 +69,7 @@ from gateway.persisted.errors import PersistedQueryError
 from gateway.persisted.queries import PersistedQueries
 from resolvers.context import Context
 
+log = logging.getLogger("opsgraph.graphql")
 MAX_NESTING = 64
 TOO_DEEP = f"The request nests JSON deeper than {MAX_NESTING} levels."
 # JSON may escape half a UTF-16 surrogate pair (``"\\ud800"``), which is no character:
@@ -140,6 +145,26 @@ class GraphQLView(GraphQL[Context, None]):
         # Without GraphiQL (production), a GET without a query is a request without one.
         return self.graphql_ide is not None and super().should_render_graphql_ide(request)
 
+    async def on_ws_connect(self, context: Context) -> None:
+        """A WebSocket (``graphql-transport-ws``) names its principal once, in the payload of
+        its ``connection_init``: ``{"authorization": "Bearer <token>"}`` or
+        ``{"x-api-key": "<key>"}``, checked as the HTTP headers are. Anything else closes
+        it with 4403; every subscription on it then runs as that principal."""
+        given = context.connection_params
+        headers = {}
+        if isinstance(given, Mapping):
+            headers = {
+                name: value
+                for name, value in ((k.lower(), v) for k, v in given.items())
+                if name in ("authorization", "x-api-key") and isinstance(value, str)
+            }
+        try:
+            principal = await context.services.authenticate(Headers(headers))
+        except GatewayError as refused:
+            log.info("WebSocket connection refused: %s", refused.message)
+            raise ConnectionRejectionError() from None
+        context.authenticated(principal)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
@@ -183,9 +208,25 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        # Strawberry's, less subscriptions: this view serves them over WebSocket only (no
+        # SSE or multipart transport is enabled), and over HTTP one would run as a query.
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            result = await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as wrong:
+            raise _wrong_type(wrong) from None
+        except CannotGetOperationTypeError as unknown:
+            raise HTTPException(400, unknown.as_http_error_reason()) from unknown
+        except MissingQueryError as missing:
+            raise HTTPException(400, "No GraphQL query found in the request") from missing
         if self.persisted is not None and not _request_error(result):
             await self.persisted.keep(request_data.query, request_data.extensions)
         return result
@@ -344,12 +385,23 @@ def _in_our_words(error: HTTPException) -> RequestRefused:
     # Strawberry raises its HTTPException from the schema's exception.
     cause = error.__cause__
     if isinstance(cause, InvalidOperationTypeError):
-        operation = cause.operation_type.value
-        return RequestRefused(
-            f"A {operation} is only accepted over POST.", status=405, headers={"Allow": "POST"}
-        )
+        return _wrong_type(cause)
     if error.status_code == 405:
         return RequestRefused(
             "Only GET and POST are accepted.", status=405, headers={"Allow": "GET, POST"}
         )
     return RequestRefused(error.reason, status=error.status_code)
+
+
+def _wrong_type(error: InvalidOperationTypeError) -> RequestRefused:
+    """An operation of a type the HTTP method does not take: a mutation over GET, or a
+    subscription over HTTP at all."""
+    if error.operation_type is OperationType.SUBSCRIPTION:
+        return RequestRefused(
+            "A subscription is only accepted over a WebSocket to /graphql (graphql-transport-ws).",
+            code="SUBSCRIPTION_OVER_HTTP",
+        )
+    operation = error.operation_type.value
+    return RequestRefused(
+        f"A {operation} is only accepted over POST.", status=405, headers={"Allow": "POST"}
+    )

@@ -34,6 +34,7 @@ from resolvers.credit import CreditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.entitlement import EntitlementQuery
 from resolvers.mutations import Mutation
+from resolvers.subscriptions import Subscription
 from resolvers.system import SystemQuery
 from resolvers.workflow import WorkflowQuery
 
@@ -219,6 +220,7 @@ def build_schema(settings: Settings | None = None, windows: Windows | None = Non
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         federation_version="2.11",
         extensions=[
             partial(ErrorCodes, hide_suggestions=production),

@@ -24,11 +24,18 @@ class Context:
     principal: Principal | None = None
     request: Any = None
     response: Any = None
+    # A WebSocket's ``connection_init`` payload (strawberry sets it).
+    connection_params: Any = None
     loaders: Loaders = field(init=False)
     _once: dict[str, asyncio.Future[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services, self.principal)
+
+    def authenticated(self, principal: Principal) -> None:
+        """A WebSocket names its principal after its context is made (``connection_init``)."""
+        self.principal = principal
+        self.loaders = Loaders(self.services, principal)
 
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         """``make()``'s answer, worked out once per request however many fields (or

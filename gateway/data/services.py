@@ -20,6 +20,7 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
+from gateway.events.broadcast import WORKFLOW_RUNS, Broadcast
 from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
 from gateway.ownership import OwnershipMap
@@ -59,6 +60,8 @@ class Services:
     # systems that send none, polled every ``change_feed_interval_s``.
     intake: Intake
     feeds: ChangeFeeds
+    # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured).
+    broadcast: Broadcast
     background_interval_s: float
     change_feed_interval_s: float
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -110,14 +113,16 @@ class Services:
             crosswalk,
             policy or CreditPolicy.load(settings.credit_policy_file),
         )
+        broadcast = Broadcast(None if redis is None else redis.redis)
         credits.engine = Engine(
             session_factory,
             {SERVICE_CREDIT: credits.workflow()},
             lease_s=settings.workflow_lease_s,
             step_timeout_s=settings.workflow_lease_s / 2,
+            moved=lambda run_id: broadcast.publish(WORKFLOW_RUNS, {"run": run_id}),
         )
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
-        intake = Intake(session_factory, reader, audit, secrets)
+        intake = Intake(session_factory, reader, audit, secrets, broadcast)
         return cls(
             engine=engine,
             registry=registry,
@@ -135,12 +140,14 @@ class Services:
             notifications=Notifications(session_factory, writes),
             intake=intake,
             feeds=ChangeFeeds(session_factory, registry, intake),
+            broadcast=broadcast,
             background_interval_s=settings.workflow_interval_s,
             change_feed_interval_s=settings.change_feed_interval_s,
         )
 
     async def start(self) -> None:
         await self.breakers.initialize()
+        self.broadcast.start()
         self.registry.start()
         # Runs a stopped process left behind resume, and notifications go out, from here on.
         interval = self.background_interval_s
@@ -156,6 +163,7 @@ class Services:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.broadcast.aclose()
         await self.registry.aclose()
         await self.audit.drain()
         await self.keys.drain()

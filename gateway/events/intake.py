@@ -11,8 +11,9 @@
    that cannot take it: 503, and the vendor delivers again.
 3. **Processed**: the entity cache forgets each record the event names (and the list of its
    parent that holds it) as its owner answered it, so the next read asks the owner; then
-   the event is marked processed. An event stored by a process that died before processing
-   it is processed by the next ``process_pending`` round (``Services``' background loop).
+   the event is marked processed, and subscribers hear of it (``gateway.events.broadcast``).
+   An event stored by a process that died before processing it is processed by the next
+   ``process_pending`` round (``Services``' background loop).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from connectors.models import SystemName
 from connectors.support import webhooks as support
 from gateway.data.audit import AuditLog, Operation
 from gateway.data.reads import Reader
+from gateway.events.broadcast import EVENTS as EVENTS_TOPIC
+from gateway.events.broadcast import Broadcast
 from gateway.events.canonical import canonical, changes_of, restored, source_of, stored
 from gateway.storage.tables import InboundEvent, OutboxMessage
 
@@ -81,10 +84,12 @@ class Intake:
         reader: Reader,
         audit: AuditLog,
         secrets: Mapping[SystemName, str],
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.sessions = sessions
         self.reader = reader
         self.audit = audit
+        self.broadcast = broadcast
         # Only the systems given a webhook secret take deliveries.
         self.secrets = {s: secret for s, secret in secrets.items() if secret and s in VERIFIERS}
 
@@ -172,11 +177,16 @@ class Intake:
             log.warning("event %s %s not processed: %s", source_of(system), event_id, failed)
             return
         async with self.sessions.begin() as session:
-            await session.execute(
+            marked = await session.execute(
                 update(InboundEvent)
                 .where(InboundEvent.id == row.id, InboundEvent.processed_at.is_(None))
                 .values(processed_at=datetime.now(UTC))
             )
+        # Told once: by the process that marked it processed.
+        if self.broadcast is not None and getattr(marked, "rowcount", 0) == 1:
+            event = restored(row.payload)
+            notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
+            await self.broadcast.publish(EVENTS_TOPIC, notice)
 
     def _rejected(self, system: SystemName, refused: WebhookRejected) -> None:
         log.info("webhook from %s rejected: %s", system.value, refused.message)

@@ -175,6 +175,7 @@ class Engine:
         backoff: tuple[float, float] = (1.0, 300.0),
         lease_s: float = 120.0,
         step_timeout_s: float = 60.0,
+        moved: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         if any(name != workflow.name for name, workflow in workflows.items()):
             raise ValueError("workflows are registered under their own names")
@@ -188,6 +189,9 @@ class Engine:
         self.backoff = backoff
         self.lease = timedelta(seconds=lease_s)
         self.step_timeout_s = step_timeout_s
+        # Told the id of each run that moved on (its status or a step's changed), once the
+        # change is committed: what ``workflowRunUpdated`` subscribers hear.
+        self.moved = moved
 
     async def start(
         self,
@@ -228,6 +232,7 @@ class Engine:
             return _view(run, steps)
         async with self.sessions.begin() as own:
             own.add_all([run, *steps])
+        await self._moved(run.id)
         return await self.advance(run.id)
 
     async def advance(self, run_id: str) -> RunView:
@@ -287,6 +292,7 @@ class Engine:
                 await _rows(session, reset)
         if not retried:
             raise RunStateConflict(run_id, (await self._get(run_id)).status, "retried")
+        await self._moved(run_id)
         return await self.advance(run_id)
 
     async def cancel(self, run_id: str, reason: str) -> RunView:
@@ -311,8 +317,11 @@ class Engine:
             .values(status=StepStatus.SKIPPED)
         )
         async with self.sessions.begin() as session:
-            if await _rows(session, stop):
+            stopped = await _rows(session, stop)
+            if stopped:
                 await _rows(session, skip)
+        if stopped:
+            await self._moved(run_id)
         run = await self._get(run_id)
         if run.status != RunStatus.CANCELLED:
             raise RunStateConflict(run_id, run.status, "cancelled")
@@ -402,6 +411,7 @@ class Engine:
         async with self.sessions.begin() as session:
             if not await _rows(session, take):
                 return False
+        await self._moved(run_id)
         # Read once taken: whatever an earlier holder recorded before losing it is in.
         async with self.sessions() as session:
             steps = await _steps(session, [run_id])
@@ -500,7 +510,17 @@ class Engine:
                 await _rows(
                     session, runs.where(WorkflowRun.status == RunStatus.RUNNING).values(run)
                 )
+        await self._moved(run_id)
         return True
+
+    async def _moved(self, run_id: str) -> None:
+        """Tells ``moved`` of the run; its failure is logged, never the run's."""
+        if self.moved is None:
+            return
+        try:
+            await self.moved(run_id)
+        except Exception:
+            log.exception("telling of workflow run %s failed", run_id)
 
     async def _get(self, run_id: str) -> RunView:
         run = await self.get(run_id)

@@ -1,0 +1,122 @@
+"""Live status to subscribers: what happened (an event processed, a workflow run moved on),
+told to every GraphQL subscription that listens, on every replica.
+
+``publish(topic, message)`` reaches this process's subscribers at once and, with Redis, the
+other replicas' through a Redis pub/sub channel; each replica relays what it hears there to
+its own subscribers (not its own messages, which it delivered already). Redis accelerates
+and never gates: while it is down, or slow, a message still reaches this replica's
+subscribers, and the listener reconnects when Redis is back.
+
+A subscriber that does not keep up is not waited for: its queue holds ``QUEUE`` messages,
+and one more ends its subscription (``Overflowed``) rather than holding the others back.
+Messages are notices (which run, which event), not the state itself: a subscriber reads the
+state it shows, so a missed notice costs freshness, never correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+log = logging.getLogger("opsgraph.broadcast")
+
+CHANNEL = "opsgraph:broadcast"
+# The topics: events processed ({id, source, type, subject, time}), workflow runs that
+# moved on ({run}).
+EVENTS, WORKFLOW_RUNS = "events", "workflow_runs"
+QUEUE = 256
+RECONNECT_S = 1.0
+
+
+class Overflowed(Exception):
+    """The subscriber fell more than ``QUEUE`` messages behind."""
+
+
+_END = object()
+
+
+class Broadcast:
+    def __init__(self, redis: Redis | None = None) -> None:
+        self.redis = redis
+        self.origin = uuid.uuid4().hex  # this replica, in what it publishes to Redis
+        self._subscribers: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
+        self._listener: asyncio.Task[None] | None = None
+
+    def subscribers(self, topic: str) -> int:
+        return len(self._subscribers[topic])
+
+    async def publish(self, topic: str, message: Mapping[str, Any]) -> None:
+        self._deliver(topic, dict(message))
+        if self.redis is None:
+            return
+        raw = json.dumps({"origin": self.origin, "topic": topic, "message": message})
+        try:
+            async with asyncio.timeout(0.5):
+                await self.redis.publish(CHANNEL, raw)
+        except Exception as failed:  # other replicas hear it when Redis is back: not this
+            log.debug("broadcast not published to Redis: %r", failed)
+
+    async def subscribe(self, topic: str) -> AsyncGenerator[dict[str, Any], None]:
+        """The messages published on ``topic`` from now on, until the caller closes it
+        (``contextlib.aclosing``: a generator left unclosed stays subscribed until it is
+        collected)."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE + 1)
+        self._subscribers[topic].add(queue)
+        try:
+            while True:
+                message = await queue.get()
+                if message is _END:
+                    raise Overflowed(f"more than {QUEUE} messages behind on {topic!r}")
+                yield message
+        finally:
+            self._subscribers[topic].discard(queue)
+
+    def start(self) -> None:
+        if self.redis is not None and self._listener is None:
+            self._listener = asyncio.create_task(self._listen(self.redis))
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    def _deliver(self, topic: str, message: dict[str, Any]) -> None:
+        for queue in list(self._subscribers[topic]):
+            if queue.qsize() >= QUEUE:
+                self._subscribers[topic].discard(queue)
+                queue.put_nowait(_END)
+            else:
+                queue.put_nowait(message)
+
+    async def _listen(self, redis: Redis) -> None:
+        """Relays what other replicas publish to this one's subscribers, reconnecting
+        while Redis is away."""
+        while True:
+            try:
+                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    async for raw in pubsub.listen():
+                        self._heard(raw.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as failed:
+                log.info("broadcast listener lost Redis (%r); again in %ss", failed, RECONNECT_S)
+            await asyncio.sleep(RECONNECT_S)
+
+    def _heard(self, data: object) -> None:
+        try:
+            heard = json.loads(data)  # type: ignore[arg-type]
+            if heard["origin"] != self.origin:
+                self._deliver(str(heard["topic"]), dict(heard["message"]))
+        except (TypeError, ValueError, KeyError) as bad:
+            log.warning("broadcast message not understood: %r", bad)

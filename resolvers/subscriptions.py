@@ -1,0 +1,80 @@
+"""GraphQL subscriptions: live status, over WebSocket (``graphql-transport-ws``), fed by the
+gateway's broadcast (``gateway.events.broadcast``), so a subscriber on one replica hears what
+a webhook or a mutation on another caused.
+
+- ``eventProcessed(type:)``: each event the gateway processed (a webhook's, a change
+  feed's), for operations; ``type`` filters by a type or its prefix (``billing.invoice``);
+- ``workflowRunUpdated(id:, workflow:)``: a workflow run each time it moves on (a step
+  started, succeeded or failed; the run finished, waits, is parked, retried or cancelled),
+  as it is then; a principal limited to legal entities hears only of runs it may see.
+
+A subscription needs the same scopes as the matching query, checked when it starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import datetime
+
+import strawberry
+from strawberry.federation.schema_directives import RequiresScopes
+
+from gateway.auth.scopes import Scope, needs
+from gateway.events.broadcast import EVENTS, WORKFLOW_RUNS, Broadcast
+from resolvers.context import Info
+from resolvers.workflow import WorkflowRunType, visible
+
+
+@strawberry.type(name="ProcessedEvent", description="An event the gateway has processed.")
+class ProcessedEventType:
+    id: str = strawberry.field(description="The source's event id.")
+    source: str = strawberry.field(description="/systems/<system>")
+    type: str = strawberry.field(description="<system>.<type>: billing.invoice.paid, ...")
+    subject: str | None = strawberry.field(description="<kind>/<id> of the record it is about.")
+    time: datetime = strawberry.field(description="When the source says it happened.")
+
+
+def _matches(wanted: str | None, type_: str) -> bool:
+    return wanted is None or type_ == wanted or type_.startswith(f"{wanted}.")
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Each event the gateway processes from now on; `type` filters by a type "
+        "or its prefix (`billing.invoice`).",
+        directives=[RequiresScopes(scopes=needs(Scope.SYSTEMS_READ))],
+    )
+    async def event_processed(
+        self, info: Info, type: str | None = None
+    ) -> AsyncGenerator[ProcessedEventType, None]:
+        broadcast: Broadcast = info.context.services.broadcast
+        async with aclosing(broadcast.subscribe(EVENTS)) as messages:
+            async for message in messages:
+                if _matches(type, message["type"]):
+                    yield ProcessedEventType(
+                        id=message["id"],
+                        source=message["source"],
+                        type=message["type"],
+                        subject=message.get("subject"),
+                        time=datetime.fromisoformat(message["time"].replace("Z", "+00:00")),
+                    )
+
+    @strawberry.subscription(
+        description="A workflow run each time it moves on, as it is then.",
+        directives=[RequiresScopes(scopes=needs(Scope.CREDITS_READ))],
+    )
+    async def workflow_run_updated(
+        self, info: Info, id: strawberry.ID | None = None, workflow: str | None = None
+    ) -> AsyncGenerator[WorkflowRunType, None]:
+        services = info.context.services
+        async with aclosing(services.broadcast.subscribe(WORKFLOW_RUNS)) as messages:
+            async for message in messages:
+                if id is not None and message["run"] != str(id):
+                    continue
+                run = await services.workflows.get(message["run"])
+                if run is None or (workflow is not None and run.workflow != workflow):
+                    continue
+                if await visible(info, [run]):
+                    yield WorkflowRunType.of(run)

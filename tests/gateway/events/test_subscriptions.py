@@ -1,0 +1,208 @@
+"""GraphQL subscriptions over WebSocket (graphql-transport-ws), driven by the reference
+client ``graphql-ws`` from npm against a served gateway: an event processed and a workflow
+run moving on reach the subscribers that asked, with the same scopes as the queries, and a
+connection without a valid token is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from connectors.sandbox.billing.writes import signed as stripe_signed
+from connectors.sandbox.serve import Running, serve_in_thread
+from gateway.app import create_app
+from gateway.auth.scopes import Role
+from tests.identity import identity
+from tests.resolvers.test_credits import breached
+from tests.world import Sandboxes, migrated_database, sandboxes, until
+
+JS = Path(__file__).resolve().parents[2] / "js"
+WHSEC = "whsec_sandbox"
+EVENTS = "subscription($type: String) { eventProcessed(type: $type) { id source type subject } }"
+RUNS = """subscription($workflow: String) {
+  workflowRunUpdated(workflow: $workflow) { id workflow status steps { name status } }
+}"""
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[Sandboxes]:
+    with sandboxes() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    boxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Starlette]]:
+    """A served gateway, and its app (to see who listens)."""
+    database = migrated_database(
+        tmp_path_factory.mktemp("subscriptions") / "gateway.db", boxes.world
+    )
+    app = create_app(boxes.settings(database, connector={"timeout_s": 2, "webhook_secret": WHSEC}))
+    running: Running = serve_in_thread(app, lifespan="on")
+    try:
+        yield running.url, app
+    finally:
+        running.stop()
+
+
+class Subscriber:
+    """``tests/js/subscribe.mjs``: one subscription through graphql-ws, its lines read."""
+
+    def __init__(self, url: str, token: str, query: str, variables: dict[str, Any], count: int):
+        ws = url.replace("http://", "ws://") + "/graphql"
+        self.process = subprocess.Popen(
+            ["node", "subscribe.mjs", ws, token, query, json.dumps(variables), str(count)],
+            cwd=JS,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.communicate()
+
+    def lines(self, timeout_s: float = 20) -> list[dict[str, Any]]:
+        try:
+            output, _ = self.process.communicate(timeout=timeout_s)
+        finally:
+            self.process.kill()
+        return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def listening(app: Starlette, topic: str, count: int) -> bool:
+    return app.state.services.broadcast.subscribers(topic) >= count
+
+
+def deliver(url: str, event_id: str) -> None:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": "invoice.paid",
+        "created": int(time.time()),
+        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
+    }
+    body = json.dumps(event).encode()
+    answer = httpx.post(f"{url}/webhooks/billing", content=body, headers=stripe_signed(WHSEC, body))
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_processed_event_reaches_the_subscribers_that_asked_for_its_type(
+    gateway: tuple[str, Starlette],
+) -> None:
+    url, app = gateway
+    token = identity().token(Role.INTEGRATION_ADMIN)
+    invoices = Subscriber(url, token, EVENTS, {"type": "billing.invoice"}, 2)
+    cases = Subscriber(url, token, EVENTS, {"type": "support"}, 1)
+    assert until(lambda: listening(app, "events", 2), within_s=15)
+    deliver(url, "evt_sub_1")
+    deliver(url, "evt_sub_1")  # the same delivery again: processed once, told once
+    deliver(url, "evt_sub_2")
+    lines = invoices.lines()
+    assert lines[0] == {"connected": True}
+    assert [line["next"]["data"]["eventProcessed"] for line in lines[1:3]] == [
+        {"id": f"evt_sub_{n}", "source": "/systems/billing", "type": "billing.invoice.paid",
+         "subject": f"invoice/in_evt_sub_{n}"}
+        for n in (1, 2)
+    ]  # fmt: skip
+    assert lines[3:] == [{"complete": True}]
+    cases.stop()  # told nothing: no support event came
+    # Both connections are gone, and so are their subscriptions on the server.
+    assert until(lambda: app.state.services.broadcast.subscribers("events") == 0, within_s=5)
+
+
+def test_a_subscription_needs_the_scopes_its_query_needs(gateway: tuple[str, Starlette]) -> None:
+    url, _ = gateway
+    agent = identity().token(Role.SUPPORT_AGENT)  # no systems:read
+    lines = Subscriber(url, agent, EVENTS, {}, 1).lines()
+    assert lines[0] == {"connected": True}
+    [refused, ended] = lines[1:]
+    assert refused["next"]["data"] is None
+    assert [(e["extensions"]["code"], e["message"]) for e in refused["next"]["errors"]] == [
+        ("FORBIDDEN", "Not authorized: Subscription.eventProcessed needs systems:read.")
+    ]
+    assert ended == {"complete": True}
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token"], ids=["none", "invalid"])
+def test_a_connection_without_a_valid_token_is_refused(
+    gateway: tuple[str, Starlette], token: str
+) -> None:
+    url, _ = gateway
+    lines = Subscriber(url, token, EVENTS, {}, 1).lines()
+    assert lines == [{"error": {"code": 4403, "reason": "Forbidden"}}]
+
+
+REQUEST = """mutation($input: RequestCreditInput!, $key: String!) {
+  requestCredit(input: $input, idempotencyKey: $key) {
+    credit { id status } workflowRun { id status } userErrors { code }
+  }
+}"""
+
+
+def test_a_workflow_run_is_seen_moving_on_step_by_step(
+    boxes: Sandboxes, gateway: tuple[str, Starlette]
+) -> None:
+    url, app = gateway
+    finance = identity().token(Role.FINANCE_APPROVER)
+    watcher = Subscriber(url, finance, RUNS, {"workflow": "service_credit"}, 10)
+    assert until(lambda: listening(app, "workflow_runs", 1), within_s=15)
+    customer, case = breached(boxes)
+    variables = {
+        "input": {"customerId": customer, "caseId": case.id,
+                  "amount": {"amount": "20.00", "currency": "EUR"}, "reason": "SLA breached"},
+        "key": "sub-credit-1",
+    }  # fmt: skip
+    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
+    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
+                       headers=lead, timeout=30).json()  # fmt: skip
+    run = asked["data"]["requestCredit"]["workflowRun"]
+    assert run["status"] == "SUCCEEDED", asked  # below the threshold: approved and posted
+    lines = watcher.lines()
+    seen = [line["next"]["data"]["workflowRunUpdated"] for line in lines[1:-1]]
+    assert {s["id"] for s in seen} == {run["id"]}
+    steps = ("erp_customer", "erp_credit_memo", "billing_credit_note", "notify")
+
+    def state(run_status: str, *step_statuses: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return run_status, tuple(zip(steps, step_statuses, strict=True))
+
+    pending, running, done = "PENDING", "RUNNING", "SUCCEEDED"
+    assert [(s["status"], tuple((x["name"], x["status"]) for x in s["steps"])) for s in seen] == [
+        state(running, pending, pending, pending, pending),
+        state(running, running, pending, pending, pending),
+        state(running, done, pending, pending, pending),
+        state(running, done, running, pending, pending),
+        state(running, done, done, pending, pending),
+        state(running, done, done, running, pending),
+        state(running, done, done, done, pending),
+        state(running, done, done, done, running),
+        state(running, done, done, done, done),
+        state(done, done, done, done, done),
+    ]
+    assert lines[-1] == {"complete": True}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_subscription_over_http_is_refused_with_its_code(
+    gateway: tuple[str, Starlette], method: str
+) -> None:
+    url, _ = gateway
+    viewer = {**identity().headers(Role.VIEWER), "apollo-require-preflight": "1"}
+    query = {"query": EVENTS}
+    if method == "GET":
+        answer = httpx.get(f"{url}/graphql", params=query, headers=viewer)
+    else:
+        answer = httpx.post(f"{url}/graphql", json=query, headers=viewer)
+    assert (answer.status_code, answer.json()) == (400, {"errors": [{
+        "message": "A subscription is only accepted over a WebSocket to /graphql "
+        "(graphql-transport-ws).",
+        "extensions": {"code": "SUBSCRIPTION_OVER_HTTP"},
+    }]})  # fmt: skip
