@@ -4,6 +4,9 @@ a webhook or a mutation on another caused.
 
 - ``eventProcessed(type:)``: each event the gateway processed (a webhook's, a change
   feed's), for operations; ``type`` filters by a type or its prefix (``billing.invoice``);
+- ``creditRequestUpdated(status:)``: a credit request each time its status changes
+  (requested, approved by policy or finance, rejected, posted, failed), as it is then; the
+  approvals queue watches ``REQUESTED``;
 - ``workflowRunUpdated(id:, workflow:)``: a workflow run each time it moves on (a step
   started, succeeded or failed; the run finished, waits, is parked, retried or cancelled),
   as it is then; a principal limited to legal entities hears only of runs it may see.
@@ -21,8 +24,10 @@ import strawberry
 from strawberry.federation.schema_directives import RequiresScopes
 
 from gateway.auth.scopes import Scope, needs
-from gateway.events.broadcast import EVENTS, WORKFLOW_RUNS, Broadcast
+from gateway.events.broadcast import CREDITS, EVENTS, WORKFLOW_RUNS, Broadcast
 from resolvers.context import Info
+from resolvers.credit import CreditRequestType
+from resolvers.enums import CreditStatus
 from resolvers.workflow import WorkflowRunType, visible
 
 
@@ -78,3 +83,21 @@ class Subscription:
                     continue
                 if await visible(info, [run]):
                     yield WorkflowRunType.of(run)
+
+    @strawberry.subscription(
+        description="A credit request each time its status changes, as it is then; `status` "
+        "keeps those that changed to it (`REQUESTED`: the approvals queue).",
+        directives=[RequiresScopes(scopes=needs(Scope.CREDITS_READ))],
+    )
+    async def credit_request_updated(
+        self, info: Info, status: CreditStatus | None = None
+    ) -> AsyncGenerator[CreditRequestType, None]:
+        services, principal = info.context.services, info.context.principal
+        if principal is None:  # the schema's scopes refuse such a subscription first
+            return
+        async with aclosing(services.broadcast.subscribe(CREDITS)) as messages:
+            async for message in messages:
+                # Read as the principal may see it: another legal entity's is not there.
+                found = await services.credits.visible(principal, status, [message["credit"]])
+                if found:
+                    yield CreditRequestType.of(found[0])

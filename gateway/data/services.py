@@ -20,7 +20,7 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
-from gateway.events.broadcast import WORKFLOW_RUNS, Broadcast
+from gateway.events.broadcast import CREDITS, WORKFLOW_RUNS, Broadcast
 from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
 from gateway.ownership import OwnershipMap
@@ -121,6 +121,7 @@ class Services:
             step_timeout_s=settings.workflow_lease_s / 2,
             moved=lambda run_id: broadcast.publish(WORKFLOW_RUNS, {"run": run_id}),
         )
+        credits.moved = lambda credit_id: broadcast.publish(CREDITS, {"credit": credit_id})
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
         intake = Intake(session_factory, reader, audit, secrets, broadcast)
         return cls(

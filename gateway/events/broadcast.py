@@ -30,10 +30,11 @@ log = logging.getLogger("opsgraph.broadcast")
 
 CHANNEL = "opsgraph:broadcast"
 # The topics: events processed ({id, source, type, subject, time}), workflow runs that
-# moved on ({run}).
-EVENTS, WORKFLOW_RUNS = "events", "workflow_runs"
+# moved on ({run}), credit requests whose status changed ({credit}).
+EVENTS, WORKFLOW_RUNS, CREDITS = "events", "workflow_runs", "credits"
 QUEUE = 256
 RECONNECT_S = 1.0
+STOP_S = 2.0
 
 
 class Overflowed(Exception):
@@ -49,6 +50,7 @@ class Broadcast:
         self.origin = uuid.uuid4().hex  # this replica, in what it publishes to Redis
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def subscribers(self, topic: str) -> int:
         return len(self._subscribers[topic])
@@ -81,14 +83,21 @@ class Broadcast:
 
     def start(self) -> None:
         if self.redis is not None and self._listener is None:
+            self._stopping.clear()
             self._listener = asyncio.create_task(self._listen(self.redis))
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        """Stops the listener. It is told to stop as well as cancelled, and waited for at
+        most ``STOP_S``: redis-py can swallow a cancellation that comes while it connects,
+        and shutting down must not hang on it."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        self._stopping.set()
+        listener.cancel()
+        done, _ = await asyncio.wait({listener}, timeout=STOP_S)
+        if not done:
+            log.warning("the broadcast listener did not stop within %ss", STOP_S)
 
     def _deliver(self, topic: str, message: dict[str, Any]) -> None:
         for queue in list(self._subscribers[topic]):
@@ -100,18 +109,21 @@ class Broadcast:
 
     async def _listen(self, redis: Redis) -> None:
         """Relays what other replicas publish to this one's subscribers, reconnecting
-        while Redis is away."""
-        while True:
+        while Redis is away, until ``aclose`` (it looks up at least once a second)."""
+        while not self._stopping.is_set():
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(CHANNEL)
-                    async for raw in pubsub.listen():
-                        self._heard(raw.get("data"))
+                    while not self._stopping.is_set():
+                        raw = await pubsub.get_message(timeout=1.0)
+                        if raw is not None:
+                            self._heard(raw.get("data"))
             except asyncio.CancelledError:
                 raise
             except Exception as failed:
                 log.info("broadcast listener lost Redis (%r); again in %ss", failed, RECONNECT_S)
-            await asyncio.sleep(RECONNECT_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), RECONNECT_S)
 
     def _heard(self, data: object) -> None:
         try:

@@ -24,8 +24,9 @@ the ERP did; a step whose owner is down leaves the run waiting, and it resumes l
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -72,6 +73,8 @@ from gateway.workflows.engine import (
 )
 from gateway.writes.pipeline import Writes
 
+log = logging.getLogger("opsgraph.credits")
+
 SERVICE_CREDIT = "service_credit"
 # What the outbox carries to the systems that hear about a credit.
 NOTIFY_CRM, NOTIFY_SUPPORT = "notify.crm.activity", "notify.support.comment"
@@ -106,6 +109,9 @@ class Credits:
         self.policy = policy
         # Built by the services with this workflow among its own (``workflow()``).
         self.engine: Engine | None = None
+        # Told the id of each credit whose status changed, once committed: what
+        # ``creditRequestUpdated`` subscribers hear.
+        self.moved: Callable[[str], Awaitable[None]] | None = None
 
     def workflow(self) -> Workflow:
         return Workflow(
@@ -158,6 +164,7 @@ class Credits:
             session.add(row)
             if auto:
                 run = await self._start(session, row, identity)
+        await self._moved(row.id)
         if run is not None:
             run = await self._advance(run.id)
         return await self.get(row.id), run
@@ -194,6 +201,7 @@ class Credits:
             )
         if cast(CursorResult[Any], done).rowcount != 1:
             raise Conflict(f"credit {credit_id} is {row.status}, not requested")
+        await self._moved(credit_id)
         return await self._row(credit_id), identity
 
     # -- the workflow's steps -----------------------------------------------------------------
@@ -302,6 +310,7 @@ class Credits:
             credit_row = await session.get(CreditRequestRow, credit)
             if credit_row is not None:
                 credit_row.status = CreditStatus.POSTED.value
+        await self._moved(credit)
         return {"queued": [m.topic for m in messages]}
 
     # -- what the steps and checks read ------------------------------------------------------
@@ -413,9 +422,21 @@ class Credits:
         if run.status is RunStatus.FAILED:
             async with self.sessions.begin() as session:
                 credit = await session.get(CreditRequestRow, run.subject.id)
-                if credit is not None and credit.status != CreditStatus.POSTED.value:
+                failed = credit is not None and credit.status != CreditStatus.POSTED.value
+                if credit is not None and failed:
                     credit.status = CreditStatus.FAILED.value
+            if failed:
+                await self._moved(run.subject.id)
         return run
+
+    async def _moved(self, credit_id: str) -> None:
+        """Tells ``moved`` of the credit; its failure is logged, never the credit's."""
+        if self.moved is None:
+            return
+        try:
+            await self.moved(credit_id)
+        except Exception:
+            log.exception("telling of credit %s failed", credit_id)
 
     async def _row(self, credit_id: str) -> CreditRequestRow:
         async with self.sessions() as session:

@@ -111,3 +111,17 @@ async def test_without_redis_a_replica_still_tells_its_own_subscribers() -> None
     finally:
         await broadcast.aclose()
         await gone.aclose()
+
+
+async def test_a_broadcast_closed_as_soon_as_it_started_stops(redis_url: str) -> None:
+    """Closed while its listener still connects to Redis (redis-py swallowed the cancel
+    there, and shutting a gateway down hung): it stops, over and over."""
+    client = Redis.from_url(redis_url)
+    try:
+        for _ in range(20):
+            broadcast = Broadcast(client)
+            broadcast.start()
+            await asyncio.sleep(0)
+            await asyncio.wait_for(broadcast.aclose(), 10)  # a bound on a hang, not a timing
+    finally:
+        await client.aclose()

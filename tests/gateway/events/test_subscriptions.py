@@ -206,3 +206,49 @@ def test_a_subscription_over_http_is_refused_with_its_code(
         "(graphql-transport-ws).",
         "extensions": {"code": "SUBSCRIPTION_OVER_HTTP"},
     }]})  # fmt: skip
+
+
+CREDITS = """subscription($status: CreditStatus) {
+  creditRequestUpdated(status: $status) { id status decidedBy }
+}"""
+APPROVE = """mutation($id: ID!, $key: String!) {
+  approveCredit(id: $id, idempotencyKey: $key) { credit { status } userErrors { code } }
+}"""
+
+
+def test_the_approvals_queue_sees_a_credit_requested_and_each_change_after(
+    boxes: Sandboxes, gateway: tuple[str, Starlette]
+) -> None:
+    url, app = gateway
+    finance = identity().token(Role.FINANCE_APPROVER, subject="finance-sub")
+    queue = Subscriber(url, finance, CREDITS, {"status": "REQUESTED"}, 1)
+    every = Subscriber(url, finance, CREDITS, {}, 3)
+    assert until(lambda: listening(app, "credits", 2), within_s=15)
+    customer, case = breached(boxes)
+    variables = {
+        "input": {"customerId": customer, "caseId": case.id,
+                  "amount": {"amount": "120.00", "currency": "EUR"}, "reason": "SLA breached"},
+        "key": "sub-credit-2",
+    }  # fmt: skip
+    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
+    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
+                       headers=lead, timeout=30).json()  # fmt: skip
+    credit = asked["data"]["requestCredit"]["credit"]
+    assert credit["status"] == "REQUESTED", asked  # above the threshold: finance decides
+    approved = httpx.post(
+        f"{url}/graphql",
+        json={"query": APPROVE, "variables": {"id": credit["id"], "key": "sub-approve-2"}},
+        headers={"Authorization": f"Bearer {finance}"},
+        timeout=30,
+    ).json()
+    assert approved["data"]["approveCredit"]["credit"]["status"] == "POSTED", approved
+    queued = queue.lines()
+    assert [line["next"]["data"]["creditRequestUpdated"] for line in queued[1:-1]] == [
+        {"id": credit["id"], "status": "REQUESTED", "decidedBy": None}
+    ]
+    seen = [line["next"]["data"]["creditRequestUpdated"] for line in every.lines()[1:-1]]
+    assert seen == [
+        {"id": credit["id"], "status": "REQUESTED", "decidedBy": None},
+        {"id": credit["id"], "status": "APPROVED", "decidedBy": "finance-sub"},
+        {"id": credit["id"], "status": "POSTED", "decidedBy": "finance-sub"},
+    ]
