@@ -58,6 +58,7 @@ from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UnsetType
 
 from connectors.errors import GatewayError
 from gateway import request_scope
@@ -145,7 +146,7 @@ class GraphQLView(GraphQL[Context, None]):
         # Without GraphiQL (production), a GET without a query is a request without one.
         return self.graphql_ide is not None and super().should_render_graphql_ide(request)
 
-    async def on_ws_connect(self, context: Context) -> None:
+    async def on_ws_connect(self, context: Context) -> UnsetType:
         """A WebSocket (``graphql-transport-ws``) names its principal once, in the payload of
         its ``connection_init``: ``{"authorization": "Bearer <token>"}`` or
         ``{"x-api-key": "<key>"}``, checked as the HTTP headers are. Anything else closes
@@ -164,6 +165,7 @@ class GraphQLView(GraphQL[Context, None]):
             log.info("WebSocket connection refused: %s", refused.message)
             raise ConnectionRejectionError() from None
         context.authenticated(principal)
+        return UnsetType()  # a bare connection_ack (UNSET, typed)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None

@@ -123,6 +123,8 @@ class LimitSettings(BaseModel):
     # The size assumed for a list with no ``first`` argument.
     default_list_size: Annotated[int, Field(ge=1, le=10_000)] = 10
     max_entities: Annotated[int, Field(ge=1, le=100_000)] = 200
+    # Subscriptions running at once on one WebSocket connection.
+    max_subscriptions_per_connection: Annotated[int, Field(ge=1, le=10_000)] = 20
     # Per principal: requests, and the estimated cost of the operations it runs.
     rate_limit: Rate = "1200/minute"
     cost_budget: Rate = "1000000/minute"

@@ -24,8 +24,10 @@ class Context:
     principal: Principal | None = None
     request: Any = None
     response: Any = None
-    # A WebSocket's ``connection_init`` payload (strawberry sets it).
+    # A WebSocket's ``connection_init`` payload (strawberry sets it), and how many
+    # subscriptions run on it now.
     connection_params: Any = None
+    subscriptions: int = 0
     loaders: Loaders = field(init=False)
     _once: dict[str, asyncio.Future[Any]] = field(init=False, default_factory=dict)
 

@@ -11,20 +11,24 @@ a webhook or a mutation on another caused.
   started, succeeded or failed; the run finished, waits, is parked, retried or cancelled),
   as it is then; a principal limited to legal entities hears only of runs it may see.
 
-A subscription needs the same scopes as the matching query, checked when it starts.
+A subscription needs the same scopes as the matching query, checked when it starts; one
+connection runs at most ``limits.max_subscriptions_per_connection`` at once
+(``SUBSCRIPTION_LIMIT`` for the one over).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.federation.schema_directives import RequiresScopes
 
 from gateway.auth.scopes import Scope, needs
 from gateway.events.broadcast import CREDITS, EVENTS, WORKFLOW_RUNS, Broadcast
+from gateway.limits.errors import SubscriptionLimit
 from resolvers.context import Info
 from resolvers.credit import CreditRequestType
 from resolvers.enums import CreditStatus
@@ -38,6 +42,32 @@ class ProcessedEventType:
     type: str = strawberry.field(description="<system>.<type>: billing.invoice.paid, ...")
     subject: str | None = strawberry.field(description="<kind>/<id> of the record it is about.")
     time: datetime = strawberry.field(description="When the source says it happened.")
+
+
+@contextmanager
+def _running(info: Info) -> Iterator[None]:
+    """One more subscription on the connection, while it runs; refused over the limit."""
+    context = info.context
+    limit = context.services.subscriptions_per_connection
+    if context.subscriptions >= limit:
+        raise SubscriptionLimit(
+            f"A connection runs at most {limit} subscriptions at once; end one first."
+        )
+    context.subscriptions += 1
+    try:
+        yield
+    finally:
+        context.subscriptions -= 1
+
+
+async def _messages(info: Info, topic: str) -> AsyncGenerator[dict[str, Any], None]:
+    """The broadcast's messages on ``topic``, counted against the connection's limit while
+    the subscription runs."""
+    broadcast: Broadcast = info.context.services.broadcast
+    with _running(info):
+        async with aclosing(broadcast.subscribe(topic)) as messages:
+            async for message in messages:
+                yield message
 
 
 def _matches(wanted: str | None, type_: str) -> bool:
@@ -54,8 +84,7 @@ class Subscription:
     async def event_processed(
         self, info: Info, type: str | None = None
     ) -> AsyncGenerator[ProcessedEventType, None]:
-        broadcast: Broadcast = info.context.services.broadcast
-        async with aclosing(broadcast.subscribe(EVENTS)) as messages:
+        async with aclosing(_messages(info, EVENTS)) as messages:
             async for message in messages:
                 if _matches(type, message["type"]):
                     yield ProcessedEventType(
@@ -74,7 +103,7 @@ class Subscription:
         self, info: Info, id: strawberry.ID | None = None, workflow: str | None = None
     ) -> AsyncGenerator[WorkflowRunType, None]:
         services = info.context.services
-        async with aclosing(services.broadcast.subscribe(WORKFLOW_RUNS)) as messages:
+        async with aclosing(_messages(info, WORKFLOW_RUNS)) as messages:
             async for message in messages:
                 if id is not None and message["run"] != str(id):
                     continue
@@ -95,7 +124,7 @@ class Subscription:
         services, principal = info.context.services, info.context.principal
         if principal is None:  # the schema's scopes refuse such a subscription first
             return
-        async with aclosing(services.broadcast.subscribe(CREDITS)) as messages:
+        async with aclosing(_messages(info, CREDITS)) as messages:
             async for message in messages:
                 # Read as the principal may see it: another legal entity's is not there.
                 found = await services.credits.visible(principal, status, [message["credit"]])

@@ -60,8 +60,10 @@ class Services:
     # systems that send none, polled every ``change_feed_interval_s``.
     intake: Intake
     feeds: ChangeFeeds
-    # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured).
+    # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured),
+    # and how many may run at once on one connection.
     broadcast: Broadcast
+    subscriptions_per_connection: int
     background_interval_s: float
     change_feed_interval_s: float
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -142,6 +144,7 @@ class Services:
             intake=intake,
             feeds=ChangeFeeds(session_factory, registry, intake),
             broadcast=broadcast,
+            subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
             background_interval_s=settings.workflow_interval_s,
             change_feed_interval_s=settings.change_feed_interval_s,
         )

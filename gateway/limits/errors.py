@@ -79,3 +79,7 @@ class RateLimited(LimitExceeded):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class SubscriptionLimit(LimitExceeded):
+    code = "SUBSCRIPTION_LIMIT"

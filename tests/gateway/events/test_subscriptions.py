@@ -5,6 +5,7 @@ connection without a valid token is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.sandbox.serve import Running, serve_in_thread
@@ -68,7 +71,12 @@ class Subscriber:
 
     def stop(self) -> None:
         self.process.kill()
-        self.process.communicate()
+        output, _ = self.process.communicate()
+        self._lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+
+    def seen(self) -> list[dict[str, Any]]:
+        """What a stopped subscriber had printed."""
+        return self._lines
 
     def lines(self, timeout_s: float = 20) -> list[dict[str, Any]]:
         try:
@@ -252,3 +260,80 @@ def test_the_approvals_queue_sees_a_credit_requested_and_each_change_after(
         {"id": credit["id"], "status": "APPROVED", "decidedBy": "finance-sub"},
         {"id": credit["id"], "status": "POSTED", "decidedBy": "finance-sub"},
     ]
+
+
+async def _connected(url: str, token: str) -> ClientConnection:
+    """A raw graphql-transport-ws connection, acknowledged."""
+    socket_ = await connect(
+        url.replace("http://", "ws://") + "/graphql",
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+    )
+    init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+    await socket_.send(json.dumps(init))
+    assert json.loads(await socket_.recv()) == {"type": "connection_ack"}
+    return socket_
+
+
+async def test_a_connection_runs_at_most_twenty_subscriptions_at_once(
+    gateway: tuple[str, Starlette],
+) -> None:
+    url, app = gateway
+    socket_ = await _connected(url, identity().token(Role.INTEGRATION_ADMIN))
+    try:
+        for n in range(1, 22):
+            subscribe = {"id": str(n), "type": "subscribe", "payload": {"query": EVENTS}}
+            await socket_.send(json.dumps(subscribe))
+        refused = json.loads(await asyncio.wait_for(socket_.recv(), 10))
+        assert refused["id"] == "21"
+        [error] = refused["payload"]["errors"]
+        assert (error["extensions"]["code"], error["message"]) == (
+            "SUBSCRIPTION_LIMIT",
+            "A connection runs at most 20 subscriptions at once; end one first.",
+        )
+        assert json.loads(await asyncio.wait_for(socket_.recv(), 10)) == {
+            "id": "21", "type": "complete"
+        }  # fmt: skip
+        assert app.state.services.broadcast.subscribers("events") == 20
+        # One ended, one more may start.
+        await socket_.send(json.dumps({"id": "1", "type": "complete"}))
+        again = {"id": "22", "type": "subscribe", "payload": {"query": EVENTS}}
+        for _ in range(100):
+            if app.state.services.broadcast.subscribers("events") == 19:
+                break
+            await asyncio.sleep(0.02)
+        await socket_.send(json.dumps(again))
+        for _ in range(100):
+            if app.state.services.broadcast.subscribers("events") == 20:
+                break
+            await asyncio.sleep(0.02)
+        assert app.state.services.broadcast.subscribers("events") == 20
+    finally:
+        await socket_.close()
+
+
+def test_a_principal_of_one_legal_entity_hears_only_of_its_credits(
+    boxes: Sandboxes, gateway: tuple[str, Starlette]
+) -> None:
+    url, app = gateway
+    customer, case = breached(boxes)
+    entity = next(c.legal_entity for c in boxes.world.customers if c.id == customer)
+    other = sorted({c.legal_entity for c in boxes.world.customers} - {entity})[0]
+    elsewhere = identity().token(Role.FINANCE_APPROVER, entities=[other], subject="fin-other")
+    here = identity().token(Role.FINANCE_APPROVER, entities=[entity], subject="fin-here")
+    outsider = Subscriber(url, elsewhere, CREDITS, {}, 1)
+    insider = Subscriber(url, here, CREDITS, {}, 1)
+    assert until(lambda: listening(app, "credits", 2), within_s=15)
+    variables = {
+        "input": {"customerId": customer, "caseId": case.id,
+                  "amount": {"amount": "110.00", "currency": "EUR"}, "reason": "SLA breached"},
+        "key": "sub-credit-3",
+    }  # fmt: skip
+    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
+    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
+                       headers=lead, timeout=30).json()  # fmt: skip
+    credit = asked["data"]["requestCredit"]["credit"]
+    [_, told, _] = insider.lines()
+    assert told["next"]["data"]["creditRequestUpdated"]["id"] == credit["id"]
+    time.sleep(0.5)  # the outsider heard the same broadcast: time to print, were it told
+    outsider.stop()
+    assert outsider.process.returncode is not None and outsider.seen() == [{"connected": True}]
