@@ -156,6 +156,18 @@ REQUEST = """mutation($input: RequestCreditInput!, $key: String!) {
 }"""
 
 
+def request_credit(url: str, customer: str, case_id: str, amount: str, key: str) -> Any:
+    """``requestCredit`` by a support lead for ``amount`` EUR: the answer's body."""
+    variables = {
+        "input": {"customerId": customer, "caseId": case_id,
+                  "amount": {"amount": amount, "currency": "EUR"}, "reason": "SLA breached"},
+        "key": key,
+    }  # fmt: skip
+    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
+    body = {"query": REQUEST, "variables": variables}
+    return httpx.post(f"{url}/graphql", json=body, headers=lead, timeout=30).json()
+
+
 def test_a_workflow_run_is_seen_moving_on_step_by_step(
     boxes: Sandboxes, gateway: tuple[str, Starlette]
 ) -> None:
@@ -164,14 +176,7 @@ def test_a_workflow_run_is_seen_moving_on_step_by_step(
     watcher = Subscriber(url, finance, RUNS, {"workflow": "service_credit"}, 10)
     assert until(lambda: listening(app, "workflow_runs", 1), within_s=15)
     customer, case = breached(boxes)
-    variables = {
-        "input": {"customerId": customer, "caseId": case.id,
-                  "amount": {"amount": "20.00", "currency": "EUR"}, "reason": "SLA breached"},
-        "key": "sub-credit-1",
-    }  # fmt: skip
-    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
-    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
-                       headers=lead, timeout=30).json()  # fmt: skip
+    asked = request_credit(url, customer, case.id, "20.00", "sub-credit-1")
     run = asked["data"]["requestCredit"]["workflowRun"]
     assert run["status"] == "SUCCEEDED", asked  # below the threshold: approved and posted
     lines = watcher.lines()
@@ -233,14 +238,7 @@ def test_the_approvals_queue_sees_a_credit_requested_and_each_change_after(
     every = Subscriber(url, finance, CREDITS, {}, 3)
     assert until(lambda: listening(app, "credits", 2), within_s=15)
     customer, case = breached(boxes)
-    variables = {
-        "input": {"customerId": customer, "caseId": case.id,
-                  "amount": {"amount": "120.00", "currency": "EUR"}, "reason": "SLA breached"},
-        "key": "sub-credit-2",
-    }  # fmt: skip
-    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
-    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
-                       headers=lead, timeout=30).json()  # fmt: skip
+    asked = request_credit(url, customer, case.id, "120.00", "sub-credit-2")
     credit = asked["data"]["requestCredit"]["credit"]
     assert credit["status"] == "REQUESTED", asked  # above the threshold: finance decides
     approved = httpx.post(
@@ -323,14 +321,7 @@ def test_a_principal_of_one_legal_entity_hears_only_of_its_credits(
     outsider = Subscriber(url, elsewhere, CREDITS, {}, 1)
     insider = Subscriber(url, here, CREDITS, {}, 1)
     assert until(lambda: listening(app, "credits", 2), within_s=15)
-    variables = {
-        "input": {"customerId": customer, "caseId": case.id,
-                  "amount": {"amount": "110.00", "currency": "EUR"}, "reason": "SLA breached"},
-        "key": "sub-credit-3",
-    }  # fmt: skip
-    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
-    asked = httpx.post(f"{url}/graphql", json={"query": REQUEST, "variables": variables},
-                       headers=lead, timeout=30).json()  # fmt: skip
+    asked = request_credit(url, customer, case.id, "110.00", "sub-credit-3")
     credit = asked["data"]["requestCredit"]["credit"]
     [_, told, _] = insider.lines()
     assert told["next"]["data"]["creditRequestUpdated"]["id"] == credit["id"]
