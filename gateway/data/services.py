@@ -23,6 +23,7 @@ from gateway.data.registry import Registry
 from gateway.events.broadcast import CREDITS, WORKFLOW_RUNS, Broadcast
 from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
+from gateway.events.relay import Relay
 from gateway.ownership import OwnershipMap
 from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import Settings
@@ -36,6 +37,8 @@ from gateway.writes.pipeline import Writes
 # How often idempotency records past their 24 h are deleted (they are absent to reads
 # as soon as they expire; this only keeps the table small).
 PURGE_EVERY_S = 3600.0
+# How often the outbox's events are relayed to the stream.
+RELAY_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Services:
     # systems that send none, polled every ``change_feed_interval_s``.
     intake: Intake
     feeds: ChangeFeeds
+    relay: Relay
     # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured),
     # and how many may run at once on one connection.
     broadcast: Broadcast
@@ -143,6 +147,7 @@ class Services:
             notifications=Notifications(session_factory, writes),
             intake=intake,
             feeds=ChangeFeeds(session_factory, registry, intake),
+            relay=Relay(session_factory, redis),
             broadcast=broadcast,
             subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
             background_interval_s=settings.workflow_interval_s,
@@ -161,6 +166,7 @@ class Services:
             asyncio.create_task(self.writes.idempotency.purge_forever(PURGE_EVERY_S)),
             asyncio.create_task(self.intake.process_forever(interval)),
             asyncio.create_task(self.feeds.poll_forever(self.change_feed_interval_s)),
+            asyncio.create_task(self.relay.run_forever(RELAY_INTERVAL_S)),
         ]
 
     async def aclose(self) -> None:

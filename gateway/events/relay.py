@@ -1,0 +1,110 @@
+"""The outbox relay: the canonical events the intake wrote to the outbox (topic ``events``)
+are appended, oldest first, to the Redis stream ``opsgraph:events`` (one entry per event:
+``id`` = ``<system>:<event id>``, ``event`` = the CloudEvent as JSON), then marked published.
+
+- While Redis is down (or slow: the guard's timeout) the rows stay in the outbox and the
+  next round sends them; nothing is lost. A round that appended and died before marking
+  appends those entries again: a reader de-duplicates by ``id``, as the inbox does.
+- Replicas share the outbox: on PostgreSQL each round takes its rows with ``FOR UPDATE SKIP
+  LOCKED``, so two relays never send the same rows at once.
+- Without Redis there is no stream to feed: the events were processed when they were
+  stored (``gateway.events.intake``), so the relay only marks them published.
+- Published rows of every topic are deleted ``KEEP`` after they were published.
+
+The stream is capped near ``MAX_LEN`` entries (Redis's approximate trimming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.data.redis_guard import RedisGuard, RedisUnavailable
+from gateway.events.intake import EVENTS
+from gateway.storage.tables import OutboxMessage
+
+log = logging.getLogger("opsgraph.events")
+
+STREAM = "opsgraph:events"
+MAX_LEN = 100_000
+BATCH = 500
+KEEP = timedelta(days=7)
+
+
+class Relay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: RedisGuard | None,
+        stream: str = STREAM,
+    ) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        self.stream = stream
+
+    async def relay_once(self) -> int:
+        """Sends one batch of unpublished events; answers how many were published (0 while
+        Redis is down: they wait)."""
+        async with self.sessions.begin() as session:
+            taken = select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.payload).where(
+                OutboxMessage.topic == EVENTS, OutboxMessage.published_at.is_(None)
+            )
+            if (await session.connection()).dialect.name == "postgresql":
+                taken = taken.with_for_update(skip_locked=True)
+            rows = [
+                (row.id, row.key, row.payload)
+                for row in await session.execute(taken.order_by(OutboxMessage.id).limit(BATCH))
+            ]
+            if not rows:
+                return 0
+            if self.redis is not None:
+                try:
+                    await self.redis.run(lambda: self._append(rows))
+                except RedisUnavailable:
+                    return 0  # the rows stay unpublished; the transaction ends with nothing
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([id_ for id_, _, _ in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+        return len(rows)
+
+    async def _append(self, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
+        assert self.redis is not None
+        async with self.redis.redis.pipeline(transaction=False) as pipe:
+            for _, key, payload in rows:
+                fields = {"id": key, "event": json.dumps(payload)}
+                pipe.xadd(self.stream, fields, maxlen=MAX_LEN, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
+
+    async def purge(self) -> int:
+        """Deletes the rows published more than ``KEEP`` ago; how many."""
+        async with self.sessions.begin() as session:
+            done = await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.published_at.is_not(None),
+                    OutboxMessage.published_at < datetime.now(UTC) - KEEP,
+                )
+            )
+        return int(getattr(done, "rowcount", 0) or 0)
+
+    async def run_forever(self, interval_s: float) -> None:
+        """Relays every ``interval_s`` (at once again while a round finds a full batch)."""
+        rounds = 0
+        while True:
+            try:
+                sent = await self.relay_once()
+                if rounds % 3600 == 0:
+                    await self.purge()
+                rounds += 1
+            except Exception:  # a round that fails is the next one's to retry
+                log.exception("relaying the outbox failed")
+                sent = 0
+            if sent < BATCH:
+                await asyncio.sleep(interval_s)
