@@ -62,6 +62,7 @@ from strawberry.types.unset import UnsetType
 
 from connectors.errors import GatewayError
 from gateway import request_scope
+from gateway.data.audit import Operation
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
 from gateway.http import csrf
 from gateway.http.media import Media, negotiate
@@ -163,6 +164,8 @@ class GraphQLView(GraphQL[Context, None]):
             principal = await context.services.authenticate(Headers(headers))
         except GatewayError as refused:
             log.info("WebSocket connection refused: %s", refused.message)
+            attempted = Operation(None, "subscription")
+            context.services.audit.denied(None, attempted, refused.code, reason=refused.message)
             raise ConnectionRejectionError() from None
         context.authenticated(principal)
         return UnsetType()  # a bare connection_ack (UNSET, typed)

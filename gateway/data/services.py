@@ -119,7 +119,7 @@ class Services:
             crosswalk,
             policy or CreditPolicy.load(settings.credit_policy_file),
         )
-        broadcast = Broadcast(None if redis is None else redis.redis)
+        broadcast = Broadcast(redis)
         credits.engine = Engine(
             session_factory,
             {SERVICE_CREDIT: credits.workflow()},

@@ -26,6 +26,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.data.redis_guard import RedisGuard, RedisUnavailable
+
 log = logging.getLogger("opsgraph.broadcast")
 
 CHANNEL = "opsgraph:broadcast"
@@ -45,7 +47,9 @@ _END = object()
 
 
 class Broadcast:
-    def __init__(self, redis: Redis | None = None) -> None:
+    def __init__(self, redis: RedisGuard | None = None) -> None:
+        # Publishing goes through the guard (its timeout, and no call at all while Redis is
+        # known to be down): a frozen Redis costs one timeout per outage, not one per event.
         self.redis = redis
         self.origin = uuid.uuid4().hex  # this replica, in what it publishes to Redis
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
@@ -60,10 +64,10 @@ class Broadcast:
         if self.redis is None:
             return
         raw = json.dumps({"origin": self.origin, "topic": topic, "message": message})
+        client = self.redis.redis
         try:
-            async with asyncio.timeout(0.5):
-                await self.redis.publish(CHANNEL, raw)
-        except Exception as failed:  # other replicas hear it when Redis is back: not this
+            await self.redis.run(lambda: client.publish(CHANNEL, raw))
+        except RedisUnavailable as failed:  # the other replicas miss this one notice
             log.debug("broadcast not published to Redis: %r", failed)
 
     async def subscribe(self, topic: str) -> AsyncGenerator[dict[str, Any], None]:
@@ -84,7 +88,7 @@ class Broadcast:
     def start(self) -> None:
         if self.redis is not None and self._listener is None:
             self._stopping.clear()
-            self._listener = asyncio.create_task(self._listen(self.redis))
+            self._listener = asyncio.create_task(self._listen(self.redis.redis))
 
     async def aclose(self) -> None:
         """Stops the listener. It is told to stop as well as cancelled, and waited for at

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from gateway.data.redis_guard import RedisGuard
 from gateway.events.broadcast import QUEUE, Broadcast, Overflowed
 
 
@@ -66,7 +67,7 @@ async def test_a_subscriber_that_falls_behind_is_dropped() -> None:
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[tuple[Broadcast, Broadcast]]:
     clients = [Redis.from_url(redis_url) for _ in range(2)]
-    a, b = (Broadcast(client) for client in clients)
+    a, b = (Broadcast(RedisGuard(client, timeout_s=2, retry_s=0.01)) for client in clients)
     for broadcast in (a, b):
         broadcast.start()
     yield a, b
@@ -101,7 +102,7 @@ async def test_a_subscriber_on_one_replica_hears_what_another_published(
 
 async def test_without_redis_a_replica_still_tells_its_own_subscribers() -> None:
     gone = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    broadcast = Broadcast(gone)
+    broadcast = Broadcast(RedisGuard(gone, timeout_s=0.2, retry_s=0.01))
     broadcast.start()
     try:
         heard = asyncio.create_task(_take(broadcast, "events", 1))
@@ -119,7 +120,7 @@ async def test_a_broadcast_closed_as_soon_as_it_started_stops(redis_url: str) ->
     client = Redis.from_url(redis_url)
     try:
         for _ in range(20):
-            broadcast = Broadcast(client)
+            broadcast = Broadcast(RedisGuard(client, timeout_s=2, retry_s=0.01))
             broadcast.start()
             await asyncio.sleep(0)
             await asyncio.wait_for(broadcast.aclose(), 10)  # a bound on a hang, not a timing

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +146,21 @@ def test_a_subscription_needs_the_scopes_its_query_needs(gateway: tuple[str, Sta
 def test_a_connection_without_a_valid_token_is_refused(
     gateway: tuple[str, Starlette], token: str
 ) -> None:
-    url, _ = gateway
+    url, app = gateway
+    database = str(app.state.services.engine.url.database)
+
+    def refusals() -> int:
+        with closing(sqlite3.connect(database)) as db:
+            found = db.execute(
+                "SELECT count(*) FROM audit_log WHERE action = 'access.denied'"
+                " AND detail LIKE '%UNAUTHENTICATED%' AND detail LIKE '%subscription%'"
+            )
+            return int(found.fetchone()[0])
+
+    before = refusals()
     lines = Subscriber(url, token, EVENTS, {}, 1).lines()
     assert lines == [{"error": {"code": 4403, "reason": "Forbidden"}}]
+    assert until(lambda: refusals() == before + 1, within_s=10)  # audited, like HTTP's
 
 
 REQUEST = """mutation($input: RequestCreditInput!, $key: String!) {
