@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,18 +42,16 @@ from dataclasses import dataclass, field
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.postgres import fresh_database
+from bench.refusals import free_port
 from connectors.sandbox import fleet
 from connectors.sandbox.billing.writes import signed
 from connectors.sandbox.config import SandboxConfig
 from gateway.auth import dev_tokens
 from gateway.auth.scopes import Role
-from gateway.storage.migrate import upgrade
 
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "opsgraph_bench_events"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WHSEC = "whsec_bench_events"
@@ -76,34 +73,6 @@ class Figures:
             return float("nan")
         ordered = sorted(self.timings_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def _postgres(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{PG_DATABASE}"
-    asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-    asyncio.run(_postgres(f'CREATE DATABASE "{PG_DATABASE}"'))
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
 
 
 @contextmanager
@@ -287,7 +256,11 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
     console = Console()
     secret = secrets.token_hex(32)
     token = dev_tokens.mint(secret, Role.INTEGRATION_ADMIN)
-    with fleet.in_process() as boxes, database() as url, gateway(url, boxes, secret) as served:
+    with (
+        fleet.in_process() as boxes,
+        fresh_database(PG_DATABASE) as url,
+        gateway(url, boxes, secret) as served,
+    ):
         results = [
             asyncio.run(accepted(served, deliveries, concurrency)),
             asyncio.run(end_to_end(served, token, rate, seconds)),

@@ -47,9 +47,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.postgres import fresh_database
 from bench.refusals import UNLIMITED_RATES, served
 from connectors.models import Case, SystemName
 from connectors.sandbox import fleet
@@ -61,7 +60,6 @@ from gateway.settings import Settings, load_settings
 from gateway.storage.migrate import upgrade
 
 DATABASES = ("sqlite", "postgres")
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "opsgraph_bench_writes"
 AMOUNT = "100.00"
 # Every EUR credit of 0.01 or more waits for an approver; thousands fit in one quarter.
@@ -139,33 +137,19 @@ def settings(database_url: str, boxes: fleet.Fleet, secret: str, policy: Path) -
     )
 
 
-async def _postgres(sql: str) -> None:
-    # CREATE and DROP DATABASE cannot run in a transaction.
-    engine = create_async_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @contextmanager
 def database(kind: str, folder: Path, world: World) -> Iterator[str]:
     """A fresh migrated gateway database of ``kind`` whose crosswalk links the world's
     customers: its URL. A PostgreSQL one is dropped when the block ends."""
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{folder / 'opsgraph.db'}"
-    else:
-        url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{PG_DATABASE}"
-        asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-        asyncio.run(_postgres(f'CREATE DATABASE "{PG_DATABASE}"'))
-    try:
         upgrade(url)
         asyncio.run(link_customers(url, world))
         yield url
-    finally:
-        if kind == "postgres":
-            asyncio.run(_postgres(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
+        return
+    with fresh_database(PG_DATABASE) as url:
+        asyncio.run(link_customers(url, world))
+        yield url
 
 
 def credit_body(customer: str, case: str, key: str) -> bytes:

@@ -213,8 +213,10 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        # Strawberry's, less subscriptions: this view serves them over WebSocket only (no
-        # SSE or multipart transport is enabled), and over HTTP one would run as a query.
+        # Replaces strawberry's whole (which also drops queries over GET when they are not
+        # allowed; they are, here), less subscriptions: this view serves them over WebSocket
+        # only (no SSE or multipart transport is enabled), and over HTTP one would run as a
+        # query.
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         try:
             result = await self.schema.execute(
@@ -386,11 +388,8 @@ def _deeper_than(value: object, limit: int) -> bool:
 
 
 def _in_our_words(error: HTTPException) -> RequestRefused:
-    """Strawberry's refusals, with the status and headers the spec asks for."""
-    # Strawberry raises its HTTPException from the schema's exception.
-    cause = error.__cause__
-    if isinstance(cause, InvalidOperationTypeError):
-        return _wrong_type(cause)
+    """Strawberry's refusals, with the status and headers the spec asks for (an operation
+    of the wrong type is refused by ``execute_single`` itself: ``_wrong_type``)."""
     if error.status_code == 405:
         return RequestRefused(
             "Only GET and POST are accepted.", status=405, headers={"Allow": "GET, POST"}

@@ -166,7 +166,7 @@ class Services:
             asyncio.create_task(self.writes.idempotency.purge_forever(PURGE_EVERY_S)),
             asyncio.create_task(self.intake.process_forever(interval)),
             asyncio.create_task(self.feeds.poll_forever(self.change_feed_interval_s)),
-            asyncio.create_task(self.relay.run_forever(RELAY_INTERVAL_S)),
+            asyncio.create_task(self.relay.run_forever(RELAY_INTERVAL_S, PURGE_EVERY_S)),
         ]
 
     async def aclose(self) -> None:

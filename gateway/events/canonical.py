@@ -38,7 +38,6 @@ from connectors.support.wire import parse_time
 class Vendor:
     """How one system's events read: their id, type and time, and the changes they name."""
 
-    system: SystemName
     event_id: Callable[[Mapping[str, Any]], object]
     event_type: Callable[[Mapping[str, Any]], object]
     occurred_at: Callable[[Mapping[str, Any]], datetime]
@@ -55,14 +54,12 @@ def _zendesk_time(event: Mapping[str, Any]) -> datetime:
 
 VENDORS = {
     SystemName.BILLING: Vendor(
-        SystemName.BILLING,
         event_id=lambda e: e.get("id"),
         event_type=lambda e: e.get("type"),
         occurred_at=_stripe_time,
         changes=billing.to_changes,
     ),
     SystemName.SUPPORT: Vendor(
-        SystemName.SUPPORT,
         event_id=lambda e: e.get("id"),
         event_type=lambda e: str(e.get("type") or "").removeprefix("zen:event-type:") or None,
         occurred_at=_zendesk_time,

@@ -36,16 +36,15 @@ from connectors.models import SystemName
 from connectors.support import webhooks as support
 from gateway.data.audit import AuditLog, Operation
 from gateway.data.reads import Reader
-from gateway.events.broadcast import EVENTS as EVENTS_TOPIC
-from gateway.events.broadcast import Broadcast
-from gateway.events.canonical import canonical, changes_of, restored, source_of, stored
+from gateway.events.broadcast import EVENTS, Broadcast
+from gateway.events.canonical import canonical, changes_of, restored, stored
 from gateway.storage.tables import InboundEvent, OutboxMessage
 
 log = logging.getLogger("opsgraph.events")
 
 TOLERANCE_S = 300
 # The outbox topic of canonical events, which the relay moves to the stream.
-EVENTS = "events"
+OUTBOX_TOPIC = "events"
 PENDING_BATCH = 100
 
 Verify = Callable[[bytes, Mapping[str, str], str], dict[str, Any]]
@@ -111,26 +110,19 @@ class Intake:
     async def store(self, system: SystemName, event: CloudEvent) -> Received:
         """Stores a canonical event (a proved delivery's, a change feed's) once, and
         processes it."""
-        received = Received(event["id"], event["type"], duplicate=False)
+        payload = stored(event)
+        inbox = InboundEvent(
+            source=system.value, event_id=event["id"], type=event["type"], payload=payload
+        )
         try:
             async with self.sessions.begin() as session:
-                session.add(
-                    InboundEvent(
-                        source=system.value,
-                        event_id=event["id"],
-                        type=event["type"],
-                        payload=stored(event),
-                    )
-                )
-                session.add(
-                    OutboxMessage(
-                        topic=EVENTS, key=f"{system.value}:{event['id']}", payload=stored(event)
-                    )
-                )
+                session.add(inbox)
+                key = f"{system.value}:{event['id']}"
+                session.add(OutboxMessage(topic=OUTBOX_TOPIC, key=key, payload=payload))
         except IntegrityError:
             return Received(event["id"], event["type"], duplicate=True)
-        await self._process(system, event["id"])
-        return received
+        await self._process(inbox.id, event)
+        return Received(event["id"], event["type"], duplicate=False)
 
     async def process_pending(self) -> int:
         """Processes the events stored and not processed (their process died in between);
@@ -138,14 +130,14 @@ class Intake:
         async with self.sessions() as session:
             pending = list(
                 await session.execute(
-                    select(InboundEvent.source, InboundEvent.event_id)
+                    select(InboundEvent.id, InboundEvent.payload)
                     .where(InboundEvent.processed_at.is_(None))
                     .order_by(InboundEvent.id)
                     .limit(PENDING_BATCH)
                 )
             )
-        for source, event_id in pending:
-            await self._process(SystemName(source), event_id)
+        for row_id, payload in pending:
+            await self._process(row_id, restored(payload))
         return len(pending)
 
     async def process_forever(self, interval_s: float) -> None:
@@ -158,35 +150,28 @@ class Intake:
                 log.exception("processing stored events failed")
             await asyncio.sleep(interval_s)
 
-    async def _process(self, system: SystemName, event_id: str) -> None:
-        async with self.sessions() as session:
-            row = await session.scalar(
-                select(InboundEvent).where(
-                    InboundEvent.source == system.value, InboundEvent.event_id == event_id
-                )
-            )
-        if row is None or row.processed_at is not None:
-            return
+    async def _process(self, row_id: int, event: CloudEvent) -> None:
+        """Processes the inbox's row ``row_id``, which holds ``event``: the cache forgets
+        what it names, the row is marked, and subscribers are told, by whichever process
+        marks it (another may be processing it too: the pending round)."""
         try:
-            for change in changes_of(restored(row.payload)):
+            for change in changes_of(event):
                 # The cache holds each kind as its owner answers it; what another system
                 # says of a kind it does not own (Zendesk's organizations) is not cached.
                 if self.reader.owner(change.kind) is change.system:
                     await self.reader.invalidate(change.kind, change.id, parent=change.parent)
         except GatewayError as failed:  # the cache is down: the next round tries again
-            log.warning("event %s %s not processed: %s", source_of(system), event_id, failed)
+            log.warning("event %s %s not processed: %s", event["source"], event["id"], failed)
             return
         async with self.sessions.begin() as session:
             marked = await session.execute(
                 update(InboundEvent)
-                .where(InboundEvent.id == row.id, InboundEvent.processed_at.is_(None))
+                .where(InboundEvent.id == row_id, InboundEvent.processed_at.is_(None))
                 .values(processed_at=datetime.now(UTC))
             )
-        # Told once: by the process that marked it processed.
         if self.broadcast is not None and getattr(marked, "rowcount", 0) == 1:
-            event = restored(row.payload)
             notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
-            await self.broadcast.publish(EVENTS_TOPIC, notice)
+            await self.broadcast.publish(EVENTS, notice)
 
     def _rejected(self, system: SystemName, refused: WebhookRejected) -> None:
         log.info("webhook from %s rejected: %s", system.value, refused.message)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.data.redis_guard import RedisGuard, RedisUnavailable
-from gateway.events.intake import EVENTS
+from gateway.events.intake import OUTBOX_TOPIC
 from gateway.storage.tables import OutboxMessage
 
 log = logging.getLogger("opsgraph.events")
@@ -53,7 +54,7 @@ class Relay:
         Redis is down: they wait)."""
         async with self.sessions.begin() as session:
             taken = select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.payload).where(
-                OutboxMessage.topic == EVENTS, OutboxMessage.published_at.is_(None)
+                OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
             )
             if (await session.connection()).dialect.name == "postgresql":
                 taken = taken.with_for_update(skip_locked=True)
@@ -94,17 +95,18 @@ class Relay:
             )
         return int(getattr(done, "rowcount", 0) or 0)
 
-    async def run_forever(self, interval_s: float) -> None:
-        """Relays every ``interval_s`` (at once again while a round finds a full batch)."""
-        rounds = 0
+    async def run_forever(self, interval_s: float, purge_every_s: float = 3600.0) -> None:
+        """Relays every ``interval_s`` (at once again while a round finds a full batch),
+        and purges every ``purge_every_s``."""
+        purge_at = time.monotonic()
         while True:
+            sent = 0
             try:
                 sent = await self.relay_once()
-                if rounds % 3600 == 0:
+                if time.monotonic() >= purge_at:
                     await self.purge()
-                rounds += 1
+                    purge_at = time.monotonic() + purge_every_s
             except Exception:  # a round that fails is the next one's to retry
                 log.exception("relaying the outbox failed")
-                sent = 0
             if sent < BATCH:
                 await asyncio.sleep(interval_s)

@@ -100,12 +100,10 @@ class Checked:
 
 
 class OperationLimits(SchemaExtension):
-    def __init__(
-        self, limits: LimitSettings, windows: Windows | None = None, checked: Checked | None = None
-    ) -> None:
+    def __init__(self, limits: LimitSettings, windows: Windows | None, checked: Checked) -> None:
         self.limits = limits
         self.windows = windows
-        self.checked = checked or Checked(limits, size=0)
+        self.checked = checked
         self.budget = rates(limits.cost_budget)
         self.cost = 0
 

@@ -357,10 +357,13 @@ def _killed_mid_step(
         )
         running = until(lambda: _step_status(tmp_path / "gateway.db", step) == "running")
         assert running, _steps(tmp_path / "gateway.db")
-        time.sleep(0.3)  # the call is out, waiting on the hung system
+        # The call is out, held by the hung system.
+        in_flight = until(lambda: boxes.admin[hung].get("/_sandbox/stats").json()["in_flight"] > 0)
+        assert in_flight
         gateway.kill()  # SIGKILL, mid-step
         gateway.wait(timeout=10)
-    approving.exception(timeout=30)  # the connection died with the process
+    # The approval's connection died with the process.
+    assert isinstance(approving.exception(timeout=30), httpx.TransportError)
     boxes.reset()
     with gateway_process(env) as (url, _):
         posted = until(

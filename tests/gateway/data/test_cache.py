@@ -166,7 +166,11 @@ async def test_a_read_on_its_way_when_another_replica_invalidates_keeps_nothing(
         admin.put("/_sandbox/faults", json={"latency_ms": 300})
         admin.post("/_sandbox/stats/reset")
         on_its_way = asyncio.create_task(a.records(ObjectKind.BALANCE, ERP_IDS[:1], Balance))
-        await asyncio.sleep(0.1)  # A's call is at the ERP
+        for _ in range(200):  # A's call is at the ERP
+            if admin.get("/_sandbox/stats").json()["in_flight"] >= 1:
+                break
+            await asyncio.sleep(0.01)
+        assert admin.get("/_sandbox/stats").json()["in_flight"] == 1
         await b.invalidate(ObjectKind.BALANCE, ERP_IDS[0])
         after = asyncio.create_task(a.records(ObjectKind.BALANCE, ERP_IDS[:1], Balance))
         first, second = await on_its_way, await after

@@ -18,6 +18,7 @@ from connectors.commands import CreateCreditMemo, UpdateAccountHealth
 from connectors.models import Account, Balance, ObjectKind, SystemName
 from connectors.money import Money
 from connectors.resilience import Policy
+from gateway.data.reads import settled
 from gateway.data.services import Services
 from gateway.events.feeds import ChangeFeeds, Polled
 from gateway.ownership import OwnershipMap
@@ -105,9 +106,13 @@ async def test_the_first_poll_starts_from_now_and_later_ones_store_each_change_o
     assert int(second.cursor or 0) > int(first.cursor or 0)
     # The balance the cache held is forgotten: the next read asks the ERP.
     [after] = await services.reader.records(ObjectKind.BALANCE, [erp_customer], Balance)
-    assert not getattr(after, "cached", True) and getattr(cached, "value", None) != getattr(
-        after, "value", None
-    )
+    held, fresh = settled(cached), settled(after)
+    assert fresh.cached is False
+    assert held.value is not None and fresh.value is not None
+    # The memo of 12.50 lowered what the customer owes.
+    seeded = customer(boxes)
+    lowered = held.value.receivable.amount_minor - Money.of("12.50", seeded.currency).amount_minor
+    assert fresh.value.receivable.amount_minor == lowered
     assert (await feeds.poll(ERP)).stored == 0  # nothing new
 
 
@@ -157,8 +162,9 @@ async def test_an_account_changed_in_the_crm_is_polled(
     await feeds.poll(CRM)
     account_id = customer(boxes).external_ids[CRM]
     [cached] = await services.reader.records(ObjectKind.ACCOUNT, [account_id], Account)
-    before = getattr(getattr(cached, "value", None), "health_score", None) or 0
-    score = (before + 1) % 100  # another score than the account has
+    account = settled(cached).value
+    assert account is not None
+    score = ((account.health_score or 0) + 1) % 100  # another score than the account has
     await services.registry.get(CRM).write(
         UpdateAccountHealth(id=account_id, health_score=score), uuid.uuid4().hex
     )
@@ -169,5 +175,6 @@ async def test_an_account_changed_in_the_crm_is_polled(
     assert event_id.startswith(f"account/{account_id}@")
     # The account the cache held is forgotten: the next read asks the CRM.
     [after] = await services.reader.records(ObjectKind.ACCOUNT, [account_id], Account)
-    assert not getattr(after, "cached", True)
-    assert getattr(getattr(after, "value", None), "health_score", None) == score
+    fresh = settled(after)
+    assert fresh.cached is False and fresh.value is not None
+    assert fresh.value.health_score == score

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from gateway.data.redis_guard import RedisGuard
-from gateway.events.intake import EVENTS
+from gateway.events.intake import OUTBOX_TOPIC
 from gateway.events.relay import KEEP, Relay
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import upgrade
@@ -45,7 +45,7 @@ def stream() -> str:
 async def queue(outbox: Any, *ids: str) -> None:
     async with outbox.begin() as session:
         session.add_all(
-            OutboxMessage(topic=EVENTS, key=f"billing:{i}", payload={"id": i, "type": "t"})
+            OutboxMessage(topic=OUTBOX_TOPIC, key=f"billing:{i}", payload={"id": i, "type": "t"})
             for i in ids
         )
         # Another topic (a notification) is not the relay's.
@@ -61,7 +61,7 @@ async def unpublished(outbox: Any) -> int:
     async with outbox() as session:
         count = await session.scalar(
             select(func.count()).where(
-                OutboxMessage.topic == EVENTS, OutboxMessage.published_at.is_(None)
+                OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
             )
         )
     return int(count or 0)

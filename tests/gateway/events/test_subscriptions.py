@@ -10,7 +10,7 @@ import json
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,10 @@ def test_a_processed_event_reaches_the_subscribers_that_asked_for_its_type(
         for n in (1, 2)
     ]  # fmt: skip
     assert lines[3:] == [{"complete": True}]
-    cases.stop()  # told nothing: no support event came
+    cases.stop()
+    # Told nothing: no support event came (it heard the same broadcasts, which the
+    # invoices subscriber has already had).
+    assert cases.seen() == [{"connected": True}]
     # Both connections are gone, and so are their subscriptions on the server.
     assert until(lambda: app.state.services.broadcast.subscribers("events") == 0, within_s=5)
 
@@ -274,6 +277,15 @@ def test_the_approvals_queue_sees_a_credit_requested_and_each_change_after(
     ]
 
 
+async def _eventually(done: Callable[[], bool]) -> bool:
+    """Whether ``done()`` comes true within 2 s, asked every 20 ms."""
+    for _ in range(100):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return done()
+
+
 async def _connected(url: str, token: str) -> ClientConnection:
     """A raw graphql-transport-ws connection, acknowledged."""
     socket_ = await connect(
@@ -309,16 +321,15 @@ async def test_a_connection_runs_at_most_twenty_subscriptions_at_once(
         # One ended, one more may start.
         await socket_.send(json.dumps({"id": "1", "type": "complete"}))
         again = {"id": "22", "type": "subscribe", "payload": {"query": EVENTS}}
-        for _ in range(100):
-            if app.state.services.broadcast.subscribers("events") == 19:
-                break
-            await asyncio.sleep(0.02)
+        assert await _eventually(lambda: app.state.services.broadcast.subscribers("events") == 19)
         await socket_.send(json.dumps(again))
-        for _ in range(100):
-            if app.state.services.broadcast.subscribers("events") == 20:
-                break
-            await asyncio.sleep(0.02)
-        assert app.state.services.broadcast.subscribers("events") == 20
+        assert await _eventually(lambda: app.state.services.broadcast.subscribers("events") == 20)
+        # Running: an event reaches subscriptions 2-20 and 22, nothing refused 22.
+        await asyncio.to_thread(deliver, url, "evt_sub_limit")
+        told = [json.loads(await asyncio.wait_for(socket_.recv(), 10)) for _ in range(20)]
+        assert sorted((m["id"], m["type"]) for m in told) == sorted(
+            (str(n), "next") for n in [*range(2, 21), 22]
+        )
     finally:
         await socket_.close()
 

@@ -272,12 +272,14 @@ def test_a_delivery_not_proved_is_refused_stored_nowhere_and_audited(
 ) -> None:
     url = served(connector=CACHED)
     before = rows(linked_db, "SELECT count(*) FROM inbound_events")
+    queued = rows(linked_db, "SELECT count(*) FROM outbox")
     audited = rows(linked_db, "SELECT count(*) FROM audit_log WHERE action = 'webhook.rejected'")
     refused = _post(url, system, body, headers)
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == code
     assert "Traceback" not in refused.text and WHSEC not in refused.text
     assert rows(linked_db, "SELECT count(*) FROM inbound_events") == before
+    assert rows(linked_db, "SELECT count(*) FROM outbox") == queued
 
     def audited_now() -> bool:
         found = rows(

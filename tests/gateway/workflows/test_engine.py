@@ -224,7 +224,11 @@ async def test_a_transient_failure_waits_and_is_retried_when_due(
     assert statuses(run)[0] == ("post_memo", StepStatus.PENDING, 1)
     # equal jitter: between half and all of the first backoff, 1 s
     assert run.next_attempt_at is not None
-    assert clock.now + timedelta(seconds=0.5) <= run.next_attempt_at <= clock.now + timedelta(1)
+    assert (
+        clock.now + timedelta(seconds=0.5)
+        <= run.next_attempt_at
+        <= clock.now + timedelta(seconds=1)
+    )
     clock.advance(0.49)
     assert await engine.resume_due() == 0
     clock.advance(0.51)
