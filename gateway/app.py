@@ -20,7 +20,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
+from gateway.events.actions import ACTIONS
 from gateway.events.http import webhook
+from gateway.events.routing import Routes
 from gateway.graphql_view import GraphQLView
 from gateway.http.hosts import AllowedHosts
 from gateway.http.rate_limit import RateLimit
@@ -46,12 +48,13 @@ CORS_HEADERS = [
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """The gateway. Settings, the ownership file, the credit policy and the persisted query
-    manifest are validated here, before serving; the services (database, Redis,
+    """The gateway. Settings, the ownership file, the credit policy, the event routes and the
+    persisted query manifest are validated here, before serving; the services (database, Redis,
     connectors) are built when the app starts."""
     settings = settings or load_settings()
     ownership = OwnershipMap.load(settings.ownership_file)
     policy = CreditPolicy.load(settings.credit_policy_file)
+    routes = Routes.load(settings.event_routes_file, ACTIONS)
     production = settings.profile is Profile.PRODUCTION
     # In process until the services start; then in Redis, when there is one.
     windows = Windows()
@@ -59,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        services = Services.build(settings, ownership, policy)
+        services = Services.build(settings, ownership, policy, routes)
         await services.start()
         if services.redis is not None and settings.redis_url is not None:
             windows.share(services.redis, settings.redis_url)

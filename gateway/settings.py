@@ -31,6 +31,7 @@ from gateway.errors import ConfigurationError
 
 DEFAULT_OWNERSHIP = Path(__file__).with_name("ownership.toml")
 DEFAULT_CREDIT_POLICY = Path(__file__).with_name("credit_policy.toml")
+DEFAULT_EVENT_ROUTES = Path(__file__).with_name("event_routes.toml")
 
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
@@ -192,6 +193,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     ownership_file: Path = DEFAULT_OWNERSHIP
     credit_policy_file: Path = DEFAULT_CREDIT_POLICY
+    # Which events start which actions (gateway.events.routing).
+    event_routes_file: Path = DEFAULT_EVENT_ROUTES
     # How long a cached entity is kept after it goes stale, to answer when its owner is down.
     cache_keep_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
     # The plan catalog is read whole and stays fresh this long.
@@ -215,6 +218,10 @@ class Settings(BaseSettings):
     # their watermark. Salesforce reports changes to the minute: polling it faster finds
     # nothing more.
     change_feed_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # With Redis, a stream entry a consumer took and did not acknowledge this long is taken
+    # over by another (its consumer died); an event no consumer routed this long after it
+    # arrived (the stream lost it with a Redis restart) is routed from the database.
+    event_claim_after_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Redis accelerates and never gates: a call that takes longer than this counts as a
     # failure, and after a failure Redis is left alone for ``redis_retry_s``.
     redis_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,10 +21,13 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
+from gateway.events.actions import ACTIONS, Actions
 from gateway.events.broadcast import CREDITS, WORKFLOW_RUNS, Broadcast
+from gateway.events.consumer import StreamConsumer, sweep_forever
 from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
 from gateway.events.relay import Relay
+from gateway.events.routing import Router, Routes
 from gateway.ownership import OwnershipMap
 from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import Settings
@@ -37,8 +41,9 @@ from gateway.writes.pipeline import Writes
 # How often idempotency records past their 24 h are deleted (they are absent to reads
 # as soon as they expire; this only keeps the table small).
 PURGE_EVERY_S = 3600.0
-# How often the outbox's events are relayed to the stream.
+# How often the outbox's events are relayed to the stream, and the stream read for new ones.
 RELAY_INTERVAL_S = 1.0
+CONSUME_INTERVAL_S = 0.2
 
 
 @dataclass
@@ -64,6 +69,11 @@ class Services:
     intake: Intake
     feeds: ChangeFeeds
     relay: Relay
+    # Which events start which actions, and the stream's consumer (with Redis) that routes
+    # them; events no consumer routed within ``event_claim_after_s`` are routed from the inbox.
+    router: Router
+    consumer: StreamConsumer | None
+    event_claim_after_s: float
     # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured),
     # and how many may run at once on one connection.
     broadcast: Broadcast
@@ -74,10 +84,14 @@ class Services:
 
     @classmethod
     def build(
-        cls, settings: Settings, ownership: OwnershipMap, policy: CreditPolicy | None = None
+        cls,
+        settings: Settings,
+        ownership: OwnershipMap,
+        policy: CreditPolicy | None = None,
+        routes: Routes | None = None,
     ) -> Services:
-        """The services for ``settings``; ``policy`` is the credit policy the caller loaded
-        (else the settings' file is loaded here)."""
+        """The services for ``settings``; ``policy`` and ``routes`` are the credit policy
+        and event routes the caller loaded (else the settings' files are loaded here)."""
         engine = create_engine(
             settings.database_url,
             PoolSize(
@@ -120,9 +134,11 @@ class Services:
             policy or CreditPolicy.load(settings.credit_policy_file),
         )
         broadcast = Broadcast(redis)
+        routes = routes or Routes.load(settings.event_routes_file, ACTIONS)
+        actions = Actions(writes, crosswalk, credits)
         credits.engine = Engine(
             session_factory,
-            {SERVICE_CREDIT: credits.workflow()},
+            {SERVICE_CREDIT: credits.workflow(), **routes.workflows(actions)},
             lease_s=settings.workflow_lease_s,
             step_timeout_s=settings.workflow_lease_s / 2,
             moved=lambda run_id: broadcast.publish(WORKFLOW_RUNS, {"run": run_id}),
@@ -130,6 +146,8 @@ class Services:
         credits.moved = lambda credit_id: broadcast.publish(CREDITS, {"credit": credit_id})
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
         intake = Intake(session_factory, reader, audit, secrets, broadcast)
+        router = Router(session_factory, credits.engine, routes)
+        claim_after_s = settings.event_claim_after_s
         return cls(
             engine=engine,
             registry=registry,
@@ -147,7 +165,14 @@ class Services:
             notifications=Notifications(session_factory, writes),
             intake=intake,
             feeds=ChangeFeeds(session_factory, registry, intake),
-            relay=Relay(session_factory, redis),
+            relay=Relay(session_factory, redis, route=router.route),
+            router=router,
+            consumer=(
+                None
+                if redis is None
+                else StreamConsumer(redis, router, claim_after_s=claim_after_s)
+            ),
+            event_claim_after_s=claim_after_s,
             broadcast=broadcast,
             subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
             background_interval_s=settings.workflow_interval_s,
@@ -167,7 +192,14 @@ class Services:
             asyncio.create_task(self.intake.process_forever(interval)),
             asyncio.create_task(self.feeds.poll_forever(self.change_feed_interval_s)),
             asyncio.create_task(self.relay.run_forever(RELAY_INTERVAL_S, PURGE_EVERY_S)),
+            asyncio.create_task(
+                sweep_forever(self.router, timedelta(seconds=self.event_claim_after_s), interval)
+            ),
         ]
+        if self.consumer is not None:
+            self._background.append(
+                asyncio.create_task(self.consumer.run_forever(CONSUME_INTERVAL_S))
+            )
 
     async def aclose(self) -> None:
         for task in self._background:

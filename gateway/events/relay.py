@@ -7,8 +7,9 @@ are appended, oldest first, to the Redis stream ``opsgraph:events`` (one entry p
   appends those entries again: a reader de-duplicates by ``id``, as the inbox does.
 - Replicas share the outbox: on PostgreSQL each round takes its rows with ``FOR UPDATE SKIP
   LOCKED``, so two relays never send the same rows at once.
-- Without Redis there is no stream to feed: the events were processed when they were
-  stored (``gateway.events.intake``), so the relay only marks them published.
+- Without Redis there is no stream to feed: the relay routes each event itself
+  (``gateway.events.routing``, given as ``route``) and then marks it published. Routing is
+  idempotent, so a round that dies before marking costs a second look, not a second effect.
 - Published rows of every topic are deleted ``KEEP`` after they were published.
 
 The stream is capped near ``MAX_LEN`` entries (Redis's approximate trimming).
@@ -20,13 +21,16 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cloudevents.http import CloudEvent
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.data.redis_guard import RedisGuard, RedisUnavailable
+from gateway.events.canonical import restored
 from gateway.events.intake import OUTBOX_TOPIC
 from gateway.storage.tables import OutboxMessage
 
@@ -44,14 +48,18 @@ class Relay:
         sessions: async_sessionmaker[AsyncSession],
         redis: RedisGuard | None,
         stream: str = STREAM,
+        route: Callable[[CloudEvent], Awaitable[object]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.stream = stream
+        self.route = route
 
     async def relay_once(self) -> int:
         """Sends one batch of unpublished events; answers how many were published (0 while
         Redis is down: they wait)."""
+        if self.redis is None:
+            return await self._route_here()
         async with self.sessions.begin() as session:
             taken = select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.payload).where(
                 OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
@@ -64,17 +72,41 @@ class Relay:
             ]
             if not rows:
                 return 0
-            if self.redis is not None:
-                try:
-                    await self.redis.run(lambda: self._append(rows))
-                except RedisUnavailable:
-                    return 0  # the rows stay unpublished; the transaction ends with nothing
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([id_ for id_, _, _ in rows]))
-                .values(published_at=datetime.now(UTC))
-            )
+            try:
+                await self.redis.run(lambda: self._append(rows))
+            except RedisUnavailable:
+                return 0  # the rows stay unpublished; the transaction ends with nothing
+            await _published(session, [id_ for id_, _, _ in rows])
         return len(rows)
+
+    async def _route_here(self) -> int:
+        """Without Redis: routes a batch in this process, then marks it published (outside
+        any transaction of the outbox's: routing writes, and SQLite has one writer)."""
+        async with self.sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(OutboxMessage.id, OutboxMessage.payload)
+                    .where(
+                        OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(BATCH)
+                )
+            )
+        if not rows:
+            return 0
+        routed = []
+        for id_, payload in rows:
+            if self.route is not None:
+                try:
+                    await self.route(restored(payload))
+                except Exception:  # left unpublished: the next round tries it again
+                    log.exception("routing outbox event %s failed", id_)
+                    break
+            routed.append(id_)
+        async with self.sessions.begin() as session:
+            await _published(session, routed)
+        return len(routed)
 
     async def _append(self, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
         assert self.redis is not None
@@ -110,3 +142,12 @@ class Relay:
                 log.exception("relaying the outbox failed")
             if sent < BATCH:
                 await asyncio.sleep(interval_s)
+
+
+async def _published(session: AsyncSession, ids: list[int]) -> None:
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(published_at=datetime.now(UTC))
+        )

@@ -133,11 +133,19 @@ class Credits:
         case_id: str,
         amount: Money,
         reason: str,
+        *,
+        credit_id: str | None = None,
     ) -> tuple[CreditRequest, RunView | None]:
         """A credit for a breached case of the customer's, as policy allows; started at
-        once when policy approves it alone."""
+        once when policy approves it alone. Given ``credit_id`` (an event route's, derived
+        from its step's key), a credit of that id that exists already is answered as it is:
+        a step called again opens nothing twice."""
         if not reason.strip():
             raise BadUserInput("a credit needs a reason")
+        if credit_id is not None:
+            async with self.sessions() as session:
+                if await session.get(CreditRequestRow, credit_id) is not None:
+                    return await self.get(credit_id), None
         case = await self._breached_case(identity, case_id)
         await self._covered_sla(identity)
         rule = self.policy.rule_for(amount.currency, identity.legal_entity)
@@ -148,7 +156,7 @@ class Credits:
             raise PolicyRefused(decision.reason)
         auto = decision.outcome is CreditOutcome.AUTO_APPROVE
         row = CreditRequestRow(
-            id=f"cr_{uuid.uuid4().hex[:24]}",
+            id=credit_id or f"cr_{uuid.uuid4().hex[:24]}",
             customer_id=identity.id,
             case_id=case.id,
             amount_minor=amount.amount_minor,

@@ -40,6 +40,18 @@ filters; every endpoint takes ``expand[]``)::
     POST /v1/credit_notes                     invoice, amount, reason, memo (localstripe
                                               has no credit notes, hence these)
     GET  /v1/events[/{id}]                    filters: type (``invoice.*``), types[]
+    GET  /v1/billing/meters[/{id}]            filter: status (no ``created``, as on Stripe)
+    POST /v1/billing/meters                   display_name, event_name,
+                                              default_aggregation[formula] (count, last,
+                                              sum), customer_mapping[...], value_settings[...]
+    POST /v1/billing/meter_events             event_name, payload[...] (customer and
+                                              integer value), identifier (unique), timestamp
+    GET  /v1/billing/alerts[/{id}]            filters: alert_type, meter (no ``created``)
+    POST /v1/billing/alerts                   alert_type=usage_threshold, title,
+                                              usage_threshold[gte|meter|recurrence|filters];
+                                              a meter event that brings a customer's usage
+                                              to ``gte`` triggers it, once per customer:
+                                              the Event ``billing.alert.triggered``
 
 A parameter an endpoint does not apply is refused, never ignored: Stripe's 400
 ``parameter_unknown`` (``Received unknown parameter: foo``, ``param: foo``). Errors are
@@ -54,7 +66,8 @@ The modules, as in every sandbox: ``api`` (routes, plumbing and reads), ``docume
 stored wire documents, built from canonical records or writes), ``query`` (parameters, list
 filters and paging), ``errors`` (Stripe's error bodies); and, as Stripe's share is larger,
 ``writes`` (the POST handlers and their Events), ``subscriptions`` (a subscription's
-changes and cancellation, prorated) and ``search`` (the Search Query Language).
+changes and cancellation, prorated), ``usage`` (usage-based billing: meters, meter events
+and usage alerts) and ``search`` (the Search Query Language).
 """
 
 from __future__ import annotations

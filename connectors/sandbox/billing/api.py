@@ -1,5 +1,5 @@
 """The Stripe v1 endpoints of the sandbox, over a ``Store``: routes, request plumbing and
-the reads (the writes are ``writes.py`` and ``subscriptions.py``).
+the reads (the writes are ``writes.py``, ``subscriptions.py`` and ``usage.py``).
 
 Every request is authenticated with the secret key (Bearer, or Basic with the key as user
 name), a request no route takes too, before its 404. Every POST honours
@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from connectors.models import Record
 from connectors.sandbox.auth import Guard, basic, bearer
-from connectors.sandbox.billing import documents
+from connectors.sandbox.billing import documents, usage
 from connectors.sandbox.billing.documents import API_VERSION, PREFIXES, Doc
 from connectors.sandbox.billing.errors import (
     StripeError,
@@ -39,6 +39,7 @@ from connectors.sandbox.billing.query import (
     BALANCE_TRANSACTIONS,
     LISTS,
     Call,
+    Listing,
     accept,
     expansions,
     page,
@@ -46,6 +47,7 @@ from connectors.sandbox.billing.query import (
 )
 from connectors.sandbox.billing.search import SEARCHES, search
 from connectors.sandbox.billing.subscriptions import SubscriptionWrites
+from connectors.sandbox.billing.usage import UsageWrites
 from connectors.sandbox.billing.writes import Writes, found, signed
 from connectors.sandbox.config import SandboxConfig
 from connectors.sandbox.idempotency import Replays, fingerprint
@@ -55,6 +57,7 @@ from connectors.sandbox.webhooks import Webhooks
 
 Handler = Callable[[dict[str, Any], Call], Doc]
 BALANCE_TRANSACTIONS_URL = "/v1/customers/{id}/balance_transactions"
+REFERENCES = PREFIXES | usage.PREFIXES  # id prefix -> the object ``expand`` loads
 
 
 def _key(request: Request) -> str | None:
@@ -82,6 +85,7 @@ class StripeApi:
         self.webhooks = Webhooks(config.webhook_url, partial(signed, config.webhook_secret))
         self.writes = Writes(self.store, self.webhooks)
         self.subscriptions = SubscriptionWrites(self.writes)
+        self.usage = UsageWrites(self.writes)
         self._unknown = self._endpoint(self.unknown)
 
     # plumbing
@@ -96,13 +100,13 @@ class StripeApi:
         def delete(path: str, handler: Handler) -> Route:
             return Route(path, self._endpoint(handler), methods=["DELETE"])
 
-        writes, subscriptions = self.writes, self.subscriptions
+        writes, subscriptions, metered = self.writes, self.subscriptions, self.usage
         # Searches first: /v1/{plural}/{id} would take "search" for an id.
         routes: list[BaseRoute] = [get(s.url, self.searching) for s in SEARCHES.values()]
         routes.append(get("/v1/balance", self.balance))
-        for plural in LISTS:
-            routes += [get(f"/v1/{plural}", self.listing),
-                       get(f"/v1/{plural}/{{id}}", self.retrieve)]  # fmt: skip
+        for plural, listed in (LISTS | usage.LISTS).items():
+            routes += [get(f"/v1/{plural}", partial(self.listing, listed)),
+                       get(f"/v1/{plural}/{{id}}", partial(self.retrieve, listed))]  # fmt: skip
         return routes + [
             get(BALANCE_TRANSACTIONS_URL, self.balance_transactions),
             get(BALANCE_TRANSACTIONS_URL + "/{child}", self.balance_transaction),
@@ -115,6 +119,9 @@ class StripeApi:
             post("/v1/credit_notes", writes.create_credit_note),
             post("/v1/subscriptions/{id}", subscriptions.update),
             delete("/v1/subscriptions/{id}", subscriptions.cancel),
+            post("/v1/billing/meters", metered.create_meter),
+            post("/v1/billing/meter_events", metered.create_meter_event),
+            post("/v1/billing/alerts", metered.create_alert),
         ]
 
     async def unrouted(self, request: Request, status: int) -> Response:
@@ -171,8 +178,8 @@ class StripeApi:
             raise unexpandable
         value = doc[path[0]]
         if isinstance(value, str):
-            prefix = next((p for p in PREFIXES if value.startswith(p)), None)
-            loaded = self.store.get(PREFIXES[prefix], value) if prefix else None
+            prefix = next((p for p in REFERENCES if value.startswith(p)), None)
+            loaded = self.store.get(REFERENCES[prefix], value) if prefix else None
             if loaded is None:
                 raise unexpandable
             doc[path[0]] = value = loaded
@@ -196,12 +203,11 @@ class StripeApi:
         empty = [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}]
         return {"object": "balance", "available": empty, "livemode": False, "pending": empty}
 
-    def retrieve(self, params: dict[str, Any], call: Call) -> Doc:
+    def retrieve(self, listed: Listing, params: dict[str, Any], call: Call) -> Doc:
         accept(params, {"expand"})
-        return found(self.store, LISTS[_plural(call)].object_name, call.id)
+        return found(self.store, listed.object_name, call.id)
 
-    def listing(self, params: dict[str, Any], call: Call) -> Doc:
-        listed = LISTS[_plural(call)]
+    def listing(self, listed: Listing, params: dict[str, Any], call: Call) -> Doc:
         docs = self.store.all(listed.object_name, listed.where(params))
         return page(listed.object_name, docs, params, call.url)
 
