@@ -29,7 +29,8 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --no-deps "netsuite==0.12.0"
 	touch $@
 
-# The reference JS clients the tests drive (Apollo Federation tools, graphql-http, graphql-ws).
+# The reference JS clients the tests drive (Apollo Federation tools, graphql-http, graphql-ws,
+# graphql-sse).
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $@

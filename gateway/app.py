@@ -23,7 +23,7 @@ from gateway.data.services import Services
 from gateway.events.actions import ACTIONS
 from gateway.events.http import webhook
 from gateway.events.routing import Routes
-from gateway.graphql_view import GraphQLView
+from gateway.graphql_view import GraphQLView, streams
 from gateway.http.hosts import AllowedHosts
 from gateway.http.rate_limit import RateLimit
 from gateway.http.security_headers import GRAPHIQL_CSP, STRICT_CSP, SecurityHeaders
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         persisted=persisted,
         graphiql=not production,
         hide_suggestions=production,
+        keep_alive_s=settings.http.stream_keep_alive_s,
     )
     http = settings.http
     return Starlette(
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 RequestScopeMiddleware,
                 deadline_s=settings.request_deadline_s,
                 max_body_bytes=settings.limits.max_body_bytes,
+                # A subscription's stream lasts as long as its client listens.
+                unbounded=streams,
             ),
             Middleware(AuthMiddleware),
             Middleware(RateLimit, windows=windows, rate=settings.limits.rate_limit),

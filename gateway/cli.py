@@ -1,12 +1,12 @@
-"""The ``opsgraph`` command: serve, demo, migrate, sandbox, ownership check, policy check,
-schema check|write, keys create|list|revoke."""
+"""The ``opsgraph`` command: serve, demo, migrate, sandbox, replay, ownership check, policy
+check, routes check, schema check|write, keys create|list|revoke."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -36,6 +36,8 @@ policy_app = typer.Typer(help="The service-credit policy.", no_args_is_help=True
 app.add_typer(policy_app, name="policy")
 schema_app = typer.Typer(help="The committed schema (schema.graphql).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+routes_app = typer.Typer(help="The event routes.", no_args_is_help=True)
+app.add_typer(routes_app, name="routes")
 
 
 @app.command()
@@ -147,6 +149,54 @@ def policy_check(
             f"{rule.max_per_request} a request and {rule.max_per_customer} a customer per "
             f"{rule.period}; approvers: {', '.join(sorted(rule.approvers))}"
         )
+
+
+@routes_app.command("check")
+def routes_check(
+    path: Annotated[Path | None, typer.Argument(help="Routes file (default: settings).")] = None,
+) -> None:
+    """Validate the event routes file and print each route."""
+    from gateway.events.actions import ACTIONS
+    from gateway.events.routing import Routes
+
+    routes = Routes.load(path or load_settings().event_routes_file, ACTIONS)
+    for route in routes.routes:
+        steps = " -> ".join(route.spec.actions)
+        typer.echo(f"{route.name:<24} {', '.join(route.spec.on)} -> {steps}")
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+@app.command()
+def replay(
+    since: Annotated[
+        datetime, typer.Option("--from", help="First moment of the range (UTC unless it says).")
+    ],
+    until: Annotated[datetime, typer.Option("--to", help="End of the range, not included.")],
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Only events of this type.")
+    ] = None,
+) -> None:
+    """Route again the events received in [--from, --to): routes an event has no run of
+    start one, failed or parked runs run again, and runs that succeeded are left alone."""
+    from gateway.data.services import Services
+
+    settings = load_settings()
+
+    async def run() -> None:
+        services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        try:
+            done = await services.router.replay(_utc(since), _utc(until), event_type)
+        finally:
+            await services.aclose()
+        typer.echo(
+            f"{done.events} events: {done.started} runs started, {done.retried} retried, "
+            f"{done.unchanged} left as they were"
+        )
+
+    asyncio.run(run())
 
 
 Snapshot = Annotated[Path, typer.Option(help="The committed schema.")]

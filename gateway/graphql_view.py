@@ -33,6 +33,14 @@ and 400 with ``application/graphql-response+json``; one that runs gets 200.
 
 (200/400: ``application/json`` / ``application/graphql-response+json``.) A request error
 (nothing was executed) has no ``data`` entry, as the GraphQL spec asks.
+
+Subscriptions run over a WebSocket (``graphql-transport-ws``) and over HTTP as a stream: a
+POST that accepts ``text/event-stream`` gets Server-Sent Events (the graphql-sse protocol's
+distinct-connections mode: ``event: next`` per message, ``event: complete`` at the end), one
+that accepts ``multipart/mixed;subscriptionSpec="1.0"`` gets Apollo's multipart
+subscriptions. Both are sent a keep-alive every ``http.stream_keep_alive_s`` while nothing
+happens. Only subscriptions stream: a query or mutation sent that way is answered with one
+error message, and runs only as JSON, within its deadline.
 """
 
 from __future__ import annotations
@@ -54,8 +62,18 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.streaming import (
+    HTTPStreamTransport,
+    MultipartSubscriptionTransport,
+    SSETransport,
+)
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
@@ -103,7 +121,30 @@ class RequestRefused(GatewayError):
         self.headers = dict(headers or {})
 
 
+class _SubscriptionsOverSSE(SSETransport):
+    """Server-Sent Events for subscriptions only: a query or a mutation is answered as
+    JSON, where its deadline bounds it (a stream has none)."""
+
+    def allowed_operation_types(self, allowed: set[OperationType]) -> tuple[OperationType, ...]:
+        return (OperationType.SUBSCRIPTION,)
+
+
+_STREAMS = (_SubscriptionsOverSSE(), MultipartSubscriptionTransport())
+
+
+def streams(scope: Scope) -> bool:
+    """Whether an HTTP request asks for a subscription's stream (SSE or multipart): what
+    the request scope serves without the whole-request deadline."""
+    accept = Headers(scope=scope).get("accept", "")
+    return any(transport.accepts(accept) for transport in _STREAMS)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    stream_transport_classes_by_protocol = {
+        GRAPHQL_SSE_PROTOCOL: _SubscriptionsOverSSE,
+        MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
+    }
+
     def __init__(
         self,
         schema: BaseSchema,
@@ -111,12 +152,25 @@ class GraphQLView(GraphQL[Context, None]):
         persisted: PersistedQueries | None = None,
         graphiql: bool = False,
         hide_suggestions: bool = False,
+        keep_alive_s: float = 15.0,
     ) -> None:
         super().__init__(
-            schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+            ),
         )
         self.persisted = persisted
         self.hide_suggestions = hide_suggestions
+        for transport in self._stream_transports():
+            transport.heartbeat_interval = keep_alive_s
+
+    def _stream_transports(self) -> list[HTTPStreamTransport]:
+        return list(self._stream_transport_map.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Strawberry answers its refusals (HTTPException) as text/plain, and anything it
@@ -182,8 +236,10 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
-        # No HTTP streaming transport (SSE, multipart) and no batching are enabled, so a
-        # request is one plain operation.
+        # No batching is enabled, so a request is one operation; its protocol is plain
+        # HTTP, or the stream its Accept asks for (SSE, multipart).
+        transport = self._get_stream_transport_from_headers(request.headers)
+        protocol = "http" if transport is None else transport.protocol
         if request.method == "GET":
             if not csrf.preflighted(request.headers):
                 raise RequestRefused(csrf.MESSAGE, code="CSRF_PREVENTED")
@@ -202,7 +258,8 @@ class GraphQLView(GraphQL[Context, None]):
             if not body.strip():
                 raise RequestRefused("The request body is empty.")
             fields = self._json(body, "The request body")
-        return await self._persisted(_request_data(fields))
+        data = replace(_request_data(fields), protocol=protocol)
+        return await self._persisted(data)
 
     async def execute_single(
         self,
@@ -214,9 +271,9 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         # Replaces strawberry's whole (which also drops queries over GET when they are not
-        # allowed; they are, here), less subscriptions: this view serves them over WebSocket
-        # only (no SSE or multipart transport is enabled), and over HTTP one would run as a
-        # query.
+        # allowed; they are, here), less subscriptions: over HTTP they stream (SSE,
+        # multipart: ``execute_operation`` sends them to ``schema.stream``, not here), and
+        # without a stream one would run as a query.
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         try:
             result = await self.schema.execute(
@@ -402,7 +459,9 @@ def _wrong_type(error: InvalidOperationTypeError) -> RequestRefused:
     subscription over HTTP at all."""
     if error.operation_type is OperationType.SUBSCRIPTION:
         return RequestRefused(
-            "A subscription is only accepted over a WebSocket to /graphql (graphql-transport-ws).",
+            "A subscription is accepted over a WebSocket to /graphql (graphql-transport-ws), "
+            "or over HTTP as a stream: Accept: text/event-stream (graphql-sse) or "
+            'multipart/mixed;subscriptionSpec="1.0".',
             code="SUBSCRIPTION_OVER_HTTP",
         )
     operation = error.operation_type.value

@@ -16,6 +16,10 @@ For each HTTP request it
   the deadline should have ended it), cancels it and answers 504 with a GraphQL error;
 - when the server stops and its shutdown grace is over, answers what is still running 503
   with a GraphQL error (``SHUTTING_DOWN``) instead of the server's bare 500.
+
+A request ``unbounded`` says is a stream (a subscription over Server-Sent Events or
+multipart) has no deadline: it ends when its client goes, when the subscription completes,
+or when the server stops. Only subscriptions stream (``gateway.graphql_view``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -72,10 +77,17 @@ def current() -> RequestScope | None:
 
 
 class RequestScopeMiddleware:
-    def __init__(self, app: ASGIApp, deadline_s: float, max_body_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        deadline_s: float,
+        max_body_bytes: int | None = None,
+        unbounded: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self.deadline_s = deadline_s
         self.max_body_bytes = max_body_bytes
+        self.unbounded = unbounded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,22 +127,30 @@ class RequestScopeMiddleware:
 
         request = RequestScope(self.deadline_s)
         token = _current.set(request)
+        streaming = self.unbounded is not None and self.unbounded(scope)
         try:
-            with deadline.within(self.deadline_s):
+            if streaming:
                 task = asyncio.ensure_future(self.app(scope, replay, sending))
+            else:
+                with deadline.within(self.deadline_s):
+                    task = asyncio.ensure_future(self.app(scope, replay, sending))
         finally:
             _current.reset(token)
         watcher = asyncio.ensure_future(_disconnected(receive, gone))
         backstop = asyncio.get_running_loop().time() + self.deadline_s + BACKSTOP_S
         try:
             await asyncio.wait(
-                (task, watcher), timeout=self.deadline_s, return_when=asyncio.FIRST_COMPLETED
+                (task, watcher),
+                timeout=None if streaming else self.deadline_s,
+                return_when=asyncio.FIRST_COMPLETED,
             )
             if gone.is_set():
                 # Stop the upstream work; what is left of the request then ends at once
                 # (its reads answer "request ended") and its answer goes nowhere.
                 request.close()
             left = backstop - asyncio.get_running_loop().time()
+            if streaming:  # its client went: the stream ends now
+                left = BACKSTOP_S
             await asyncio.wait((task,), timeout=max(0.0, left))
             if task.done():
                 task.result()

@@ -29,6 +29,7 @@ from strawberry.federation.schema_directives import RequiresScopes
 from gateway.auth.scopes import Scope, needs
 from gateway.events.broadcast import CREDITS, EVENTS, WORKFLOW_RUNS, Broadcast
 from gateway.limits.errors import SubscriptionLimit
+from gateway.workflows.engine import run_of
 from resolvers.context import Info
 from resolvers.credit import CreditRequestType
 from resolvers.enums import CreditStatus
@@ -107,7 +108,9 @@ class Subscription:
             async for message in messages:
                 if id is not None and message["run"] != str(id):
                     continue
-                run = await services.workflows.get(message["run"])
+                # As it was when it moved (the broadcast carries it), else as it is now.
+                given = message.get("view")
+                run = run_of(given) if given else await services.workflows.get(message["run"])
                 if run is None or (workflow is not None and run.workflow != workflow):
                     continue
                 if await visible(info, [run]):

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
+from gateway.events.routing import PREFIX
 from gateway.logs import quoted
 from gateway.workflows.engine import RunStatus, RunView, StepStatus
 from resolvers.context import Info
@@ -172,6 +173,34 @@ class WorkflowQuery:
             total_count=(
                 await engine.count(status=status)
                 if info.context.principal is not None and info.context.principal.entities is None
+                else len(runs)
+            ),
+        )
+
+    @strawberry.federation.field(
+        description="Dead letters: runs of event routes that failed (an owner refused a "
+        "step) or were parked (a step failed too often), newest first, with their last "
+        "error. `retryWorkflowRun` runs one again; `replayEvents` routes a range again.",
+        requires_scopes=needs(Scope.WORKFLOWS_OPERATE),
+    )
+    async def dead_letters(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[WorkflowRunType]:
+        check_first(first)
+        engine = info.context.services.workflows
+        stopped = (RunStatus.FAILED, RunStatus.PARKED)
+        page = await engine.list_runs(
+            status=stopped, workflow_prefix=PREFIX, first=first, after=after
+        )
+        # A principal limited to legal entities sees none: an event's run is no credit's.
+        runs = await visible(info, page.runs)
+        everything = info.context.principal is not None and info.context.principal.entities is None
+        return Connection(
+            edges=[Edge(cursor=r.id, node=WorkflowRunType.of(r)) for r in runs],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            total_count=(
+                await engine.count(status=stopped, workflow_prefix=PREFIX)
+                if everything
                 else len(runs)
             ),
         )

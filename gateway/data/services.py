@@ -32,7 +32,7 @@ from gateway.ownership import OwnershipMap
 from gateway.rules.credit_policy import CreditPolicy
 from gateway.settings import Settings
 from gateway.storage.database import PoolSize, create_engine, sessions
-from gateway.workflows.engine import Engine
+from gateway.workflows.engine import Engine, run_json
 from gateway.writes.credits import SERVICE_CREDIT, Credits
 from gateway.writes.idempotency import Idempotency
 from gateway.writes.outbox import Notifications
@@ -134,6 +134,15 @@ class Services:
             policy or CreditPolicy.load(settings.credit_policy_file),
         )
         broadcast = Broadcast(redis)
+
+        async def run_moved(run_id: str) -> None:
+            # The run as it is now, read once here rather than by every subscriber later
+            # (by when it may have moved on again).
+            assert credits.engine is not None
+            run = await credits.engine.get(run_id)
+            if run is not None:
+                await broadcast.publish(WORKFLOW_RUNS, {"run": run_id, "view": run_json(run)})
+
         routes = routes or Routes.load(settings.event_routes_file, ACTIONS)
         actions = Actions(writes, crosswalk, credits)
         credits.engine = Engine(
@@ -141,8 +150,9 @@ class Services:
             {SERVICE_CREDIT: credits.workflow(), **routes.workflows(actions)},
             lease_s=settings.workflow_lease_s,
             step_timeout_s=settings.workflow_lease_s / 2,
-            moved=lambda run_id: broadcast.publish(WORKFLOW_RUNS, {"run": run_id}),
+            moved=run_moved,
         )
+
         credits.moved = lambda credit_id: broadcast.publish(CREDITS, {"credit": credit_id})
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
         intake = Intake(session_factory, reader, audit, secrets, broadcast)

@@ -25,6 +25,7 @@ import re
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from connectors.errors import (
     CircuitOpen,
@@ -78,6 +79,10 @@ def coded(error: GraphQLError, *, hide_suggestions: bool = False) -> GraphQLErro
         return _rebuild(error, leaving_message(original), extensions)
     if isinstance(error, GraphQLSyntaxError):
         return _rebuild(error, message, {"code": "GRAPHQL_PARSE_FAILED"})
+    if isinstance(original, InvalidOperationTypeError):  # only subscriptions stream
+        operation = original.operation_type.value
+        said = f"Only a subscription is streamed: send a {operation} with Accept: "
+        return _rebuild(error, said + "application/json.", {"code": "BAD_REQUEST"})
     if original is None or isinstance(original, GraphQLError):
         return _rebuild(error, message, {"code": "GRAPHQL_VALIDATION_FAILED"})
     return _rebuild(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})

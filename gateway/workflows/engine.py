@@ -136,6 +136,53 @@ class RunView:
     steps: tuple[StepView, ...]
 
 
+def run_json(run: RunView) -> JSONObject:
+    """``run`` as JSON, without its input (what a broadcast of it carries: an event
+    route's input is the whole event); ``run_of`` reads it back."""
+
+    def at(when: datetime | None) -> str | None:
+        return None if when is None else when.isoformat()
+
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "status": run.status.value,
+        "subject": [run.subject.kind, run.subject.id],
+        "error": [run.error, run.error_code],
+        "times": [at(run.next_attempt_at), at(run.created_at), at(run.updated_at)],
+        "steps": [
+            [s.name, s.status.value, s.attempts, at(s.started_at), at(s.finished_at), s.output,
+             s.error, s.error_code]
+            for s in run.steps
+        ],
+    }  # fmt: skip
+
+
+def run_of(data: Mapping[str, Any]) -> RunView:
+    def at(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text)
+
+    next_attempt, created, updated = (at(t) for t in data["times"])
+    assert created is not None and updated is not None
+    return RunView(
+        id=data["id"],
+        workflow=data["workflow"],
+        status=RunStatus(data["status"]),
+        subject=Subject(*data["subject"]),
+        input={},
+        error=data["error"][0],
+        error_code=data["error"][1],
+        next_attempt_at=next_attempt,
+        created_at=created,
+        updated_at=updated,
+        steps=tuple(
+            StepView(name, StepStatus(status), attempts, at(started), at(finished), output,
+                     error, code)
+            for name, status, attempts, started, finished, output, error, code in data["steps"]
+        ),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RunPage:
     runs: tuple[RunView, ...]
@@ -335,8 +382,9 @@ class Engine:
     async def list_runs(
         self,
         *,
-        status: RunStatus | None = None,
+        status: RunStatus | Sequence[RunStatus] | None = None,
         workflow: str | None = None,
+        workflow_prefix: str | None = None,
         subject: Subject | None = None,
         first: int = 50,
         after: str | None = None,
@@ -346,8 +394,7 @@ class Engine:
             raise BadUserInput(f"first must be 1 to {MAX_PAGE}.")
         runs = WorkflowRun
         query = select(runs).order_by(runs.created_at.desc(), runs.id.desc()).limit(first + 1)
-        if status is not None:
-            query = query.where(runs.status == status)
+        query = query.where(*_filters(status, workflow_prefix))
         if workflow is not None:
             query = query.where(runs.workflow == workflow)
         if subject is not None:
@@ -367,11 +414,15 @@ class Engine:
             views = await _views(session, rows[:first])
         return RunPage(tuple(views), has_next_page=len(rows) > first)
 
-    async def count(self, *, status: RunStatus | None = None) -> int:
-        """How many runs there are (with ``status``)."""
+    async def count(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow_prefix: str | None = None,
+    ) -> int:
+        """How many runs there are (with ``status``, of workflows named ``workflow_prefix…``)."""
         query = select(func.count()).select_from(WorkflowRun)
-        if status is not None:
-            query = query.where(WorkflowRun.status == status)
+        query = query.where(*_filters(status, workflow_prefix))
         async with self.sessions() as session:
             return await session.scalar(query) or 0
 
@@ -527,6 +578,19 @@ class Engine:
         if run is None:
             raise RunNotFound(run_id)
         return run
+
+
+def _filters(
+    status: RunStatus | Sequence[RunStatus] | None, workflow_prefix: str | None
+) -> list[ColumnElement[bool]]:
+    wanted = []
+    if isinstance(status, RunStatus):
+        wanted.append(WorkflowRun.status == status)
+    elif status is not None:
+        wanted.append(WorkflowRun.status.in_(list(status)))
+    if workflow_prefix is not None:
+        wanted.append(WorkflowRun.workflow.startswith(workflow_prefix, autoescape=True))
+    return wanted
 
 
 _FINAL = [RunStatus.SUCCEEDED, RunStatus.CANCELLED]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
 from gateway.auth.scopes import Scope, needs
+from gateway.errors import BadUserInput
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
 from resolvers.context import Info
@@ -29,6 +33,17 @@ async def _run_payload(info: Info, answer: Answer) -> WorkflowRunPayload:
         found = await info.context.services.workflows.get(run_id)
         run = None if found is None else WorkflowRunType.of(found)
     return WorkflowRunPayload(workflow_run=run, user_errors=user_errors(answer))
+
+
+@strawberry.type(description="What a replay of events did.")
+class ReplayEventsPayload:
+    events: int = strawberry.field(description="Events received in the range (of the type).")
+    started: int = strawberry.field(description="Runs of routes the events had none of.")
+    retried: int = strawberry.field(description="Failed or parked runs run again.")
+    unchanged: int = strawberry.field(
+        description="Runs left alone: they succeeded, or are under way."
+    )
+    user_errors: list[UserErrorType]
 
 
 @strawberry.type
@@ -61,3 +76,31 @@ class WorkflowMutation:
 
         answer = await governed(info, idempotency_key, {"id": str(id), "reason": reason}, act)
         return await _run_payload(info, answer)
+
+    @strawberry.federation.field(
+        description="Route again the events received in [from, to) (of `type`): a route an "
+        "event has no run of starts one, a failed or parked run runs again from its first "
+        "unfinished step, and a run that succeeded is left alone, so no effect that reached "
+        "its owner is repeated.",
+        requires_scopes=needs(Scope.WORKFLOWS_OPERATE),
+    )
+    async def replay_events(
+        self,
+        info: Info,
+        from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime,
+        idempotency_key: IdempotencyKey,
+        type: str | None = None,
+    ) -> ReplayEventsPayload:
+        arguments = {"from": from_.isoformat(), "to": to.isoformat(), "type": type}
+
+        async def act(claim: Claim) -> Answer:
+            if from_.tzinfo is None or to.tzinfo is None:
+                raise BadUserInput("from and to need a time zone (2026-12-07T09:00:00Z)")
+            done = await info.context.services.router.replay(from_, to, type)
+            counts = {k: getattr(done, k) for k in ("events", "started", "retried", "unchanged")}
+            return {**counts, "userErrors": []}
+
+        answer = await governed(info, idempotency_key, arguments, act)
+        counts = {k: answer.get(k, 0) for k in ("events", "started", "retried", "unchanged")}
+        return ReplayEventsPayload(**counts, user_errors=user_errors(answer))

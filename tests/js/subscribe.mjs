@@ -1,34 +1,46 @@
-// A GraphQL subscription through the reference graphql-transport-ws client (graphql-ws),
-// as a dashboard would hold one. Prints one JSON line per thing that happens:
-//   {"connected": true}            the server acknowledged the connection
+// A GraphQL subscription through a reference client, as a dashboard would hold one: over a
+// WebSocket with graphql-ws (graphql-transport-ws) for a ws:// url, over Server-Sent Events
+// with graphql-sse (distinct connections: one POST, Accept: text/event-stream) for http://.
+// Prints one JSON line per thing that happens:
+//   {"connected": true}            the server acknowledged the WebSocket connection
 //   {"next": <ExecutionResult>}    a message of the subscription
 //   {"error": ...}                 the subscription or the connection failed
 //   {"complete": true}             the server ended it, or `count` messages were read
-// Usage: node subscribe.mjs <ws url> <bearer token or ""> <query> <variables JSON> <count>
-import { createClient } from 'graphql-ws';
+// Usage: node subscribe.mjs <ws:// or http:// url> <bearer token or ""> <query> <variables JSON> <count>
+import { createClient as overWebSocket } from 'graphql-ws';
+import { createClient as overSSE } from 'graphql-sse';
 import WebSocket from 'ws';
 
 const [url, token, query, variables, count] = process.argv.slice(2);
 const say = (line) => console.log(JSON.stringify(line));
 
-const client = createClient({
-  url,
-  webSocketImpl: WebSocket,
-  connectionParams: token ? { authorization: `Bearer ${token}` } : {},
-  retryAttempts: 0,
-  lazy: false,
-  on: { connected: () => say({ connected: true }) },
-  onNonLazyError: (error) => {
-    say({ error: describe(error) });
-    process.exit(1);
-  },
-});
-
 function describe(error) {
   if (Array.isArray(error)) return { errors: error };
   if (error && typeof error.code === 'number') return { code: error.code, reason: error.reason };
+  if (error instanceof Response) return { status: error.status };
   return { message: String(error && error.message ? error.message : error) };
 }
+
+const client = url.startsWith('http')
+  ? overSSE({
+      url,
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      retryAttempts: 0,
+    })
+  : overWebSocket({
+      url,
+      webSocketImpl: WebSocket,
+      connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+      retryAttempts: 0,
+      lazy: false,
+      on: { connected: () => say({ connected: true }) },
+      onNonLazyError: (error) => {
+        say({ error: describe(error) });
+        process.exit(1);
+      },
+    });
+
+const end = (code) => Promise.resolve(client.dispose()).then(() => process.exit(code));
 
 let seen = 0;
 const unsubscribe = client.subscribe(
@@ -40,16 +52,16 @@ const unsubscribe = client.subscribe(
       if (seen >= Number(count)) {
         unsubscribe();
         say({ complete: true });
-        client.dispose().then(() => process.exit(0));
+        end(0);
       }
     },
     error: (error) => {
       say({ error: describe(error) });
-      client.dispose().then(() => process.exit(1));
+      end(1);
     },
     complete: () => {
       say({ complete: true });
-      client.dispose().then(() => process.exit(0));
+      end(0);
     },
   },
 );

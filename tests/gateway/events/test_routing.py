@@ -39,6 +39,7 @@ from gateway.ownership import OwnershipMap
 from gateway.storage.database import sessions
 from gateway.storage.tables import CreditRequestRow, InboundEvent, WorkflowRun
 from gateway.workflows.engine import RunStatus, StepStatus
+from tests.gateway.events.vendor_events import usage_alert
 from tests.world import SECRET, Sandboxes, sandboxes
 
 BILLING, ERP, CRM, SUPPORT = SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT
@@ -64,44 +65,6 @@ async def services(boxes: Sandboxes, migrated_url: str) -> AsyncIterator[Service
 
 def _plans(boxes: Sandboxes) -> dict[str, Plan]:
     return {p.id: p for p in boxes.world.slice(BILLING) if isinstance(p, Plan)}
-
-
-def usage_alert(customer: SeedCustomer, value: int, threshold: int = 1000) -> dict[str, Any]:
-    """Stripe's ``billing.alert.triggered`` for ``customer``'s usage reaching ``value``."""
-    alert = f"alrt_{uuid.uuid4().hex[:12]}"
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:16]}",
-        "object": "event",
-        "api_version": "2024-06-20",
-        "created": int(datetime(2026, 12, 7, 9, tzinfo=UTC).timestamp()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": "billing.alert.triggered",
-        "data": {
-            "object": {
-                "object": "billing.alert_triggered",
-                "alert": {
-                    "id": alert,
-                    "object": "billing.alert",
-                    "alert_type": "usage_threshold",
-                    "livemode": False,
-                    "status": "active",
-                    "title": "API calls over the plan",
-                    "usage_threshold": {
-                        "filters": None,
-                        "gte": threshold,
-                        "meter": "mtr_api_calls",
-                        "recurrence": "one_time",
-                    },
-                },
-                "created": int(datetime(2026, 12, 7, 9, tzinfo=UTC).timestamp()),
-                "customer": customer.external_ids[BILLING],
-                "livemode": False,
-                "value": value,
-            }
-        },
-    }
 
 
 async def stored(services: Services, system: SystemName, event: dict[str, Any]) -> CloudEvent:

@@ -1,7 +1,9 @@
-"""GraphQL subscriptions over WebSocket (graphql-transport-ws), driven by the reference
-client ``graphql-ws`` from npm against a served gateway: an event processed and a workflow
-run moving on reach the subscribers that asked, with the same scopes as the queries, and a
-connection without a valid token is refused."""
+"""GraphQL subscriptions over WebSocket (graphql-transport-ws) and over HTTP streams
+(Server-Sent Events, multipart), driven by the reference clients ``graphql-ws`` and
+``graphql-sse`` from npm and by plain HTTP against a served gateway: an event processed and
+a workflow run moving on reach the subscribers that asked, with the same scopes as the
+queries; a connection without a valid token is refused; a stream is kept alive while
+nothing happens and outlives the request deadline."""
 
 from __future__ import annotations
 
@@ -51,7 +53,13 @@ def gateway(
     database = migrated_database(
         tmp_path_factory.mktemp("subscriptions") / "gateway.db", boxes.world
     )
-    app = create_app(boxes.settings(database, connector={"timeout_s": 2, "webhook_secret": WHSEC}))
+    app = create_app(
+        boxes.settings(
+            database,
+            connector={"timeout_s": 2, "webhook_secret": WHSEC},
+            http={"stream_keep_alive_s": 0.5},  # a quiet stream is told twice a second
+        )
+    )
     running: Running = serve_in_thread(app, lifespan="on")
     try:
         yield running.url, app
@@ -60,12 +68,22 @@ def gateway(
 
 
 class Subscriber:
-    """``tests/js/subscribe.mjs``: one subscription through graphql-ws, its lines read."""
+    """``tests/js/subscribe.mjs``: one subscription through graphql-ws (``sse``: through
+    graphql-sse), its lines read."""
 
-    def __init__(self, url: str, token: str, query: str, variables: dict[str, Any], count: int):
-        ws = url.replace("http://", "ws://") + "/graphql"
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        query: str,
+        variables: dict[str, Any],
+        count: int,
+        *,
+        sse: bool = False,
+    ):
+        endpoint = f"{url}/graphql" if sse else url.replace("http://", "ws://") + "/graphql"
         self.process = subprocess.Popen(
-            ["node", "subscribe.mjs", ws, token, query, json.dumps(variables), str(count)],
+            ["node", "subscribe.mjs", endpoint, token, query, json.dumps(variables), str(count)],
             cwd=JS,
             stdout=subprocess.PIPE,
             text=True,
@@ -232,10 +250,103 @@ def test_a_subscription_over_http_is_refused_with_its_code(
     else:
         answer = httpx.post(f"{url}/graphql", json=query, headers=viewer)
     assert (answer.status_code, answer.json()) == (400, {"errors": [{
-        "message": "A subscription is only accepted over a WebSocket to /graphql "
-        "(graphql-transport-ws).",
+        "message": "A subscription is accepted over a WebSocket to /graphql "
+        "(graphql-transport-ws), or over HTTP as a stream: Accept: text/event-stream "
+        '(graphql-sse) or multipart/mixed;subscriptionSpec="1.0".',
         "extensions": {"code": "SUBSCRIPTION_OVER_HTTP"},
     }]})  # fmt: skip
+
+
+def test_server_sent_events_carry_a_subscription_past_the_request_deadline(
+    boxes: Sandboxes, tmp_path: Path
+) -> None:
+    """Through the reference graphql-sse client, from a gateway whose deadline is 1 s."""
+    database = migrated_database(tmp_path / "gateway.db", boxes.world)
+    settings = boxes.settings(
+        database, request_deadline_s=1, connector={"timeout_s": 0.5, "webhook_secret": WHSEC}
+    )
+    app = create_app(settings)
+    running = serve_in_thread(app, lifespan="on")
+    try:
+        token = identity().token(Role.INTEGRATION_ADMIN)
+        watcher = Subscriber(running.url, token, EVENTS, {"type": "billing.invoice"}, 2, sse=True)
+        assert until(lambda: listening(app, "events", 1), within_s=15)
+        time.sleep(1.5)  # past the deadline a query would have had
+        deliver(running.url, "evt_sse_1")
+        deliver(running.url, "evt_sse_2")
+        lines = watcher.lines()
+        assert [line["next"]["data"]["eventProcessed"]["id"] for line in lines[:2]] == [
+            "evt_sse_1",
+            "evt_sse_2",
+        ]
+        assert lines[2:] == [{"complete": True}]
+        # The client hung up: the stream, and its subscription, are gone.
+        assert until(lambda: app.state.services.broadcast.subscribers("events") == 0)
+    finally:
+        running.stop()
+
+
+def _stream(url: str, headers: dict[str, str], body: dict[str, Any], read_s: float) -> str:
+    """What a raw HTTP stream says in ``read_s`` (then the client hangs up)."""
+    chunks: list[str] = []
+    deadline = time.monotonic() + read_s
+    with httpx.stream("POST", f"{url}/graphql", json=body, headers=headers, timeout=5) as answer:
+        assert answer.status_code == 200, answer.read()
+        for chunk in answer.iter_text():
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                break
+    return "".join(chunks)
+
+
+def test_a_quiet_stream_is_kept_alive_and_only_subscriptions_stream(
+    gateway: tuple[str, Starlette],
+) -> None:
+    url, _ = gateway
+    admin = identity().headers(Role.INTEGRATION_ADMIN)
+    sse = {**admin, "accept": "text/event-stream"}
+    quiet = _stream(url, sse, {"query": EVENTS, "variables": {"type": "nothing.comes"}}, 1.2)
+    # Nothing happened: keep-alive comments, twice a second, and no event.
+    assert quiet == ": ping\r\n\r\n" * quiet.count(": ping") and quiet.count(": ping") >= 2
+    query = _stream(url, sse, {"query": "{ systems { name } }"}, 5)
+    event, data, complete = query.strip().split("\r\n", 2)
+    assert event == "event: next"
+    (error,) = json.loads(data.removeprefix("data: "))["errors"]
+    assert error["message"] == (
+        "Only a subscription is streamed: send a query with Accept: application/json."
+    )
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert complete.strip() == "event: complete\r\ndata:"
+
+
+def test_a_multipart_subscription_streams_its_messages(gateway: tuple[str, Starlette]) -> None:
+    """Apollo's multipart subscriptions, as Apollo Client and Router ask for them."""
+    url, app = gateway
+    before = app.state.services.broadcast.subscribers("events")
+    headers = {
+        **identity().headers(Role.INTEGRATION_ADMIN),
+        "accept": 'multipart/mixed;subscriptionSpec="1.0", application/json',
+    }
+    body = {"query": EVENTS, "variables": {"type": "billing.invoice"}}
+    parts: list[str] = []
+    with httpx.stream("POST", f"{url}/graphql", json=body, headers=headers, timeout=5) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("multipart/mixed")
+        chunks = answer.iter_text()
+        assert until(lambda: listening(app, "events", before + 1), within_s=15)
+        deliver(url, "evt_multipart_1")
+        for chunk in chunks:
+            parts.append(chunk)
+            if "evt_multipart_1" in "".join(parts):
+                break
+    payloads = [
+        json.loads(part.split("\r\n\r\n", 1)[1])
+        for part in "".join(parts).split("--graphql")
+        if "\r\n\r\n" in part
+    ]
+    told = [p["payload"]["data"]["eventProcessed"]["id"] for p in payloads if p.get("payload")]
+    assert told == ["evt_multipart_1"]
+    assert {} in payloads  # the heartbeat, sent at once
 
 
 CREDITS = """subscription($status: CreditStatus) {
