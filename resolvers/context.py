@@ -39,6 +39,12 @@ class Context:
         self.principal = principal
         self.loaders = Loaders(self.services, principal)
 
+    def afresh(self) -> None:
+        """Forget what was read: a subscription's next message is read anew (its context
+        lives as long as its connection)."""
+        self.loaders = Loaders(self.services, self.principal)
+        self._once = {}
+
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         """``make()``'s answer, worked out once per request however many fields (or
         aliases of one field) ask for it."""

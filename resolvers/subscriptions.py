@@ -9,7 +9,9 @@ a webhook or a mutation on another caused.
   approvals queue watches ``REQUESTED``;
 - ``workflowRunUpdated(id:, workflow:)``: a workflow run each time it moves on (a step
   started, succeeded or failed; the run finished, waits, is parked, retried or cancelled),
-  as it is then; a principal limited to legal entities hears only of runs it may see.
+  as it is then; a principal limited to legal entities hears only of runs it may see;
+- ``customerUpdated(id:)``: the customer, read afresh, each time an event names one of its
+  records (a webhook, a change feed) or one of its credits changes.
 
 A subscription needs the same scopes as the matching query, checked when it starts; one
 connection runs at most ``limits.max_subscriptions_per_connection`` at once
@@ -27,11 +29,14 @@ import strawberry
 from strawberry.federation.schema_directives import RequiresScopes
 
 from gateway.auth.scopes import Scope, needs
-from gateway.events.broadcast import CREDITS, EVENTS, WORKFLOW_RUNS, Broadcast
+from gateway.errors import NotFound
+from gateway.events.broadcast import CREDITS, CUSTOMERS, EVENTS, WORKFLOW_RUNS, Broadcast
 from gateway.limits.errors import SubscriptionLimit
+from gateway.logs import quoted
 from gateway.workflows.engine import run_of
 from resolvers.context import Info
 from resolvers.credit import CreditRequestType
+from resolvers.customer import CustomerType
 from resolvers.enums import CreditStatus
 from resolvers.workflow import WorkflowRunType, visible
 
@@ -115,6 +120,26 @@ class Subscription:
                     continue
                 if await visible(info, [run]):
                     yield WorkflowRunType.of(run)
+
+    @strawberry.subscription(
+        description="The customer, read afresh, each time an event names one of its records "
+        "(a webhook, a change feed) or one of its credit requests changes.",
+        directives=[RequiresScopes(scopes=needs(Scope.CUSTOMERS_READ))],
+    )
+    async def customer_updated(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[CustomerType, None]:
+        context = info.context
+        if await context.loaders.customer(str(id)) is None:  # another entity's: not there
+            raise NotFound(f"no customer {quoted(id)}")
+        async with aclosing(_messages(info, CUSTOMERS)) as messages:
+            async for message in messages:
+                if message["customer"] != str(id):
+                    continue
+                context.afresh()
+                identity = await context.loaders.customer(str(id))
+                if identity is not None:
+                    yield CustomerType.of(identity)
 
     @strawberry.subscription(
         description="A credit request each time its status changes, as it is then; `status` "

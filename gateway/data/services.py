@@ -22,7 +22,7 @@ from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
 from gateway.events.actions import ACTIONS, Actions
-from gateway.events.broadcast import CREDITS, WORKFLOW_RUNS, Broadcast
+from gateway.events.broadcast import CREDITS, CUSTOMERS, WORKFLOW_RUNS, Broadcast
 from gateway.events.consumer import StreamConsumer, sweep_forever
 from gateway.events.feeds import ChangeFeeds
 from gateway.events.intake import Intake
@@ -153,9 +153,14 @@ class Services:
             moved=run_moved,
         )
 
-        credits.moved = lambda credit_id: broadcast.publish(CREDITS, {"credit": credit_id})
+        async def credit_moved(credit_id: str) -> None:
+            await broadcast.publish(CREDITS, {"credit": credit_id})
+            credit = await credits.get(credit_id)
+            await broadcast.publish(CUSTOMERS, {"customer": credit.customer_id})
+
+        credits.moved = credit_moved
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
-        intake = Intake(session_factory, reader, audit, secrets, broadcast)
+        intake = Intake(session_factory, reader, audit, secrets, broadcast, crosswalk)
         router = Router(session_factory, credits.engine, routes)
         claim_after_s = settings.event_claim_after_s
         return cls(

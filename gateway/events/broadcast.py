@@ -34,6 +34,7 @@ CHANNEL = "opsgraph:broadcast"
 # The topics: events processed ({id, source, type, subject, time}), workflow runs that
 # moved on ({run}), credit requests whose status changed ({credit}).
 EVENTS, WORKFLOW_RUNS, CREDITS = "events", "workflow_runs", "credits"
+CUSTOMERS = "customers"
 QUEUE = 256
 RECONNECT_S = 1.0
 STOP_S = 2.0

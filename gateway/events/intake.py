@@ -11,7 +11,8 @@
    that cannot take it: 503, and the vendor delivers again.
 3. **Processed**: the entity cache forgets each record the event names (and the list of its
    parent that holds it) as its owner answered it, so the next read asks the owner; then
-   the event is marked processed, and subscribers hear of it (``gateway.events.broadcast``).
+   the event is marked processed, and subscribers hear of it (``gateway.events.broadcast``):
+   of the event, and of each customer whose records it names (``customerUpdated``).
    An event stored by a process that died before processing it is processed by the next
    ``process_pending`` round (``Services``' background loop).
 """
@@ -32,11 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.billing import webhooks as billing
 from connectors.errors import GatewayError, WebhookRejected
-from connectors.models import SystemName
+from connectors.models import ChangeEvent, ObjectKind, SystemName
 from connectors.support import webhooks as support
 from gateway.data.audit import AuditLog, Operation
+from gateway.data.crosswalk import Crosswalk
 from gateway.data.reads import Reader
-from gateway.events.broadcast import EVENTS, Broadcast
+from gateway.events.broadcast import CUSTOMERS, EVENTS, Broadcast
 from gateway.events.canonical import canonical, changes_of, restored, stored
 from gateway.storage.tables import InboundEvent, OutboxMessage
 
@@ -84,11 +86,13 @@ class Intake:
         audit: AuditLog,
         secrets: Mapping[SystemName, str],
         broadcast: Broadcast | None = None,
+        crosswalk: Crosswalk | None = None,
     ) -> None:
         self.sessions = sessions
         self.reader = reader
         self.audit = audit
         self.broadcast = broadcast
+        self.crosswalk = crosswalk
         # Only the systems given a webhook secret take deliveries.
         self.secrets = {s: secret for s, secret in secrets.items() if secret and s in VERIFIERS}
 
@@ -154,8 +158,9 @@ class Intake:
         """Processes the inbox's row ``row_id``, which holds ``event``: the cache forgets
         what it names, the row is marked, and subscribers are told, by whichever process
         marks it (another may be processing it too: the pending round)."""
+        changes = changes_of(event)
         try:
-            for change in changes_of(event):
+            for change in changes:
                 # The cache holds each kind as its owner answers it; what another system
                 # says of a kind it does not own (Zendesk's organizations) is not cached.
                 if self.reader.owner(change.kind) is change.system:
@@ -172,6 +177,22 @@ class Intake:
         if self.broadcast is not None and getattr(marked, "rowcount", 0) == 1:
             notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
             await self.broadcast.publish(EVENTS, notice)
+            for customer in await self._customers(changes):
+                await self.broadcast.publish(CUSTOMERS, {"customer": customer})
+
+    async def _customers(self, changes: list[ChangeEvent]) -> list[str]:
+        """The opsgraph ids of the customers whose records ``changes`` name: the record
+        itself for a customer's own (an account, a balance), else the parent whose list
+        holds it (a subscription's billing customer, a case's organization)."""
+        if self.crosswalk is None:
+            return []
+        named = {(c.system, c.parent or c.id) for c in changes if c.kind is not ObjectKind.PLAN}
+        found = []
+        for system, external_id in sorted(named):
+            identity = await self.crosswalk.by_external_id(system, external_id, entities=None)
+            if identity is not None:
+                found.append(identity.id)
+        return sorted(set(found))
 
     def _rejected(self, system: SystemName, refused: WebhookRejected) -> None:
         log.info("webhook from %s rejected: %s", system.value, refused.message)

@@ -6,10 +6,11 @@ replay``, repeats nothing that reached its owner."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from connectors.models import SystemName
@@ -17,7 +18,14 @@ from connectors.sandbox.billing.writes import signed
 from gateway.auth.scopes import Role
 from tests.gateway.events.vendor_events import usage_alert
 from tests.identity import identity
-from tests.world import Sandboxes, opsgraph, sandbox_variables, until
+from tests.world import (
+    Sandboxes,
+    migrated_database,
+    opsgraph,
+    sandbox_variables,
+    sandboxes,
+    until,
+)
 
 ERP = SystemName.ERP
 WHSEC = "whsec_dead_letters"
@@ -39,6 +47,19 @@ REPLAY = """mutation($from: DateTime!, $to: DateTime!, $type: String, $key: Stri
 RUN = """query($id: ID!) {
   workflowRun(id: $id) { status steps { name status attempts output } }
 }"""
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[Sandboxes]:
+    """Sandboxes of this module's own: it posts invoices and opens tickets (the ``gateway``
+    fixture builds its gateways over these)."""
+    with sandboxes() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def linked_db(boxes: Sandboxes, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return migrated_database(tmp_path_factory.mktemp("dead-letters") / "gateway.db", boxes.world)
 
 
 def ask(client: TestClient, query: str, headers: dict[str, str], **variables: Any) -> Any:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -19,19 +19,21 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from connectors.models import SystemName
 from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.sandbox.serve import Running, serve_in_thread
 from gateway.app import create_app
 from gateway.auth.scopes import Role
+from tests.gateway.events.subscribers import Subscriber, request_credit
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
-from tests.world import Sandboxes, migrated_database, sandboxes, until
+from tests.world import SECRET, Sandboxes, migrated_database, sandboxes, until
 
-JS = Path(__file__).resolve().parents[2] / "js"
 WHSEC = "whsec_sandbox"
 EVENTS = "subscription($type: String) { eventProcessed(type: $type) { id source type subject } }"
 RUNS = """subscription($workflow: String) {
@@ -67,56 +69,18 @@ def gateway(
         running.stop()
 
 
-class Subscriber:
-    """``tests/js/subscribe.mjs``: one subscription through graphql-ws (``sse``: through
-    graphql-sse), its lines read."""
-
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        query: str,
-        variables: dict[str, Any],
-        count: int,
-        *,
-        sse: bool = False,
-    ):
-        endpoint = f"{url}/graphql" if sse else url.replace("http://", "ws://") + "/graphql"
-        self.process = subprocess.Popen(
-            ["node", "subscribe.mjs", endpoint, token, query, json.dumps(variables), str(count)],
-            cwd=JS,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def stop(self) -> None:
-        self.process.kill()
-        output, _ = self.process.communicate()
-        self._lines = [json.loads(line) for line in output.splitlines() if line.strip()]
-
-    def seen(self) -> list[dict[str, Any]]:
-        """What a stopped subscriber had printed."""
-        return self._lines
-
-    def lines(self, timeout_s: float = 20) -> list[dict[str, Any]]:
-        try:
-            output, _ = self.process.communicate(timeout=timeout_s)
-        finally:
-            self.process.kill()
-        return [json.loads(line) for line in output.splitlines() if line.strip()]
-
-
 def listening(app: Starlette, topic: str, count: int) -> bool:
     return app.state.services.broadcast.subscribers(topic) >= count
 
 
-def deliver(url: str, event_id: str) -> None:
+def deliver(url: str, event_id: str, customer: str = "cus_x") -> None:
+    """A signed ``invoice.paid`` for an invoice of the billing customer ``customer``."""
     event = {
         "id": event_id,
         "object": "event",
         "type": "invoice.paid",
         "created": int(time.time()),
-        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
+        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": customer}},
     }
     body = json.dumps(event).encode()
     answer = httpx.post(f"{url}/webhooks/billing", content=body, headers=stripe_signed(WHSEC, body))
@@ -182,25 +146,6 @@ def test_a_connection_without_a_valid_token_is_refused(
     lines = Subscriber(url, token, EVENTS, {}, 1).lines()
     assert lines == [{"error": {"code": 4403, "reason": "Forbidden"}}]
     assert until(lambda: refusals() == before + 1, within_s=10)  # audited, like HTTP's
-
-
-REQUEST = """mutation($input: RequestCreditInput!, $key: String!) {
-  requestCredit(input: $input, idempotencyKey: $key) {
-    credit { id status } workflowRun { id status } userErrors { code }
-  }
-}"""
-
-
-def request_credit(url: str, customer: str, case_id: str, amount: str, key: str) -> Any:
-    """``requestCredit`` by a support lead for ``amount`` EUR: the answer's body."""
-    variables = {
-        "input": {"customerId": customer, "caseId": case_id,
-                  "amount": {"amount": amount, "currency": "EUR"}, "reason": "SLA breached"},
-        "key": key,
-    }  # fmt: skip
-    lead = identity().headers(Role.SUPPORT_LEAD, subject="lead-sub")
-    body = {"query": REQUEST, "variables": variables}
-    return httpx.post(f"{url}/graphql", json=body, headers=lead, timeout=30).json()
 
 
 def test_a_workflow_run_is_seen_moving_on_step_by_step(
@@ -464,3 +409,104 @@ def test_a_principal_of_one_legal_entity_hears_only_of_its_credits(
     time.sleep(0.5)  # the outsider heard the same broadcast: time to print, were it told
     outsider.stop()
     assert outsider.process.returncode is not None and outsider.seen() == [{"connected": True}]
+
+
+CUSTOMER = """subscription($id: ID!) {
+  customerUpdated(id: $id) { id name externalIds { system id } }
+}"""
+
+
+def test_a_customer_watcher_hears_of_events_about_its_customer_only(
+    boxes: Sandboxes, gateway: tuple[str, Starlette]
+) -> None:
+    url, app = gateway
+    watched, other = boxes.world.customers[2], boxes.world.customers[3]
+    token = identity().token(Role.INTEGRATION_ADMIN)
+    foreign = next(c for c in boxes.world.customers if c.legal_entity != watched.legal_entity)
+    outsider = identity().token(Role.VIEWER, entities=[foreign.legal_entity], subject="v-out")
+    before = app.state.services.broadcast.subscribers("customers")
+    watcher = Subscriber(url, token, CUSTOMER, {"id": watched.id}, 1)
+    refused = Subscriber(url, outsider, CUSTOMER, {"id": watched.id}, 1)
+    assert until(lambda: listening(app, "customers", before + 1), within_s=15)
+    deliver(url, "evt_cust_other", other.external_ids[SystemName.BILLING])
+    deliver(url, "evt_cust_watched", watched.external_ids[SystemName.BILLING])
+    lines = watcher.lines()
+    assert lines[0] == {"connected": True}
+    told = lines[1]["next"]["data"]["customerUpdated"]
+    assert (told["id"], told["name"]) == (watched.id, watched.name)
+    assert {e["system"]: e["id"] for e in told["externalIds"]} == {
+        s.name: i for s, i in watched.external_ids.items()
+    }
+    assert lines[2:] == [{"complete": True}]
+    # Another legal entity's principal finds no such customer to watch.
+    assert refused.lines()[1:] == [
+        {"next": {"data": None, "errors": [
+            {"message": f"no customer '{watched.id}'", "extensions": {"code": "NOT_FOUND"}}
+        ]}},
+        {"complete": True},
+    ]  # fmt: skip
+
+
+def test_a_usage_alert_from_billing_drives_its_route_and_a_watcher_sees_each_step(
+    boxes: Sandboxes, gateway: tuple[str, Starlette]
+) -> None:
+    """Usage reported to billing through Stripe's own SDK crosses an alert's threshold;
+    billing delivers the signed ``billing.alert.triggered``; the gateway routes it through
+    the ERP, the CRM and the support desk, and a graphql-ws watcher sees every step."""
+    url, app = gateway
+    customer = next(
+        c
+        for c in boxes.world.customers
+        if c.currency == "USD" and c.legal_entity == "Opsgraph Inc." and len(c.external_ids) == 4
+    )
+    billing = customer.external_ids[SystemName.BILLING]
+    token = identity().token(Role.INTEGRATION_ADMIN)
+    before = app.state.services.broadcast.subscribers("workflow_runs")
+    watcher = Subscriber(url, token, RUNS, {"workflow": "route:usage_over_threshold"}, 10)
+    assert until(lambda: listening(app, "workflow_runs", before + 1), within_s=15)
+    boxes.deliver(SystemName.BILLING, f"{url}/webhooks/billing")
+    http = stripe.RequestsClient()
+    try:
+        client = stripe.StripeClient(
+            SECRET,
+            base_addresses={"api": boxes.urls[SystemName.BILLING]},
+            http_client=http,
+            max_network_retries=0,
+        )
+        event_name = f"api_calls_{uuid.uuid4().hex[:8]}"
+        meter = client.v1.billing.meters.create(
+            {"display_name": "API calls", "event_name": event_name,
+             "default_aggregation": {"formula": "sum"}}
+        )  # fmt: skip
+        threshold = {
+            "gte": 1000,
+            "meter": meter.id,
+            "recurrence": "one_time",
+            "filters": [{"type": "customer", "customer": billing}],
+        }
+        client.v1.billing.alerts.create(
+            {"alert_type": "usage_threshold", "title": "Over plan", "usage_threshold": threshold}
+        )
+        for value in (700, 500):  # 1,200: over the threshold by 200
+            payload = {"stripe_customer_id": billing, "value": str(value)}
+            client.v1.billing.meter_events.create({"event_name": event_name, "payload": payload})
+        lines = watcher.lines(timeout_s=30)
+    finally:
+        http.close()
+        boxes.deliver(SystemName.BILLING, None)
+    assert lines[0] == {"connected": True} and lines[-1] == {"complete": True}
+    runs = [line["next"]["data"]["workflowRunUpdated"] for line in lines[1:-1]]
+    steps = ["enrich_usage", "erp_post_usage", "crm_usage_health", "support_entitlement_changed"]
+    # Taken; then each step started and succeeded, in order; then the run succeeded.
+    expected = [("RUNNING", ("PENDING",) * 4)]
+    for n in range(4):
+        done = ("SUCCEEDED",) * n
+        expected += [
+            ("RUNNING", (*done, "RUNNING", *("PENDING",) * (3 - n))),
+            ("RUNNING", (*done, "SUCCEEDED", *("PENDING",) * (3 - n))),
+        ]
+    expected.append(("SUCCEEDED", ("SUCCEEDED",) * 4))
+    seen = [(r["status"], tuple(s["status"] for s in r["steps"])) for r in runs]
+    assert seen == expected
+    assert {r["id"] for r in runs} == {runs[0]["id"]}
+    assert [s["name"] for s in runs[-1]["steps"]] == steps
