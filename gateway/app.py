@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         persisted=persisted,
         graphiql=not production,
         hide_suggestions=production,
-        keep_alive_s=settings.http.stream_keep_alive_s,
+        keep_alive_s=settings.http.keep_alive_s,
     )
     http = settings.http
     return Starlette(

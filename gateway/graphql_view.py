@@ -38,7 +38,7 @@ Subscriptions run over a WebSocket (``graphql-transport-ws``) and over HTTP as a
 POST that accepts ``text/event-stream`` gets Server-Sent Events (the graphql-sse protocol's
 distinct-connections mode: ``event: next`` per message, ``event: complete`` at the end), one
 that accepts ``multipart/mixed;subscriptionSpec="1.0"`` gets Apollo's multipart
-subscriptions. Both are sent a keep-alive every ``http.stream_keep_alive_s`` while nothing
+subscriptions. Both are sent a keep-alive every ``http.keep_alive_s`` while nothing
 happens. Only subscriptions stream: a query or mutation sent that way is answered with one
 error message, and runs only as JSON, within its deadline.
 """
@@ -84,6 +84,7 @@ from gateway.data.audit import Operation
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
 from gateway.http import csrf
 from gateway.http.media import Media, negotiate
+from gateway.http.ws_keepalive import KeepAliveHandler
 from gateway.limits.errors import LimitExceeded
 from gateway.persisted.errors import PersistedQueryError
 from gateway.persisted.queries import PersistedQueries
@@ -140,6 +141,7 @@ def streams(scope: Scope) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = KeepAliveHandler
     stream_transport_classes_by_protocol = {
         GRAPHQL_SSE_PROTOCOL: _SubscriptionsOverSSE,
         MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
@@ -166,6 +168,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.persisted = persisted
         self.hide_suggestions = hide_suggestions
+        self.ws_keep_alive_s = keep_alive_s  # read by KeepAliveHandler
         for transport in self._stream_transports():
             transport.heartbeat_interval = keep_alive_s
 

@@ -148,9 +148,11 @@ class HttpSettings(BaseModel):
     # Starlette's TestClient sends ``Host: testserver``.
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "testserver"]
     cors_origins: list[str] = []
-    # A subscription streamed over HTTP (Server-Sent Events, multipart) is sent a keep-alive
-    # this often while nothing happens, so proxies and clients know it is alive.
-    stream_keep_alive_s: Annotated[float, Field(gt=0, le=300)] = 15.0
+    # A subscription's connection is sent a keep-alive this often while nothing happens (a
+    # WebSocket a graphql-transport-ws ping, which a peer that stays silent for two of them
+    # loses the connection over; an HTTP stream a comment or an empty part), so proxies and
+    # clients know it is alive.
+    keep_alive_s: Annotated[float, Field(gt=0, le=300)] = 15.0
 
     @field_validator("allowed_hosts")
     @classmethod

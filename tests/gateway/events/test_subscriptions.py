@@ -22,6 +22,7 @@ import pytest
 import stripe
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from connectors.models import SystemName
@@ -59,7 +60,7 @@ def gateway(
         boxes.settings(
             database,
             connector={"timeout_s": 2, "webhook_secret": WHSEC},
-            http={"stream_keep_alive_s": 0.5},  # a quiet stream is told twice a second
+            http={"keep_alive_s": 0.5},  # a quiet stream is told twice a second
         )
     )
     running: Running = serve_in_thread(app, lifespan="on")
@@ -354,6 +355,42 @@ async def _connected(url: str, token: str) -> ClientConnection:
     return socket_
 
 
+async def _receive(socket_: ClientConnection) -> Any:
+    """The next message other than the server's keep-alive pings, which it answers."""
+    while True:
+        message = json.loads(await asyncio.wait_for(socket_.recv(), 10))
+        if message != {"type": "ping"}:
+            return message
+        await socket_.send(json.dumps({"type": "pong"}))
+
+
+async def test_the_server_pings_and_closes_a_connection_that_never_answers(
+    gateway: tuple[str, Starlette],
+) -> None:
+    """The module's gateway pings every 0.5 s."""
+    url, _ = gateway
+    token = identity().token(Role.INTEGRATION_ADMIN)
+    answering = await _connected(url, token)
+    silent = await _connected(url, token)
+    try:
+        for _ in range(4):  # 2 s: four pings, each answered; the connection stays
+            assert json.loads(await asyncio.wait_for(answering.recv(), 2)) == {"type": "ping"}
+            await answering.send(json.dumps({"type": "pong"}))
+        # The silent one heard its pings and never answered: closed after two intervals.
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                assert json.loads(await asyncio.wait_for(silent.recv(), 3)) == {"type": "ping"}
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (  # type: ignore[union-attr]
+            4408,
+            "No pong within two pings",
+        )
+        await answering.send(json.dumps({"type": "ping"}))
+        assert await _receive(answering) == {"type": "pong"}
+    finally:
+        await answering.close()
+        await silent.close()
+
+
 async def test_a_connection_runs_at_most_twenty_subscriptions_at_once(
     gateway: tuple[str, Starlette],
 ) -> None:
@@ -363,14 +400,14 @@ async def test_a_connection_runs_at_most_twenty_subscriptions_at_once(
         for n in range(1, 22):
             subscribe = {"id": str(n), "type": "subscribe", "payload": {"query": EVENTS}}
             await socket_.send(json.dumps(subscribe))
-        refused = json.loads(await asyncio.wait_for(socket_.recv(), 10))
+        refused = await _receive(socket_)
         assert refused["id"] == "21"
         [error] = refused["payload"]["errors"]
         assert (error["extensions"]["code"], error["message"]) == (
             "SUBSCRIPTION_LIMIT",
             "A connection runs at most 20 subscriptions at once; end one first.",
         )
-        assert json.loads(await asyncio.wait_for(socket_.recv(), 10)) == {
+        assert await _receive(socket_) == {
             "id": "21", "type": "complete"
         }  # fmt: skip
         assert app.state.services.broadcast.subscribers("events") == 20
@@ -382,7 +419,7 @@ async def test_a_connection_runs_at_most_twenty_subscriptions_at_once(
         assert await _eventually(lambda: app.state.services.broadcast.subscribers("events") == 20)
         # Running: an event reaches subscriptions 2-20 and 22, nothing refused 22.
         await asyncio.to_thread(deliver, url, "evt_sub_limit")
-        told = [json.loads(await asyncio.wait_for(socket_.recv(), 10)) for _ in range(20)]
+        told = [await _receive(socket_) for _ in range(20)]
         assert sorted((m["id"], m["type"]) for m in told) == sorted(
             (str(n), "next") for n in [*range(2, 21), 22]
         )
