@@ -14,7 +14,7 @@ JS_STAMP := tests/js/node_modules/.installed
 # The persisted query safelist: every operation of dashboards/operations, by hash.
 MANIFEST := dashboards/operations/manifest.json
 
-.PHONY: demo test lint typecheck schemacheck pytest manifest clean
+.PHONY: demo test lint typecheck schemacheck pytest manifest clean bench-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	touch $@
 
 manifest: $(MANIFEST)
+
+# What the benchmarks in bench/ drive load with: wrk, from Debian's packages.
+bench-tools: $(DEV_STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
 $(MANIFEST): $(STAMP) $(wildcard dashboards/operations/*.graphql)
 	$(BIN)/python -m gateway.persisted.manifest

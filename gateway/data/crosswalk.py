@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -89,6 +89,21 @@ class Crosswalk:
         async with self._sessions() as session:
             found = await self._read(session, _visible(linked, entities))
         return found[0] if found else None
+
+    async def customer_ids(
+        self, pairs: Collection[tuple[SystemName, str]]
+    ) -> dict[tuple[SystemName, str], str]:
+        """The opsgraph customer id of each (system, external id) the crosswalk links, in
+        one statement, whatever the legal entity (what the gateway itself looks up)."""
+        if not pairs:
+            return {}
+        wanted = [(system.value, external_id) for system, external_id in pairs]
+        query = select(ExternalId.system, ExternalId.external_id, ExternalId.customer_id).where(
+            tuple_(ExternalId.system, ExternalId.external_id).in_(wanted)
+        )
+        async with self._sessions() as session:
+            rows = await session.execute(query)
+        return {(SystemName(system), ext): customer for system, ext, customer in rows}
 
     async def page(
         self,

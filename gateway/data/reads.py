@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -171,10 +171,21 @@ class Reader:
         """Drop what the cache holds for an entity (and its parent's list of that kind)
         because a write or an event changed it; ``id`` None: the parent's list alone (a
         write that may have added to it)."""
-        system = self.owner(kind)
-        keys = [] if id is None else [_Read(system, kind, Shape.RECORDS).key(id)]
-        if parent is not None:
-            keys.append(_Read(system, kind, Shape.RELATED).key(parent))
+        return await self.invalidate_many([(kind, id, parent)])
+
+    async def invalidate_many(
+        self, entities: Iterable[tuple[ObjectKind, str | None, str | None]]
+    ) -> int:
+        """``invalidate`` for each (kind, id, parent), in one call to the cache."""
+        keys: list[str] = []
+        for kind, id, parent in entities:
+            system = self.owner(kind)
+            if id is not None:
+                keys.append(_Read(system, kind, Shape.RECORDS).key(id))
+            if parent is not None:
+                keys.append(_Read(system, kind, Shape.RELATED).key(parent))
+        if not keys:
+            return 0
         # A read from now on does not join one that asked before the change.
         self.flights.detach(keys)
         return await self.cache.invalidate(keys)

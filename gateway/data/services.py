@@ -198,6 +198,7 @@ class Services:
         await self.breakers.initialize()
         self.broadcast.start()
         self.registry.start()
+        self.intake.start()
         # Runs a stopped process left behind resume, and notifications go out, from here on.
         interval = self.background_interval_s
         self._background = [
@@ -220,6 +221,7 @@ class Services:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.intake.aclose()
         await self.broadcast.aclose()
         await self.registry.aclose()
         await self.audit.drain()

@@ -69,18 +69,20 @@ class StreamConsumer:
         down (the entries wait in the stream, or the events in the inbox)."""
         await self._group()
         entries = await self._claimed() or await self._new()
-        done = []
+        done = [entry_id for entry_id, _ in entries]
+        events = []
         for entry_id, fields in entries:
-            raw = fields.get(b"event")
-            if raw is not None:  # an entry without an event is acknowledged and dropped
-                try:
-                    await self.router.route(restored(json.loads(raw)))
-                except Exception:
-                    # Left pending: claimed again after claim_after_s, by this consumer or
-                    # another, or routed from the inbox.
-                    log.exception("routing stream entry %s failed", entry_id.decode())
-                    continue
-            done.append(entry_id)
+            try:
+                events.append(restored(json.loads(fields[b"event"])))
+            except (KeyError, ValueError, TypeError) as unreadable:  # acknowledged, dropped
+                log.error("stream entry %s is no event: %r", entry_id.decode(), unreadable)
+        try:
+            await self.router.route_many(events)
+        except Exception:
+            # Left pending: claimed again after claim_after_s, by this consumer or another,
+            # or routed from the inbox.
+            log.exception("routing %d stream entries failed", len(events))
+            return 0
         if done:
             await self.redis.run(lambda: self._ack(done))
         return len(done)

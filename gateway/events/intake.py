@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.http import CloudEvent
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.billing import webhooks as billing
 from connectors.errors import GatewayError, WebhookRejected
-from connectors.models import ChangeEvent, ObjectKind, SystemName
+from connectors.models import ObjectKind, SystemName
 from connectors.support import webhooks as support
 from gateway.data.audit import AuditLog, Operation
 from gateway.data.crosswalk import Crosswalk
@@ -48,8 +49,13 @@ TOLERANCE_S = 300
 # The outbox topic of canonical events, which the relay moves to the stream.
 OUTBOX_TOPIC = "events"
 PENDING_BATCH = 100
+# At most this many deliveries are written in one transaction.
+BATCH = 200
 
 Verify = Callable[[bytes, Mapping[str, str], str], dict[str, Any]]
+# What storing an event answers: its new inbox row (None: held already), and whether the
+# cache forgot what it names.
+Added = tuple[int | None, bool]
 
 
 def _verify_billing(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, Any]:
@@ -93,6 +99,10 @@ class Intake:
         self.audit = audit
         self.broadcast = broadcast
         self.crosswalk = crosswalk
+        self._inbox = _Inbox(sessions, self._forget)
+        # Events stored and forgotten by the cache, waiting to be marked and told.
+        self._told: asyncio.Queue[tuple[int, CloudEvent]] = asyncio.Queue()
+        self._processing: asyncio.Task[None] | None = None
         # Only the systems given a webhook secret take deliveries.
         self.secrets = {s: secret for s, secret in secrets.items() if secret and s in VERIFIERS}
 
@@ -113,24 +123,48 @@ class Intake:
 
     async def store(self, system: SystemName, event: CloudEvent) -> Received:
         """Stores a canonical event (a proved delivery's, a change feed's) once, and
-        processes it."""
-        payload = stored(event)
-        inbox = InboundEvent(
-            source=system.value, event_id=event["id"], type=event["type"], payload=payload
-        )
-        try:
-            async with self.sessions.begin() as session:
-                session.add(inbox)
-                key = f"{system.value}:{event['id']}"
-                session.add(OutboxMessage(topic=OUTBOX_TOPIC, key=key, payload=payload))
-        except IntegrityError:
+        processes it: the cache forgets what it names before this answers; marking it and
+        telling subscribers is the processor's (``start``), else done here too."""
+        row_id, forgotten = await self._inbox.add(system, event)
+        if row_id is None:
             return Received(event["id"], event["type"], duplicate=True)
-        await self._process(inbox.id, event)
+        if forgotten:
+            if self._processing is not None:
+                self._told.put_nowait((row_id, event))
+            else:
+                await self._mark([(row_id, event)])
         return Received(event["id"], event["type"], duplicate=False)
 
+    def start(self) -> None:
+        """Marks and tells in batches from now on, in a task of its own."""
+        if self._processing is None:
+            self._processing = asyncio.create_task(self._process_told())
+
+    async def aclose(self) -> None:
+        """Stops the processor once what it was given is marked and told."""
+        if self._processing is None:
+            return
+        await self._told.join()
+        self._processing.cancel()
+        await asyncio.gather(self._processing, return_exceptions=True)
+        self._processing = None
+
+    async def _process_told(self) -> None:
+        while True:
+            batch = [await self._told.get()]
+            while not self._told.empty() and len(batch) < PENDING_BATCH:
+                batch.append(self._told.get_nowait())
+            try:
+                await self._mark(batch)
+            except Exception:  # the rows stay unmarked: the pending round processes them
+                log.exception("marking %d processed events failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._told.task_done()
+
     async def process_pending(self) -> int:
-        """Processes the events stored and not processed (their process died in between);
-        answers how many."""
+        """Processes the events stored and not processed (their process died in between,
+        or the cache could not forget what they name); answers how many."""
         async with self.sessions() as session:
             pending = list(
                 await session.execute(
@@ -140,8 +174,9 @@ class Intake:
                     .limit(PENDING_BATCH)
                 )
             )
-        for row_id, payload in pending:
-            await self._process(row_id, restored(payload))
+        events = [(row_id, restored(payload)) for row_id, payload in pending]
+        if await self._forget([event for _, event in events]):
+            await self._mark(events)
         return len(pending)
 
     async def process_forever(self, interval_s: float) -> None:
@@ -154,45 +189,67 @@ class Intake:
                 log.exception("processing stored events failed")
             await asyncio.sleep(interval_s)
 
-    async def _process(self, row_id: int, event: CloudEvent) -> None:
-        """Processes the inbox's row ``row_id``, which holds ``event``: the cache forgets
-        what it names, the row is marked, and subscribers are told, by whichever process
-        marks it (another may be processing it too: the pending round)."""
-        changes = changes_of(event)
+    async def _forget(self, events: list[CloudEvent]) -> bool:
+        """The cache forgets each record the events name, in one call; False if it could
+        not (the next pending round tries again)."""
+        # The cache holds each kind as its owner answers it; what another system says of a
+        # kind it does not own (Zendesk's organizations) is not cached.
+        named = [
+            (change.kind, change.id, change.parent)
+            for event in events
+            for change in changes_of(event)
+            if self.reader.owner(change.kind) is change.system
+        ]
         try:
-            for change in changes:
-                # The cache holds each kind as its owner answers it; what another system
-                # says of a kind it does not own (Zendesk's organizations) is not cached.
-                if self.reader.owner(change.kind) is change.system:
-                    await self.reader.invalidate(change.kind, change.id, parent=change.parent)
-        except GatewayError as failed:  # the cache is down: the next round tries again
-            log.warning("event %s %s not processed: %s", event["source"], event["id"], failed)
+            await self.reader.invalidate_many(named)
+        except GatewayError as failed:  # the cache is down
+            log.warning("%d events not processed: %s", len(events), failed)
+            return False
+        return True
+
+    async def _mark(self, batch: list[tuple[int, CloudEvent]]) -> None:
+        """Marks the inbox's rows processed, in one statement, and tells subscribers of the
+        events this process marked (another may be processing them too: a pending round)."""
+        if not batch:
             return
+        events = dict(batch)
         async with self.sessions.begin() as session:
-            marked = await session.execute(
+            marked = await session.scalars(
                 update(InboundEvent)
-                .where(InboundEvent.id == row_id, InboundEvent.processed_at.is_(None))
+                .where(InboundEvent.id.in_(events), InboundEvent.processed_at.is_(None))
                 .values(processed_at=datetime.now(UTC))
+                .returning(InboundEvent.id)
             )
-        if self.broadcast is not None and getattr(marked, "rowcount", 0) == 1:
+            ids = sorted(marked.all())
+        if self.broadcast is None or not ids:
+            return
+        told = [events[id_] for id_ in ids]
+        customers = await self._customers(told)
+        for event in told:
             notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
             await self.broadcast.publish(EVENTS, notice)
-            for customer in await self._customers(changes):
+            for customer in customers.get(event["id"], []):
                 await self.broadcast.publish(CUSTOMERS, {"customer": customer})
 
-    async def _customers(self, changes: list[ChangeEvent]) -> list[str]:
-        """The opsgraph ids of the customers whose records ``changes`` name: the record
-        itself for a customer's own (an account, a balance), else the parent whose list
-        holds it (a subscription's billing customer, a case's organization)."""
+    async def _customers(self, events: list[CloudEvent]) -> dict[str, list[str]]:
+        """By event id, the opsgraph ids of the customers whose records each event names:
+        the record itself for a customer's own (an account, a balance), else the parent
+        whose list holds it (a subscription's billing customer, a case's organization)."""
         if self.crosswalk is None:
-            return []
-        named = {(c.system, c.parent or c.id) for c in changes if c.kind is not ObjectKind.PLAN}
-        found = []
-        for system, external_id in sorted(named):
-            identity = await self.crosswalk.by_external_id(system, external_id, entities=None)
-            if identity is not None:
-                found.append(identity.id)
-        return sorted(set(found))
+            return {}
+        named = {
+            event["id"]: {
+                (c.system, c.parent or c.id)
+                for c in changes_of(event)
+                if c.kind is not ObjectKind.PLAN
+            }
+            for event in events
+        }
+        linked = await self.crosswalk.customer_ids({p for pairs in named.values() for p in pairs})
+        return {
+            event_id: sorted({linked[p] for p in pairs if p in linked})
+            for event_id, pairs in named.items()
+        }
 
     def _rejected(self, system: SystemName, refused: WebhookRejected) -> None:
         log.info("webhook from %s rejected: %s", system.value, refused.message)
@@ -205,3 +262,107 @@ class Intake:
             object_kind="webhook",
             object_id=system.value,
         )
+
+
+class _Inbox:
+    """Stores events in the inbox and the outbox, the deliveries that arrive together in one
+    transaction (group commit): while one batch is being written the next gathers, so a
+    busy gateway commits once for many deliveries and a quiet one at once. The write runs
+    in a task of its own: a caller that gives up (its client went) leaves the others' batch
+    alone. Written here: an asyncio batching helper that does this with duplicate detection
+    per row was not found on PyPI."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        forget: Callable[[list[CloudEvent]], Awaitable[bool]],
+    ) -> None:
+        self.sessions = sessions
+        self.forget = forget
+        self._waiting: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def add(self, system: SystemName, event: CloudEvent) -> Added:
+        """Stores ``event`` and has the cache forget what it names (``forget``, once for
+        the batch): its inbox row's id (None if the inbox held it already), and whether
+        the cache forgot."""
+        answer: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
+        self._waiting.append((system, event, answer))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write_all())
+        return await asyncio.shield(answer)
+
+    async def _write_all(self) -> None:
+        batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+                try:
+                    ids = await self._write(batch)
+                except asyncio.CancelledError:
+                    # The process is stopping: nobody waits for an answer that never comes.
+                    for _, _, answer in batch + self._waiting:
+                        answer.cancel()
+                    self._waiting = []
+                    raise
+                except Exception as failed:
+                    for _, _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(failed)
+                    continue
+                added = zip(batch, ids, strict=True)
+                new = [event for (_, event, _), row_id in added if row_id is not None]
+                try:
+                    forgotten = await self.forget(new) if new else True
+                except Exception:  # stored: the pending round forgets and marks them
+                    log.exception("forgetting what %d events name failed", len(new))
+                    forgotten = False
+                for (_, _, answer), row_id in zip(batch, ids, strict=True):
+                    if not answer.done():
+                        answer.set_result((row_id, forgotten))
+        finally:
+            self._writing = None
+
+    async def _write(
+        self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]
+    ) -> list[int | None]:
+        """Inserts the batch's events the inbox does not hold, and their outbox rows; each
+        event's new row id, or None (held already, or earlier in this batch)."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for system, event, _ in batch:
+            key = (system.value, str(event["id"]))
+            if key not in rows:
+                payload = stored(event)
+                rows[key] = {
+                    "source": key[0], "event_id": key[1], "type": event["type"],
+                    "payload": payload, "received_at": datetime.now(UTC),
+                }  # fmt: skip
+        async with self.sessions.begin() as session:
+            dialect = (await session.connection()).dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            # One statement for any batch (executemany, compiled once): SQLAlchemy sends
+            # it as multi-row INSERTs and gathers what RETURNING answers.
+            inserted = await session.execute(
+                insert(InboundEvent)
+                .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                .returning(InboundEvent.id, InboundEvent.source, InboundEvent.event_id),
+                list(rows.values()),
+            )
+            new = {(source, event_id): id_ for id_, source, event_id in inserted}
+            if new:
+                await session.execute(
+                    sa_insert(OutboxMessage),
+                    [
+                        {
+                            "topic": OUTBOX_TOPIC,
+                            "key": f"{source}:{event_id}",
+                            "payload": rows[(source, event_id)]["payload"],
+                        }
+                        for source, event_id in sorted(new, key=new.__getitem__)
+                    ],
+                )
+        answered: list[int | None] = []
+        for system, event, _ in batch:
+            key = (system.value, str(event["id"]))
+            answered.append(new.pop(key, None))  # the first of a key gets the row
+        return answered

@@ -1,0 +1,80 @@
+"""The intake's group commit, on SQLite and PostgreSQL: deliveries that arrive together are
+stored in one transaction, each once (a repeat in the same batch or a later one is answered
+as a duplicate), every caller is answered, and a caller that gives up leaves the others'
+batch alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from connectors.models import SystemName
+from gateway.data.services import Services
+from gateway.events.canonical import canonical
+from gateway.ownership import OwnershipMap
+from gateway.settings import load_settings
+from gateway.storage.database import sessions
+from gateway.storage.tables import InboundEvent, OutboxMessage
+
+BILLING = SystemName.BILLING
+
+
+@pytest.fixture
+async def services(migrated_url: str) -> AsyncIterator[Services]:
+    settings = load_settings(database_url=migrated_url, change_feed_interval_s=3600)
+    built = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+    yield built
+    await built.aclose()
+
+
+def paid(event_id: str) -> Any:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "type": "invoice.paid",
+        "created": int(time.time()),
+        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
+    }
+    return canonical(BILLING, event)
+
+
+async def counts(services: Services) -> tuple[int, int]:
+    async with sessions(services.engine)() as session:
+        inbox = await session.scalar(select(func.count()).select_from(InboundEvent))
+        outbox = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    return int(inbox or 0), int(outbox or 0)
+
+
+async def test_deliveries_that_arrive_together_are_stored_once_each(services: Services) -> None:
+    first = [paid(f"evt_batch_{n}") for n in range(40)]
+    repeats = [paid(f"evt_batch_{n}") for n in range(0, 40, 4)]  # ten, in the same batch
+    answers = await asyncio.gather(*(services.intake.store(BILLING, e) for e in first + repeats))
+    assert [a.duplicate for a in answers] == [False] * 40 + [True] * 10
+    assert [a.event_id for a in answers] == [e["id"] for e in first + repeats]
+    assert await counts(services) == (40, 40)
+    # Later, one at a time: the inbox holds them already.
+    again = await services.intake.store(BILLING, paid("evt_batch_7"))
+    assert again.duplicate and await counts(services) == (40, 40)
+    async with sessions(services.engine)() as session:
+        unprocessed = await session.scalar(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(InboundEvent.processed_at.is_(None))
+        )
+    assert unprocessed == 0  # no processor running: marked by each store itself
+
+
+async def test_a_caller_that_gives_up_leaves_the_batch_to_the_others(services: Services) -> None:
+    events = [paid(f"evt_gone_{n}") for n in range(20)]
+    calls = [asyncio.create_task(services.intake.store(BILLING, e)) for e in events]
+    await asyncio.sleep(0)  # all twenty are waiting on one write
+    calls[3].cancel()
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(answers[3], asyncio.CancelledError)
+    assert [a.duplicate for i, a in enumerate(answers) if i != 3] == [False] * 19  # type: ignore[union-attr]
+    assert await counts(services) == (20, 20)  # the one that gave up was stored too
