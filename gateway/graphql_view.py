@@ -135,9 +135,15 @@ _STREAMS = (_SubscriptionsOverSSE(), MultipartSubscriptionTransport())
 
 def streams(scope: Scope) -> bool:
     """Whether an HTTP request asks for a subscription's stream (SSE or multipart): what
-    the request scope serves without the whole-request deadline."""
-    accept = Headers(scope=scope).get("accept", "")
-    return any(transport.accepts(accept) for transport in _STREAMS)
+    the request scope serves without the whole-request deadline. Asked of every request:
+    the header is parsed only when it names one of the two media types."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            if b"event-stream" not in value and b"multipart/mixed" not in value:
+                return False
+            accept = value.decode("latin-1")
+            return any(transport.accepts(accept) for transport in _STREAMS)
+    return False
 
 
 class GraphQLView(GraphQL[Context, None]):

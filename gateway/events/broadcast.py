@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -61,14 +61,29 @@ class Broadcast:
         return len(self._subscribers[topic])
 
     async def publish(self, topic: str, message: Mapping[str, Any]) -> None:
-        self._deliver(topic, dict(message))
-        if self.redis is None:
+        await self.publish_many([(topic, message)])
+
+    async def publish_many(self, messages: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Each (topic, message), in order; to Redis in one round trip."""
+        for topic, message in messages:
+            self._deliver(topic, dict(message))
+        if self.redis is None or not messages:
             return
-        raw = json.dumps({"origin": self.origin, "topic": topic, "message": message})
+        raws = [
+            json.dumps({"origin": self.origin, "topic": topic, "message": message})
+            for topic, message in messages
+        ]
         client = self.redis.redis
+
+        async def send() -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                for raw in raws:
+                    pipe.publish(CHANNEL, raw)
+                await pipe.execute()
+
         try:
-            await self.redis.run(lambda: client.publish(CHANNEL, raw))
-        except RedisUnavailable as failed:  # the other replicas miss this one notice
+            await self.redis.run(send)
+        except RedisUnavailable as failed:  # the other replicas miss these notices
             log.debug("broadcast not published to Redis: %r", failed)
 
     async def subscribe(self, topic: str) -> AsyncGenerator[dict[str, Any], None]:

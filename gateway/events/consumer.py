@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -62,13 +63,21 @@ class StreamConsumer:
         self.group = group
         self.name = name or consumer_name()
         self._grouped = False
+        self._claim_at = 0.0
 
     async def consume_once(self) -> int:
         """Routes one batch: entries a dead consumer left pending first, then new ones;
         answers how many were routed and acknowledged. ``RedisUnavailable`` while Redis is
         down (the entries wait in the stream, or the events in the inbox)."""
         await self._group()
-        entries = await self._claimed() or await self._new()
+        entries: Sequence[Entry] = []
+        # What a dead consumer left is looked for now and then (it waits claim_after_s
+        # anyway), not in every round of a busy stream.
+        now = time.monotonic()
+        if now >= self._claim_at:
+            self._claim_at = now + self.claim_after_ms / 2000
+            entries = await self._claimed()
+        entries = entries or await self._new()
         done = [entry_id for entry_id, _ in entries]
         events = []
         for entry_id, fields in entries:

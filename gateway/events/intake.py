@@ -225,11 +225,12 @@ class Intake:
             return
         told = [events[id_] for id_ in ids]
         customers = await self._customers(told)
+        notices: list[tuple[str, dict[str, Any]]] = []
         for event in told:
             notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
-            await self.broadcast.publish(EVENTS, notice)
-            for customer in customers.get(event["id"], []):
-                await self.broadcast.publish(CUSTOMERS, {"customer": customer})
+            notices.append((EVENTS, notice))
+            notices += [(CUSTOMERS, {"customer": c}) for c in customers.get(event["id"], [])]
+        await self.broadcast.publish_many(notices)
 
     async def _customers(self, events: list[CloudEvent]) -> dict[str, list[str]]:
         """By event id, the opsgraph ids of the customers whose records each event names:
