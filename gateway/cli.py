@@ -172,9 +172,10 @@ def _utc(at: datetime) -> datetime:
 @app.command()
 def replay(
     since: Annotated[
-        datetime, typer.Option("--from", help="First moment of the range (UTC unless it says).")
+        datetime,
+        typer.Option("--from", help="First moment of the range (UTC: YYYY-MM-DDTHH:MM:SS)."),
     ],
-    until: Annotated[datetime, typer.Option("--to", help="End of the range, not included.")],
+    until: Annotated[datetime, typer.Option("--to", help="End of the range (UTC), excluded.")],
     event_type: Annotated[
         str | None, typer.Option("--type", help="Only events of this type.")
     ] = None,

@@ -134,15 +134,22 @@ _STREAMS = (_SubscriptionsOverSSE(), MultipartSubscriptionTransport())
 
 
 def streams(scope: Scope) -> bool:
-    """Whether an HTTP request asks for a subscription's stream (SSE or multipart): what
-    the request scope serves without the whole-request deadline. Asked of every request:
-    the header is parsed only when it names one of the two media types."""
+    """Whether an HTTP request asks ``/graphql`` for a subscription's stream (SSE or
+    multipart): what the request scope serves without the whole-request deadline. Asked of
+    every request: the header is parsed only when it names one of the two media types, and
+    one that cannot be parsed asks for no stream."""
+    if scope.get("path") != "/graphql" or scope.get("method") not in ("GET", "POST"):
+        return False
     for name, value in scope.get("headers", ()):
         if name == b"accept":
-            if b"event-stream" not in value and b"multipart/mixed" not in value:
+            lowered = value.lower()
+            if b"event-stream" not in lowered and b"multipart/mixed" not in lowered:
                 return False
-            accept = value.decode("latin-1")
-            return any(transport.accepts(accept) for transport in _STREAMS)
+            accept = lowered.decode("latin-1")
+            try:
+                return any(transport.accepts(accept) for transport in _STREAMS)
+            except Exception:  # noqa: BLE001 - a header strawberry cannot read: no stream
+                return False
     return False
 
 

@@ -18,8 +18,9 @@ For each HTTP request it
   with a GraphQL error (``SHUTTING_DOWN``) instead of the server's bare 500.
 
 A request ``unbounded`` says is a stream (a subscription over Server-Sent Events or
-multipart) has no deadline: it ends when its client goes, when the subscription completes,
-or when the server stops. Only subscriptions stream (``gateway.graphql_view``).
+multipart to ``/graphql``) has no deadline: it ends when its client goes, when the
+subscription completes, or when the server stops (after its shutdown grace). Only
+subscriptions stream (``gateway.graphql_view``).
 """
 
 from __future__ import annotations

@@ -40,10 +40,10 @@ class Context:
         self.loaders = Loaders(self.services, principal)
 
     def afresh(self) -> None:
-        """Forget what was read: a subscription's next message is read anew (its context
-        lives as long as its connection)."""
+        """Forget what the loaders read: a subscription's next message is read anew (its
+        context lives as long as its connection). An operation already under way on the
+        connection reads on with whichever loaders it asks for next."""
         self.loaders = Loaders(self.services, self.principal)
-        self._once = {}
 
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         """``make()``'s answer, worked out once per request however many fields (or

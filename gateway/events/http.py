@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from connectors.errors import WebhookRejected
 from connectors.models import SystemName
-from gateway.events.intake import Intake
+from gateway.events.intake import Intake, StoreUnavailable
 
 log = logging.getLogger("opsgraph.events")
 RETRY_AFTER_S = 30
@@ -50,7 +50,7 @@ async def webhook(request: Request) -> Response:
         received = await intake.receive(system, body, request.headers)
     except WebhookRejected as refused:
         return _error(400, refused.code, refused.message)
-    except (SQLAlchemyError, OSError) as failed:
+    except (SQLAlchemyError, OSError, StoreUnavailable) as failed:
         log.warning("webhook from %s not stored: %r", system.value, failed)
         return _error(
             503,

@@ -20,10 +20,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -49,6 +50,12 @@ TOLERANCE_S = 300
 # The outbox topic of canonical events, which the relay moves to the stream.
 OUTBOX_TOPIC = "events"
 PENDING_BATCH = 100
+# The kinds whose record is the customer itself in its system (their id is the customer's
+# external id there); a record of any other kind names its customer by its parent.
+CUSTOMER_RECORDS = frozenset({ObjectKind.CUSTOMER, ObjectKind.ACCOUNT, ObjectKind.BALANCE})
+# A stored event the processor has not marked this long after it arrived is the pending
+# round's (its process stopped, or the cache could not forget).
+PENDING_GRACE_S = 10.0
 # At most this many deliveries are written in one transaction.
 BATCH = 200
 
@@ -73,6 +80,11 @@ VERIFIERS: dict[SystemName, Verify] = {
     SystemName.BILLING: _verify_billing,
     SystemName.SUPPORT: _verify_support,
 }
+
+
+class StoreUnavailable(Exception):
+    """The delivery could not be stored (the gateway is stopping): the vendor delivers it
+    again (503)."""
 
 
 @dataclass(frozen=True)
@@ -142,12 +154,12 @@ class Intake:
 
     async def aclose(self) -> None:
         """Stops the processor once what it was given is marked and told."""
-        if self._processing is None:
+        processing, self._processing = self._processing, None  # stores mark for themselves
+        if processing is None:
             return
         await self._told.join()
-        self._processing.cancel()
-        await asyncio.gather(self._processing, return_exceptions=True)
-        self._processing = None
+        processing.cancel()
+        await asyncio.gather(processing, return_exceptions=True)
 
     async def _process_told(self) -> None:
         while True:
@@ -156,20 +168,22 @@ class Intake:
                 batch.append(self._told.get_nowait())
             try:
                 await self._mark(batch)
-            except Exception:  # the rows stay unmarked: the pending round processes them
+            except Exception:  # the rows stay unmarked: a pending round processes them
                 log.exception("marking %d processed events failed", len(batch))
             finally:
                 for _ in batch:
                     self._told.task_done()
 
-    async def process_pending(self) -> int:
-        """Processes the events stored and not processed (their process died in between,
-        or the cache could not forget what they name); answers how many."""
+    async def process_pending(self, grace_s: float = 0.0) -> int:
+        """Processes the events stored at least ``grace_s`` ago and not processed (their
+        process died in between, or the cache could not forget what they name); answers
+        how many."""
+        since = datetime.now(UTC) - timedelta(seconds=grace_s)
         async with self.sessions() as session:
             pending = list(
                 await session.execute(
                     select(InboundEvent.id, InboundEvent.payload)
-                    .where(InboundEvent.processed_at.is_(None))
+                    .where(InboundEvent.processed_at.is_(None), InboundEvent.received_at <= since)
                     .order_by(InboundEvent.id)
                     .limit(PENDING_BATCH)
                 )
@@ -184,7 +198,7 @@ class Intake:
         logged, and the next one tries again."""
         while True:
             try:
-                await self.process_pending()
+                await self.process_pending(PENDING_GRACE_S)
             except Exception:
                 log.exception("processing stored events failed")
             await asyncio.sleep(interval_s)
@@ -224,7 +238,11 @@ class Intake:
         if self.broadcast is None or not ids:
             return
         told = [events[id_] for id_ in ids]
-        customers = await self._customers(told)
+        try:
+            customers = await self._customers(told)
+        except Exception:  # marked already: the events are still told, their customers not
+            log.exception("finding the customers of %d events failed", len(told))
+            customers = {}
         notices: list[tuple[str, dict[str, Any]]] = []
         for event in told:
             notice = {k: event.get(k) for k in ("id", "source", "type", "subject", "time")}
@@ -238,14 +256,13 @@ class Intake:
         whose list holds it (a subscription's billing customer, a case's organization)."""
         if self.crosswalk is None:
             return {}
-        named = {
-            event["id"]: {
-                (c.system, c.parent or c.id)
-                for c in changes_of(event)
-                if c.kind is not ObjectKind.PLAN
-            }
-            for event in events
-        }
+        named: dict[str, set[tuple[SystemName, str]]] = {}
+        for event in events:
+            pairs = named.setdefault(event["id"], set())
+            for c in changes_of(event):
+                owner = c.id if c.kind in CUSTOMER_RECORDS else c.parent
+                if owner:
+                    pairs.add((c.system, owner))
         linked = await self.crosswalk.customer_ids({p for pairs in named.values() for p in pairs})
         return {
             event_id: sorted({linked[p] for p in pairs if p in linked})
@@ -290,7 +307,8 @@ class _Inbox:
         answer: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
         self._waiting.append((system, event, answer))
         if self._writing is None:
-            self._writing = asyncio.create_task(self._write_all())
+            # In a context of its own: not the first caller's deadline and request scope.
+            self._writing = asyncio.create_task(self._write_all(), context=contextvars.Context())
         return await asyncio.shield(answer)
 
     async def _write_all(self) -> None:
@@ -298,31 +316,48 @@ class _Inbox:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
-                try:
-                    ids = await self._write(batch)
-                except asyncio.CancelledError:
-                    # The process is stopping: nobody waits for an answer that never comes.
-                    for _, _, answer in batch + self._waiting:
-                        answer.cancel()
-                    self._waiting = []
-                    raise
-                except Exception as failed:
-                    for _, _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(failed)
-                    continue
-                added = zip(batch, ids, strict=True)
-                new = [event for (_, event, _), row_id in added if row_id is not None]
-                try:
-                    forgotten = await self.forget(new) if new else True
-                except Exception:  # stored: the pending round forgets and marks them
-                    log.exception("forgetting what %d events name failed", len(new))
-                    forgotten = False
-                for (_, _, answer), row_id in zip(batch, ids, strict=True):
-                    if not answer.done():
-                        answer.set_result((row_id, forgotten))
+                for (_, _, answer), added in zip(batch, await self._added(batch), strict=True):
+                    if answer.done():
+                        continue
+                    if isinstance(added, BaseException):
+                        answer.set_exception(added)
+                    else:
+                        answer.set_result(added)
+                batch = []
+        except BaseException:
+            # The process is stopping (cancelled): every caller still waiting is answered,
+            # as a delivery that could not be stored, and nobody waits for nothing.
+            for _, _, answer in batch + self._waiting:
+                if not answer.done():
+                    answer.set_exception(StoreUnavailable("the gateway is stopping"))
+            self._waiting = []
+            raise
         finally:
             self._writing = None
+
+    async def _added(
+        self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]
+    ) -> list[Added | Exception]:
+        """What storing each of the batch answers. A batch that fails is written again one
+        delivery at a time, so that one bad delivery fails only itself."""
+        try:
+            ids: list[int | None | Exception] = list(await self._write(batch))
+        except Exception as failed:
+            if len(batch) == 1:
+                return [failed]
+            ids = []
+            for one in batch:
+                try:
+                    ids += await self._write([one])
+                except Exception as alone:
+                    ids.append(alone)
+        new = [event for (_, event, _), id_ in zip(batch, ids, strict=True) if isinstance(id_, int)]
+        try:
+            forgotten = await self.forget(new) if new else True
+        except Exception:  # stored: the pending round forgets and marks them
+            log.exception("forgetting what %d events name failed", len(new))
+            forgotten = False
+        return [id_ if isinstance(id_, Exception) else (id_, forgotten) for id_ in ids]
 
     async def _write(
         self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]

@@ -4,7 +4,8 @@ are appended, oldest first, to the Redis stream ``opsgraph:events`` (one entry p
 
 - While Redis is down (or slow: the guard's timeout) the rows stay in the outbox and the
   next round sends them; nothing is lost. A round that appended and died before marking
-  appends those entries again: a reader de-duplicates by ``id``, as the inbox does.
+  appends those entries again: routing them twice starts nothing twice (a run per event and
+  route), and a consumer skips an event already routed.
 - Replicas share the outbox: on PostgreSQL each round takes its rows with ``FOR UPDATE SKIP
   LOCKED``, so two relays never send the same rows at once.
 - Without Redis there is no stream to feed: the relay routes each event itself
@@ -102,7 +103,7 @@ class Relay:
                     await self.route(restored(payload))
                 except Exception:  # left unpublished: the next round tries it again
                     log.exception("routing outbox event %s failed", id_)
-                    break
+                    continue
             routed.append(id_)
         async with self.sessions.begin() as session:
             await _published(session, routed)

@@ -15,6 +15,7 @@ one test, or params an action cannot use stop the gateway with a message naming 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from gateway.errors import BadUserInput, ConfigurationError
 from gateway.events.canonical import restored, stored
 from gateway.storage.tables import InboundEvent, WorkflowRun
 from gateway.workflows.engine import Engine, RunStatus, Step, StepCall, Workflow
+from gateway.workflows.errors import RunStateConflict
+
+log = logging.getLogger("opsgraph.events")
 
 # A route's workflow is registered with the engine under this prefix and the route's name.
 PREFIX = "route:"
@@ -208,6 +212,11 @@ def run_id(source: str, event_id: str, route: str) -> str:
     return "ev_" + digest.hexdigest()[:40]
 
 
+def _key(event: CloudEvent) -> tuple[str, str]:
+    """(source system, event id): the inbox's key of ``event``."""
+    return str(event["source"]).removeprefix("/systems/"), str(event["id"])
+
+
 def event_key(event: CloudEvent) -> str:
     """``<system>:<event id>``: the subject id of its runs, and its stream entry's id."""
     return f"{str(event['source']).removeprefix('/systems/')}:{event['id']}"
@@ -236,13 +245,22 @@ class Router:
         self.engine = engine
         self.routes = routes
 
-    async def route(self, event: CloudEvent, *, retry_stopped: bool = False) -> Routed:
-        """Creates the runs of the routes ``event`` matches that do not exist yet and marks
-        the event routed, in one transaction, then advances the new runs; with
+    async def route(
+        self,
+        event: CloudEvent,
+        *,
+        retry_stopped: bool = False,
+        advance: bool = True,
+        routes: Sequence[Route] | None = None,
+    ) -> Routed:
+        """Creates the runs of the routes ``event`` matches (``routes``, if worked out
+        already) that do not exist yet and marks the event routed, in one transaction, then
+        advances the new runs (``advance``; else the engine's background loop does); with
         ``retry_stopped`` a failed or parked run of the event runs again from its first
         unfinished step."""
         source, event_id = str(event["source"]), str(event["id"])
-        matched = {run_id(source, event_id, r.name): r for r in self.routes.matching(event)}
+        chosen = self.routes.matching(event) if routes is None else routes
+        matched = {run_id(source, event_id, r.name): r for r in chosen}
         existing: dict[str, str] = {}
         if matched:
             async with self.sessions() as session:
@@ -251,7 +269,7 @@ class Router:
                 )
                 existing = {id_: status for id_, status in found}
         new = [id_ for id_ in matched if id_ not in existing]
-        subject, payload = event_key(event), stored(event)
+        subject, payload = event_key(event)[:255], stored(event)
         try:
             async with self.sessions.begin() as session:
                 for id_ in new:
@@ -272,36 +290,61 @@ class Router:
         except IntegrityError:
             # Another consumer created them first (both took the event): theirs to run.
             return Routed((), unchanged=tuple(matched))
-        for id_ in new:
-            await self.engine.advance(id_)
+        if advance:
+            for id_ in new:
+                await self.engine.advance(id_)
         stopped = {RunStatus.FAILED.value, RunStatus.PARKED.value}
         retried = []
         if retry_stopped:
             for id_, status in existing.items():
                 if status in stopped:
-                    await self.engine.retry(id_)
+                    try:
+                        await self.engine.retry(id_, advance=advance)
+                    except RunStateConflict:  # moved meanwhile (retried, cancelled): left
+                        continue
                     retried.append(id_)
         unchanged = tuple(id_ for id_ in existing if id_ not in retried)
         return Routed(tuple(new), tuple(retried), unchanged)
 
-    async def route_many(self, events: Sequence[CloudEvent]) -> None:
-        """``route`` for each event; those that match no route are marked routed together,
-        in one statement (most events start nothing)."""
-        idle = [event for event in events if not self.routes.matching(event)]
+    async def route_many(self, events: Sequence[CloudEvent]) -> int:
+        """``route`` for each event not routed yet (a stream redelivers, a sweep and a
+        consumer may both take one); those that match no route are marked routed together,
+        in one statement (most events start nothing). An event that cannot be routed is
+        logged and left for the next sweep, without holding up the others; answers how
+        many could not."""
+        keys = {_key(event): event for event in events}
+        if not keys:
+            return 0
+        async with self.sessions() as session:
+            found = await session.execute(
+                select(InboundEvent.source, InboundEvent.event_id).where(
+                    tuple_(InboundEvent.source, InboundEvent.event_id).in_(list(keys)),
+                    InboundEvent.routed_at.is_not(None),
+                )
+            )
+            done = {(source, event_id) for source, event_id in found}
+        waiting = [(key, event) for key, event in keys.items() if key not in done]
+        chosen = {key: self.routes.matching(event) for key, event in waiting}
+        idle = [key for key, _ in waiting if not chosen[key]]
         if idle:
-            keys = [(str(e["source"]).removeprefix("/systems/"), str(e["id"])) for e in idle]
             async with self.sessions.begin() as session:
                 await session.execute(
                     update(InboundEvent)
                     .where(
-                        tuple_(InboundEvent.source, InboundEvent.event_id).in_(keys),
+                        tuple_(InboundEvent.source, InboundEvent.event_id).in_(idle),
                         InboundEvent.routed_at.is_(None),
                     )
                     .values(routed_at=datetime.now(UTC))
                 )
-        for event in events:
-            if self.routes.matching(event):
-                await self.route(event)
+        failed = 0
+        for key, event in waiting:
+            if chosen[key]:
+                try:
+                    await self.route(event, routes=chosen[key])
+                except Exception:
+                    log.exception("routing event %s:%s failed", *key)
+                    failed += 1
+        return failed
 
     async def route_pending(self, older_than: timedelta) -> int:
         """Routes the events received at least ``older_than`` ago and not routed yet (the
@@ -323,7 +366,8 @@ class Router:
     async def replay(self, since: datetime, until: datetime, type: str | None = None) -> Replayed:
         """Routes again every event received in [``since``, ``until``) (of ``type``), oldest
         first: routes without a run start one, stopped runs run again, and the rest (their
-        effects reached their owners, or are on the way) are left."""
+        effects reached their owners, or are on the way) are left. The runs it starts or
+        restarts are run by the engine's background loop, not before this answers."""
         if until <= since:
             raise BadUserInput("a replay's to must be after its from")
         query = (
@@ -342,7 +386,7 @@ class Router:
             )
         started = retried = unchanged = 0
         for payload in payloads:
-            routed = await self.route(restored(payload), retry_stopped=True)
+            routed = await self.route(restored(payload), retry_stopped=True, advance=False)
             started += len(routed.started)
             retried += len(routed.retried)
             unchanged += len(routed.unchanged)

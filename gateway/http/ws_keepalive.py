@@ -33,7 +33,7 @@ class KeepAliveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         finally:
             if pinging is not None:
                 pinging.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(BaseException):
                     await pinging
 
     async def handle_message(self, message: Message) -> None:
@@ -41,11 +41,18 @@ class KeepAliveHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         await super().handle_message(message)
 
     async def _ping(self, interval: float) -> None:
+        """Until the connection ends. Before ``connection_ack`` nothing is sent and nothing
+        is timed (strawberry's init timeout governs that); a send to a socket that just
+        closed ends it quietly."""
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(interval)
-            if loop.time() - self._heard > 2 * interval:
-                await self.websocket.close(code=PING_TIMEOUT, reason="No pong within two pings")
-                return
-            if self.connection_acknowledged:
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if not self.connection_acknowledged:
+                    continue
+                if loop.time() - self._heard > 2 * interval:
+                    await self.websocket.close(code=PING_TIMEOUT, reason="No pong within two pings")
+                    return
                 await self.send_message({"type": "ping"})
+        except Exception:  # noqa: BLE001 - the socket went away under us
+            return

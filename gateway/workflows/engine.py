@@ -312,9 +312,10 @@ class Engine:
                 log.exception("resuming workflow runs failed")
             await asyncio.sleep(interval_s)
 
-    async def retry(self, run_id: str) -> RunView:
+    async def retry(self, run_id: str, *, advance: bool = True) -> RunView:
         """Operator action: a parked or failed run runs again from its first step not
-        succeeded, each such step with its attempts counted afresh (and the same key)."""
+        succeeded, each such step with its attempts counted afresh (and the same key); now,
+        or (``advance`` False) by the next ``resume_due``."""
         again = (
             update(WorkflowRun)
             .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(_STOPPED))
@@ -340,7 +341,7 @@ class Engine:
         if not retried:
             raise RunStateConflict(run_id, (await self._get(run_id)).status, "retried")
         await self._moved(run_id)
-        return await self.advance(run_id)
+        return await self.advance(run_id) if advance else await self._get(run_id)
 
     async def cancel(self, run_id: str, reason: str) -> RunView:
         """Operator action: the run stops for good and its pending steps are skipped. A step

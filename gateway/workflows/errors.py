@@ -8,9 +8,9 @@
                                  run that is not parked or failed, cancel of a succeeded
                                  run): read the run again and decide
 
-    LookupError
-    └── UnknownWorkflow          no workflow of this name is registered with the engine: a
-                                 deployment or programming error, never the user's
+    └── UnknownWorkflow          no workflow of this name is registered with the engine (a
+                                 route removed from the routes file, whose dead letter is
+                                 retried): a deployment's doing, not the user's
 
 A step's own failure is not raised to the caller: it is recorded on the step and its run
 (``error``, ``error_code``) and decides whether the run waits, parks or fails.
@@ -18,6 +18,7 @@ A step's own failure is not raised to the caller: it is recorded on the step and
 
 from __future__ import annotations
 
+from connectors.errors import GatewayError
 from gateway.errors import Conflict, NotFound
 
 
@@ -35,6 +36,8 @@ class RunStateConflict(Conflict):
         super().__init__(f"Workflow run {run_id!r} is {status}: it cannot be {action}.")
 
 
-class UnknownWorkflow(LookupError):
+class UnknownWorkflow(GatewayError):
+    code = "UNKNOWN_WORKFLOW"
+
     def __init__(self, name: str) -> None:
-        super().__init__(f"no workflow named {name!r} is registered")
+        super().__init__(f"No workflow named {name!r} is registered.")

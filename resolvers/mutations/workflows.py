@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from gateway.auth.scopes import Scope, needs
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, Forbidden
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
 from resolvers.context import Info
@@ -81,8 +81,9 @@ class WorkflowMutation:
         description="Route again the events received in [from, to) (of `type`): a route an "
         "event has no run of starts one, a failed or parked run runs again from its first "
         "unfinished step, and a run that succeeded is left alone, so no effect that reached "
-        "its owner is repeated.",
-        requires_scopes=needs(Scope.WORKFLOWS_OPERATE),
+        "its owner is repeated. Needs events:replay and every legal entity (events are not "
+        "an entity's).",
+        requires_scopes=needs(Scope.EVENTS_REPLAY),
     )
     async def replay_events(
         self,
@@ -93,6 +94,10 @@ class WorkflowMutation:
         type: str | None = None,
     ) -> ReplayEventsPayload:
         arguments = {"from": from_.isoformat(), "to": to.isoformat(), "type": type}
+
+        principal = info.context.principal
+        if principal is not None and principal.entities is not None:
+            raise Forbidden("Replaying events needs a principal of every legal entity.")
 
         async def act(claim: Claim) -> Answer:
             if from_.tzinfo is None or to.tzinfo is None:

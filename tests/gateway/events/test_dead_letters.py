@@ -76,7 +76,8 @@ def dead_letters(client: TestClient) -> list[dict[str, Any]]:
 def test_a_refused_step_is_a_dead_letter_that_a_replay_finishes_once(
     boxes: Sandboxes, linked_db: str, gateway: Callable[..., TestClient]
 ) -> None:
-    client = gateway(connector={"timeout_s": 2, "webhook_secret": WHSEC})
+    # Replayed runs are run by the engine's background loop: every 0.2 s here.
+    client = gateway(connector={"timeout_s": 2, "webhook_secret": WHSEC}, workflow_interval_s=0.2)
     since = datetime.now(UTC) - timedelta(seconds=1)
     customer = next(c for c in boxes.world.customers if c.currency == "USD")
     boxes.faults(ERP, error_next=50, error_status=400)
@@ -107,8 +108,9 @@ def test_a_refused_step_is_a_dead_letter_that_a_replay_finishes_once(
     first = ask(client, REPLAY, ADMIN, type=USAGE, key="replay-1", **window)["data"]["replayEvents"]
     assert first == {"events": 1, "started": 0, "retried": 1, "unchanged": 0, "userErrors": []}
     assert dead_letters(client) == []
-    run = ask(client, RUN, ADMIN, id=letter["id"])["data"]["workflowRun"]
-    assert run["status"] == "SUCCEEDED"
+    finished = lambda: ask(client, RUN, ADMIN, id=letter["id"])["data"]["workflowRun"]  # noqa: E731
+    assert until(lambda: finished()["status"] == "SUCCEEDED", within_s=15)
+    run = finished()
     assert [s["attempts"] for s in run["steps"]] == [1, 1, 1, 1]
     posted = run["steps"][1]["output"]
 

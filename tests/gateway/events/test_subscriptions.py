@@ -30,6 +30,7 @@ from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.sandbox.serve import Running, serve_in_thread
 from gateway.app import create_app
 from gateway.auth.scopes import Role
+from gateway.graphql_view import streams
 from tests.gateway.events.subscribers import Subscriber, request_credit
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
@@ -217,7 +218,7 @@ def test_server_sent_events_carry_a_subscription_past_the_request_deadline(
         token = identity().token(Role.INTEGRATION_ADMIN)
         watcher = Subscriber(running.url, token, EVENTS, {"type": "billing.invoice"}, 2, sse=True)
         assert until(lambda: listening(app, "events", 1), within_s=15)
-        time.sleep(1.5)  # past the deadline a query would have had
+        time.sleep(2.5)  # past the deadline and the backstop a query would have had
         deliver(running.url, "evt_sse_1")
         deliver(running.url, "evt_sse_2")
         lines = watcher.lines()
@@ -547,3 +548,24 @@ def test_a_usage_alert_from_billing_drives_its_route_and_a_watcher_sees_each_ste
     assert seen == expected
     assert {r["id"] for r in runs} == {runs[0]["id"]}
     assert [s["name"] for s in runs[-1]["steps"]] == steps
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "accept", "stream"),
+    [
+        ("/graphql", "POST", "text/event-stream", True),
+        ("/graphql", "GET", "Text/Event-Stream", True),
+        ("/graphql", "POST", 'multipart/mixed;subscriptionSpec="1.0", application/json', True),
+        ("/graphql", "POST", "application/json", False),
+        ("/graphql", "POST", "multipart/mixed;subscriptionSpec*=utf-8''1.0", False),
+        ("/graphql", "PUT", "text/event-stream", False),
+        ("/webhooks/billing", "POST", "text/event-stream", False),
+        ("/readyz", "GET", "text/event-stream", False),
+    ],
+)
+def test_only_a_subscription_request_to_graphql_streams_without_a_deadline(
+    path: str, method: str, accept: str, stream: bool
+) -> None:
+    scope = {"type": "http", "path": path, "method": method,
+             "headers": [(b"accept", accept.encode())]}  # fmt: skip
+    assert streams(scope) is stream

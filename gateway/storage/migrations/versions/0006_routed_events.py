@@ -19,6 +19,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("inbound_events") as table:
         table.add_column(sa.Column("routed_at", sa.DateTime(timezone=True), nullable=True))
+    # What came before routing existed started nothing then, and starts nothing now.
+    op.execute("UPDATE inbound_events SET routed_at = received_at")
     op.create_index(
         "ix_inbound_events_unrouted",
         "inbound_events",
