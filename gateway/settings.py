@@ -126,6 +126,9 @@ class LimitSettings(BaseModel):
     max_entities: Annotated[int, Field(ge=1, le=100_000)] = 200
     # Subscriptions running at once on one WebSocket connection.
     max_subscriptions_per_connection: Annotated[int, Field(ge=1, le=10_000)] = 20
+    # Subscriptions one principal streams over HTTP (SSE, multipart) at once, on this
+    # replica: each is a request of its own, with no deadline.
+    max_streams_per_principal: Annotated[int, Field(ge=1, le=10_000)] = 20
     # Per principal: requests, and the estimated cost of the operations it runs.
     rate_limit: Rate = "1200/minute"
     cost_budget: Rate = "1000000/minute"

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from starlette.websockets import WebSocket
 from strawberry.federation.schema_directives import RequiresScopes
 
 from gateway.auth.scopes import Scope, needs
@@ -52,18 +53,35 @@ class ProcessedEventType:
 
 @contextmanager
 def _running(info: Info) -> Iterator[None]:
-    """One more subscription on the connection, while it runs; refused over the limit."""
+    """One more subscription on the connection while it runs, and for one streamed over
+    HTTP (a request of its own) one more of its principal's streams; refused over either
+    limit."""
     context = info.context
     limit = context.services.subscriptions_per_connection
     if context.subscriptions >= limit:
         raise SubscriptionLimit(
             f"A connection runs at most {limit} subscriptions at once; end one first."
         )
+    streams = context.services.streams
+    holder = None
+    if not isinstance(context.request, WebSocket) and context.principal is not None:
+        holder = context.principal.subject
+        most = context.services.streams_per_principal
+        if streams[holder] >= most:
+            raise SubscriptionLimit(
+                f"A principal streams at most {most} subscriptions over HTTP at once; "
+                "end one first."
+            )
+        streams[holder] += 1
     context.subscriptions += 1
     try:
         yield
     finally:
         context.subscriptions -= 1
+        if holder is not None:
+            streams[holder] -= 1
+            if streams[holder] <= 0:
+                del streams[holder]
 
 
 async def _messages(info: Info, topic: str) -> AsyncGenerator[dict[str, Any], None]:

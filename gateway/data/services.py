@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -78,8 +79,11 @@ class Services:
     # and how many may run at once on one connection.
     broadcast: Broadcast
     subscriptions_per_connection: int
+    streams_per_principal: int
     background_interval_s: float
     change_feed_interval_s: float
+    # The HTTP streams each principal holds open now (``resolvers.subscriptions``).
+    streams: Counter[str] = field(default_factory=Counter)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -190,6 +194,7 @@ class Services:
             event_claim_after_s=claim_after_s,
             broadcast=broadcast,
             subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
+            streams_per_principal=settings.limits.max_streams_per_principal,
             background_interval_s=settings.workflow_interval_s,
             change_feed_interval_s=settings.change_feed_interval_s,
         )

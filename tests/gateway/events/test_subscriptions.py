@@ -569,3 +569,38 @@ def test_only_a_subscription_request_to_graphql_streams_without_a_deadline(
     scope = {"type": "http", "path": path, "method": method,
              "headers": [(b"accept", accept.encode())]}  # fmt: skip
     assert streams(scope) is stream
+
+
+def test_a_principal_streams_at_most_its_limit_over_http(boxes: Sandboxes, tmp_path: Path) -> None:
+    """Each HTTP stream is a request of its own, with no deadline: a principal holds at
+    most ``limits.max_streams_per_principal`` (2 here) open at once; another principal is
+    not held back by it."""
+    database = migrated_database(tmp_path / "gateway.db", boxes.world)
+    app = create_app(boxes.settings(database, limits={"max_streams_per_principal": 2}))
+    running = serve_in_thread(app, lifespan="on")
+    one = {**identity().headers(Role.INTEGRATION_ADMIN, subject="streamer-1"),
+           "accept": "text/event-stream"}  # fmt: skip
+    other = {**one, **identity().headers(Role.INTEGRATION_ADMIN, subject="streamer-2")}
+    body = {"query": EVENTS}
+    url = f"{running.url}/graphql"
+    try:
+        with httpx.Client(timeout=10) as client:
+            with (
+                client.stream("POST", url, json=body, headers=one),
+                client.stream("POST", url, json=body, headers=one),
+            ):
+                assert until(lambda: listening(app, "events", 2), within_s=10)
+                refused = client.post(url, json=body, headers=one).text
+                event, data, *_ = refused.split("\r\n")
+                assert event == "event: next"
+                (error,) = json.loads(data.removeprefix("data: "))["errors"]
+                assert error["extensions"]["code"] == "SUBSCRIPTION_LIMIT"
+                assert error["message"] == (
+                    "A principal streams at most 2 subscriptions over HTTP at once; end one first."
+                )
+                with client.stream("POST", url, json=body, headers=other):
+                    assert until(lambda: listening(app, "events", 3), within_s=10)
+            # Both of the first principal's streams ended with their requests.
+            assert until(lambda: app.state.services.streams == {}, within_s=10)
+    finally:
+        running.stop()
