@@ -5,7 +5,8 @@
 //   {"connected": true}            the server acknowledged the WebSocket connection
 //   {"next": <ExecutionResult>}    a message of the subscription
 //   {"error": ...}                 the subscription or the connection failed
-//   {"complete": true}             the server ended it, or `count` messages were read
+//   {"complete": true}             the server ended it
+//   {"stopped": true}              `count` messages were read, and the client ended it
 // Usage: node subscribe.mjs <ws:// or http:// url> <bearer token or ""> <query> <variables JSON> <count>
 import { createClient as overWebSocket } from 'graphql-ws';
 import { createClient as overSSE } from 'graphql-sse';
@@ -51,7 +52,7 @@ const unsubscribe = client.subscribe(
       seen += 1;
       if (seen >= Number(count)) {
         unsubscribe();
-        say({ complete: true });
+        say({ stopped: true });
         end(0);
       }
     },

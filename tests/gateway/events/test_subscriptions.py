@@ -107,7 +107,7 @@ def test_a_processed_event_reaches_the_subscribers_that_asked_for_its_type(
          "subject": f"invoice/in_evt_sub_{n}"}
         for n in (1, 2)
     ]  # fmt: skip
-    assert lines[3:] == [{"complete": True}]
+    assert lines[3:] == [{"stopped": True}]
     cases.stop()
     # Told nothing: no support event came (it heard the same broadcasts, which the
     # invoices subscriber has already had).
@@ -119,7 +119,8 @@ def test_a_processed_event_reaches_the_subscribers_that_asked_for_its_type(
 def test_a_subscription_needs_the_scopes_its_query_needs(gateway: tuple[str, Starlette]) -> None:
     url, _ = gateway
     agent = identity().token(Role.SUPPORT_AGENT)  # no systems:read
-    lines = Subscriber(url, agent, EVENTS, {}, 1).lines()
+    # Room for two messages: only the server's complete ends it.
+    lines = Subscriber(url, agent, EVENTS, {}, 2).lines()
     assert lines[0] == {"connected": True}
     [refused, ended] = lines[1:]
     assert refused["next"]["data"] is None
@@ -182,7 +183,7 @@ def test_a_workflow_run_is_seen_moving_on_step_by_step(
         state(running, done, done, done, done),
         state(done, done, done, done, done),
     ]
-    assert lines[-1] == {"complete": True}
+    assert lines[-1] == {"stopped": True}
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -226,7 +227,7 @@ def test_server_sent_events_carry_a_subscription_past_the_request_deadline(
             "evt_sse_1",
             "evt_sse_2",
         ]
-        assert lines[2:] == [{"complete": True}]
+        assert lines[2:] == [{"stopped": True}]
         # The client hung up: the stream, and its subscription, are gone.
         assert until(lambda: app.state.services.broadcast.subscribers("events") == 0)
     finally:
@@ -464,7 +465,7 @@ def test_a_customer_watcher_hears_of_events_about_its_customer_only(
     outsider = identity().token(Role.VIEWER, entities=[foreign.legal_entity], subject="v-out")
     before = app.state.services.broadcast.subscribers("customers")
     watcher = Subscriber(url, token, CUSTOMER, {"id": watched.id}, 1)
-    refused = Subscriber(url, outsider, CUSTOMER, {"id": watched.id}, 1)
+    refused = Subscriber(url, outsider, CUSTOMER, {"id": watched.id}, 2)
     assert until(lambda: listening(app, "customers", before + 1), within_s=15)
     deliver(url, "evt_cust_other", other.external_ids[SystemName.BILLING])
     deliver(url, "evt_cust_watched", watched.external_ids[SystemName.BILLING])
@@ -475,7 +476,7 @@ def test_a_customer_watcher_hears_of_events_about_its_customer_only(
     assert {e["system"]: e["id"] for e in told["externalIds"]} == {
         s.name: i for s, i in watched.external_ids.items()
     }
-    assert lines[2:] == [{"complete": True}]
+    assert lines[2:] == [{"stopped": True}]
     # Another legal entity's principal finds no such customer to watch.
     assert refused.lines()[1:] == [
         {"next": {"data": None, "errors": [
@@ -532,7 +533,7 @@ def test_a_usage_alert_from_billing_drives_its_route_and_a_watcher_sees_each_ste
     finally:
         http.close()
         boxes.deliver(SystemName.BILLING, None)
-    assert lines[0] == {"connected": True} and lines[-1] == {"complete": True}
+    assert lines[0] == {"connected": True} and lines[-1] == {"stopped": True}
     runs = [line["next"]["data"]["workflowRunUpdated"] for line in lines[1:-1]]
     steps = ["enrich_usage", "erp_post_usage", "crm_usage_health", "support_entitlement_changed"]
     # Taken; then each step started and succeeded, in order; then the run succeeded.
