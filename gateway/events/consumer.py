@@ -37,6 +37,8 @@ log = logging.getLogger("opsgraph.events")
 
 GROUP = "opsgraph"
 BATCH = 50
+# A consumer that holds no entries and has not read for a day is a process long gone.
+FORGET_AFTER_S = 86400.0
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -55,10 +57,12 @@ class StreamConsumer:
         stream: str = STREAM,
         group: str = GROUP,
         name: str | None = None,
+        forget_after_s: float = FORGET_AFTER_S,
     ) -> None:
         self.redis = redis
         self.router = router
         self.claim_after_ms = int(claim_after_s * 1000)
+        self.forget_after_ms = int(forget_after_s * 1000)
         self.stream = stream
         self.group = group
         self.name = name or consumer_name()
@@ -77,6 +81,8 @@ class StreamConsumer:
         if now >= self._claim_at:
             self._claim_at = now + self.claim_after_ms / 2000
             entries = await self._claimed()
+            if not entries:
+                await self.redis.run(self._forget_gone)
         entries = entries or await self._new()
         done = [entry_id for entry_id, _ in entries]
         events = []
@@ -95,6 +101,17 @@ class StreamConsumer:
         if done:
             await self.redis.run(lambda: self._ack(done))
         return len(done)
+
+    async def _forget_gone(self) -> None:
+        """Drops from the group the consumers that hold nothing and have been silent for
+        ``forget_after_s``: each process joins under a name of its own, and without this
+        the group's list of consumers would grow with every restart."""
+        for consumer in await self.redis.redis.xinfo_consumers(self.stream, self.group):
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            idle = int(consumer["idle"])
+            if name != self.name and int(consumer["pending"]) == 0 and idle >= self.forget_after_ms:
+                await self.redis.redis.xgroup_delconsumer(self.stream, self.group, name)
 
     async def _ack(self, entry_ids: Sequence[bytes]) -> None:
         await self.redis.redis.xack(self.stream, self.group, *entry_ids)

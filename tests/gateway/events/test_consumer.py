@@ -119,6 +119,29 @@ async def test_what_a_dead_consumer_took_is_claimed_and_routed_once_by_another(
     client.close()
 
 
+async def test_consumers_long_gone_with_nothing_pending_leave_the_group(
+    services: Services, redis_url: str
+) -> None:
+    assert services.redis is not None
+    client = redis.Redis.from_url(redis_url)
+    # A consumer joins the group with the first entry it reads (here: entries that are no
+    # event, read, logged and acknowledged).
+    gone = StreamConsumer(services.redis, services.router, claim_after_s=0.2, name="gone")
+    client.xadd(STREAM, {"id": "not-an-event-1"})
+    assert await gone.consume_once() == 1  # holds nothing now
+    alive = StreamConsumer(
+        services.redis, services.router, claim_after_s=0.2, name="alive", forget_after_s=0.3
+    )
+    client.xadd(STREAM, {"id": "not-an-event-2"})
+    assert await alive.consume_once() == 1
+    named = lambda: {c["name"].decode() for c in client.xinfo_consumers(STREAM, GROUP)}  # noqa: E731
+    assert named() == {"gone", "alive"}
+    await asyncio.sleep(0.4)
+    await alive.consume_once()  # looks again: "gone" has been silent 0.4 s, holding nothing
+    assert named() == {"alive"}
+    client.close()
+
+
 async def test_without_a_consumer_an_event_is_routed_from_the_inbox(
     boxes: Sandboxes, services: Services, redis_url: str
 ) -> None:
