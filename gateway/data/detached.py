@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger("opsgraph.detached")
@@ -47,3 +47,32 @@ class Detached:
             task.cancel()
         if late:
             log.warning("%s: %d writes cancelled at shutdown", self.name, len(late))
+
+
+# How long a task being stopped gets to end after its first cancellation before it is
+# cancelled again, and again every as long.
+RECANCEL_S = 0.5
+
+
+async def stop(tasks: Iterable[asyncio.Task[Any]], name: str, within_s: float = 10.0) -> None:
+    """Cancels ``tasks`` and waits, at most ``within_s``, for them to end; what has not ended
+    by then is logged and left behind. A task still running after ``RECANCEL_S`` is
+    cancelled again: a library can swallow a cancellation (redis-py does, while it takes a
+    pooled connection) and would otherwise keep a loop going that only cancelling ends.
+    An error a task ended with is logged."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    pending = {task for task in tasks if not task.done()}
+    done = {task for task in tasks if task.done()}
+    while pending:
+        left = deadline - loop.time()
+        if left <= 0:
+            log.warning("%s: %d tasks did not stop within %gs", name, len(pending), within_s)
+            break
+        for task in pending:
+            task.cancel()
+        ended, pending = await asyncio.wait(pending, timeout=min(RECANCEL_S, left))
+        done |= ended
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s: a task ended with %r", name, error, exc_info=error)

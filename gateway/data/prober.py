@@ -9,11 +9,11 @@ never triggers a probe, however many times it asks for ``systems``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from connectors.models import Health, SystemName
 from connectors.resilience import Resilient
+from gateway.data.detached import stop
 
 log = logging.getLogger("opsgraph.health")
 
@@ -54,8 +54,4 @@ class HealthProber:
         return self._last[system]
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(self._tasks, "health probes")

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -40,6 +40,17 @@ class RedisUnavailable(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(f"Redis is unavailable: {error}")
         self.error = error  # the type of the last failure
+
+
+def _unless_cancelled(
+    task: asyncio.Task[Any] | None, cancels: int, cause: BaseException | None = None
+) -> None:
+    """Raises ``CancelledError`` if ``task`` was cancelled while it called Redis. redis-py
+    (8.2) can swallow a cancellation that arrives while it takes or gives back a pooled
+    connection: the call then answers, or fails, as if nothing had happened, and a loop that
+    calls Redis until cancelled, or a request past its deadline, would go on."""
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError() from cause
 
 
 class RedisGuard:
@@ -94,11 +105,17 @@ class RedisGuard:
             self._probing = True
         epoch = self._epoch
         self.calls += 1
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
             async with asyncio.timeout(self.timeout_s):
                 result = await call()
+            _unless_cancelled(task, cancels)
+        except asyncio.CancelledError:
+            raise
         # Anything a Redis call raises means Redis cannot serve it now: fall back, say so once.
         except Exception as exc:  # noqa: BLE001
+            _unless_cancelled(task, cancels, exc)
             self._failed(epoch, exc)
             raise RedisUnavailable(self._error) from exc
         finally:

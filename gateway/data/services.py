@@ -18,6 +18,7 @@ from gateway.data.audit import AuditLog
 from gateway.data.breakers import FallbackUnitOfWork
 from gateway.data.cache import EntityCache, FallbackCache, MemoryCache
 from gateway.data.crosswalk import Crosswalk
+from gateway.data.detached import stop
 from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
@@ -223,9 +224,7 @@ class Services:
             )
 
     async def aclose(self) -> None:
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await stop(self._background, "background work")
         await self.intake.aclose()
         await self.broadcast.aclose()
         await self.registry.aclose()

@@ -39,6 +39,7 @@ from connectors.models import ObjectKind, SystemName
 from connectors.support import webhooks as support
 from gateway.data.audit import AuditLog, Operation
 from gateway.data.crosswalk import Crosswalk
+from gateway.data.detached import stop
 from gateway.data.reads import Reader
 from gateway.events.broadcast import CUSTOMERS, EVENTS, Broadcast
 from gateway.events.canonical import canonical, changes_of, restored, stored
@@ -58,6 +59,8 @@ CUSTOMER_RECORDS = frozenset({ObjectKind.CUSTOMER, ObjectKind.ACCOUNT, ObjectKin
 PENDING_GRACE_S = 10.0
 # At most this many deliveries are written in one transaction.
 BATCH = 200
+# How long stopping waits for the events received last to be marked and told.
+STOP_S = 10.0
 
 Verify = Callable[[bytes, Mapping[str, str], str], dict[str, Any]]
 # What storing an event answers: its new inbox row (None: held already), and whether the
@@ -157,9 +160,12 @@ class Intake:
         processing, self._processing = self._processing, None  # stores mark for themselves
         if processing is None:
             return
-        await self._told.join()
-        processing.cancel()
-        await asyncio.gather(processing, return_exceptions=True)
+        try:
+            async with asyncio.timeout(STOP_S):
+                await self._told.join()
+        except TimeoutError:  # left unmarked: a pending round processes them
+            log.warning("marking the events received last did not end within %gs", STOP_S)
+        await stop([processing], "event marking")
 
     async def _process_told(self) -> None:
         while True:
