@@ -16,6 +16,7 @@ command's type; ``kind`` names the object it writes, and so the system that owns
     ├── PostingCommand                    an ERP transaction (NetSuite)
     │   ├── CreateCreditMemo    posting
     │   └── PostInvoice         posting   a billing invoice posted to the ERP
+    ├── VoidPosting             posting   an ERP transaction voided (kept, its amounts zero)
     ├── UpsertAccount           account   a CRM account, by its opsgraph ref (Salesforce)
     ├── UpdateAccountHealth     account
     ├── LogAccountActivity      account   a Task on the account's timeline (done, or a follow-up)
@@ -262,6 +263,21 @@ class CreateCreditMemo(PostingCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PostInvoice(PostingCommand):
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoidPosting(WriteCommand):
+    """Void an ERP transaction: its amounts become zero and its status voided, and the
+    record stays, so the ledger still shows what was posted and that it was undone. A
+    duplicate posting is voided, never deleted. ``reason`` says why, to whoever reads the
+    ledger."""
+
+    kind = ObjectKind.POSTING
+    posting_id: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        self._text("posting_id", "reason")
 
 
 # -- CRM --------------------------------------------------------------------------------

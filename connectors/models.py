@@ -293,19 +293,41 @@ class ExceptionStatus(StrEnum):
     AUTO_RESOLVED = "auto_resolved"
 
 
+class ExceptionSeverity(StrEnum):
+    """How much a reconciliation exception matters (``gateway.rules.severity``)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconciliationException(Record):
-    """A difference between billing and the ERP that someone must resolve, opsgraph's own;
-    ``impact`` is what it is worth."""
+    """A difference between a source system and a target (billing and the ERP) that someone
+    must resolve, opsgraph's own; ``impact`` is what it is worth, ``key`` the record both
+    carry (the invoice or credit id), ``rank`` its place in the book (higher first)."""
 
+    source: SystemName
+    target: SystemName
     kind: ExceptionKind
+    severity: ExceptionSeverity
+    rank: int
+    status: ExceptionStatus
+    key: str
+    entity: str
+    period: str  # YYYY-MM
     customer_id: str | None
     invoice_id: str | None
-    posting_id: str | None
+    posting_ids: tuple[str, ...]
     impact: Money
     detail: str
-    status: ExceptionStatus
+    first_run_id: str
+    last_run_id: str
+    status_by: str | None
+    note: str | None
     created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

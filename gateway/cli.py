@@ -1,5 +1,5 @@
-"""The ``opsgraph`` command: serve, demo, migrate, sandbox, replay, ownership check, policy
-check, routes check, schema check|write, keys create|list|revoke."""
+"""The ``opsgraph`` command: serve, demo, migrate, sandbox, replay, reconcile, ownership check,
+policy check, routes check, schema check|write, keys create|list|revoke."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -198,6 +199,114 @@ def replay(
         )
 
     asyncio.run(run())
+
+
+class FailOn(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+    NEVER = "never"
+
+
+@app.command()
+def reconcile(
+    period: Annotated[str, typer.Option(help="The (first) accounting period, YYYY-MM.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The last period, inclusive (default: --period).")
+    ] = None,
+    entity: Annotated[
+        list[str] | None,
+        typer.Option(help="A legal entity (repeat; default: every one)."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            help="Exit 1 when the scope has open exceptions at least this severe (a close "
+            "checklist's gate); never: only a failed run exits non-zero (2)."
+        ),
+    ] = FailOn.HIGH,
+) -> None:
+    """Reconcile billing against the ERP over legal entities and periods: progress as it
+    reads and compares, then what it found, highest rank first."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from connectors.models import ExceptionSeverity, ExceptionStatus
+    from gateway.data.services import Services
+    from gateway.reconcile.book import ExceptionFilter
+    from gateway.reconcile.engine import RunStatus
+    from gateway.reconcile.scope import Period, Scope
+
+    settings = load_settings()
+    first = Period.parse(period)
+    scope = Scope(first, first if to is None else Period.parse(to), tuple(entity or ()))
+    console = Console(stderr=True)
+
+    async def run() -> int:
+        services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        try:
+            started = await services.reconciler.start(scope, "cli")
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+            with Progress(*columns, console=console, transient=True) as bar:
+                task = bar.add_task("starting")
+                while (
+                    now := await services.reconciler.get(started.id)
+                ).status is RunStatus.RUNNING:
+                    stats = now.stats
+                    bar.update(
+                        task,
+                        description=f"{now.phase.value}: {stats.get('source', 0)} source, "
+                        f"{stats.get('target', 0)} target records, "
+                        f"{stats.get('compared', 0)} keys compared",
+                    )
+                    await asyncio.sleep(0.25)
+            done = await services.reconciler.wait(started.id)
+            found = []
+            if done.status is RunStatus.COMPLETED:
+                for status in (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED):
+                    for one in scope.periods:
+                        page = await services.book.page(
+                            ExceptionFilter(status=status, period=one), None, 200, None
+                        )
+                        found += [
+                            e for e in page.exceptions
+                            if not scope.entities or e.entity in scope.entities
+                        ]  # fmt: skip
+        finally:
+            await services.aclose()
+        if done.status is not RunStatus.COMPLETED:
+            console.print(f"[red]run {done.id} failed:[/red] {done.error}")
+            return 2
+        found.sort(key=lambda e: -e.rank)
+        table = Table(title=f"run {done.id}: {len(found)} open exceptions")
+        for column in ("severity", "kind", "entity", "period", "customer", "key", "impact"):
+            table.add_column(column)
+        for e in found:
+            table.add_row(
+                e.severity.value, e.kind.value, e.entity, e.period, e.customer_id or "-",
+                e.key, str(e.impact),
+            )  # fmt: skip
+        Console().print(table)
+        stats = done.stats
+        console.print(
+            f"{stats.get('source', 0)} source and {stats.get('target', 0)} target records, "
+            f"{stats.get('new', 0)} new, {stats.get('reopened', 0)} reopened, "
+            f"{stats.get('autoResolved', 0)} auto-resolved"
+        )
+        if fail_on is FailOn.NEVER:
+            return 0
+        order = list(ExceptionSeverity)
+        gate = order[order.index(ExceptionSeverity(fail_on.value)) :]
+        return 1 if any(e.severity in gate for e in found) else 0
+
+    try:
+        code = asyncio.run(run())
+    except GatewayError as exc:
+        typer.echo(f"opsgraph: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 Snapshot = Annotated[Path, typer.Option(help="The committed schema.")]

@@ -7,7 +7,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from gateway.auth.scopes import Role
 from gateway.data.crosswalk import Crosswalk
 from gateway.data.registry import EXTERNAL
 from gateway.errors import ConfigurationError
+from gateway.reconcile.scope import Period
 from gateway.settings import ConnectorSettings, Profile, Settings, load_settings
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import upgrade
@@ -145,6 +146,12 @@ def run_demo(
     before any state is touched: a busy one stops the demo with ``ConfigurationError``
     naming it."""
     settings = demo_settings(state_dir, port)
+    # One full reconciliation of the seed's three months as the gateway starts, so that the
+    # planted discrepancies are there to see without asking.
+    month = Period.of(as_of or datetime.now(UTC).date())
+    if settings.reconcile_at_start is None:
+        at_start = f"{month.shifted(-2)}..{month}"
+        settings = settings.model_copy(update={"reconcile_at_start": at_start})
     gateway = create_app(settings)  # checks the ownership file
     ports = sandbox_ports(settings.port + SANDBOX_OFFSET)
     try:

@@ -34,13 +34,22 @@ from resolvers.credit import CreditQuery
 from resolvers.customer import CustomerQuery
 from resolvers.entitlement import EntitlementQuery
 from resolvers.mutations import Mutation
+from resolvers.reconciliation import ReconciliationQuery
 from resolvers.subscriptions import Subscription
 from resolvers.system import SystemQuery
 from resolvers.workflow import WorkflowQuery
 
 Query = merge_types(
     "Query",
-    (SystemQuery, CustomerQuery, EntitlementQuery, CreditQuery, WorkflowQuery, AuditQuery),
+    (
+        SystemQuery,
+        CustomerQuery,
+        EntitlementQuery,
+        CreditQuery,
+        WorkflowQuery,
+        ReconciliationQuery,
+        AuditQuery,
+    ),
 )
 
 

@@ -31,6 +31,7 @@ from gateway.errors import ConfigurationError
 
 DEFAULT_OWNERSHIP = Path(__file__).with_name("ownership.toml")
 DEFAULT_CREDIT_POLICY = Path(__file__).with_name("credit_policy.toml")
+DEFAULT_RECONCILIATION_POLICY = Path(__file__).with_name("reconciliation_policy.toml")
 DEFAULT_EVENT_ROUTES = Path(__file__).with_name("event_routes.toml")
 
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
@@ -201,6 +202,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     ownership_file: Path = DEFAULT_OWNERSHIP
     credit_policy_file: Path = DEFAULT_CREDIT_POLICY
+    # How a reconciliation exception's severity follows its impact (gateway.rules.severity).
+    reconciliation_policy_file: Path = DEFAULT_RECONCILIATION_POLICY
+    # A full reconciliation the gateway starts when it starts, over these periods of every
+    # legal entity: "YYYY-MM..YYYY-MM" (the demo's three months); None: none.
+    reconcile_at_start: str | None = None
     # Which events start which actions (gateway.events.routing).
     event_routes_file: Path = DEFAULT_EVENT_ROUTES
     # How long a cached entity is kept after it goes stale, to answer when its owner is down.

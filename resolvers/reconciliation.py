@@ -1,41 +1,274 @@
-"""Reconciliation exceptions: differences between billing and the ERP, opsgraph's own."""
+"""Reconciliation: runs comparing billing (source) with the ERP (target), and the
+exceptions they keep, ranked by business impact; opsgraph's own."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
-from connectors.models import ReconciliationException
+from connectors.models import ReconciliationException, SystemName
 from gateway.auth.scopes import Scope, needs
-from resolvers.enums import ExceptionKind, ExceptionStatus
+from gateway.errors import Forbidden
+from gateway.reconcile.book import ExceptionFilter, cursor_of
+from gateway.reconcile.engine import Phase, RunKind, RunNotFound, RunStatus, RunView
+from gateway.reconcile.scope import Period
+from gateway.reconcile.scope import Scope as RunScope
+from resolvers.context import Info
+from resolvers.enums import ExceptionKind, ExceptionSeverity, ExceptionStatus
 from resolvers.money import MoneyType
+from resolvers.pagination import Connection, Edge, PageInfo, check_first
+
+if TYPE_CHECKING:
+    from resolvers.customer import CustomerType
+
+strawberry.enum(RunStatus, name="ReconciliationRunStatus")
+strawberry.enum(Phase, name="ReconciliationPhase")
+strawberry.enum(RunKind, name="ReconciliationRunKind")
 
 
 @strawberry.federation.type(
     name="ReconciliationException",
-    description="A difference between billing and the ERP that someone must resolve.",
+    description="A difference between a source system (billing) and a target (the ERP) that "
+    "someone must resolve: one per kind and invoice (or credit) across runs.",
     requires_scopes=needs(Scope.RECONCILIATION_READ),
 )
 class ReconciliationExceptionType:
     id: strawberry.ID
     kind: ExceptionKind
-    invoice_id: str | None
-    posting_id: str | None
-    impact: MoneyType
-    detail: str
+    severity: ExceptionSeverity = strawberry.field(
+        description="Follows business impact: what it is worth, raised for a strategic "
+        "account and for one renewing soon (reconciliation_policy.toml)."
+    )
+    rank: int = strawberry.field(description="Its place in the book, higher first.")
     status: ExceptionStatus
+    source: SystemName
+    target: SystemName
+    key: str = strawberry.field(description="The invoice or credit id both sides carry.")
+    entity: str = strawberry.field(description="The legal entity.")
+    period: str = strawberry.field(description="The accounting period, YYYY-MM.")
+    invoice_id: str | None
+    posting_ids: list[str] = strawberry.field(description="The target's records involved.")
+    posting_id: str | None = strawberry.field(
+        deprecation_reason="An exception may involve several postings: use postingIds."
+    )
+    impact: MoneyType = strawberry.field(description="What the difference is worth.")
+    detail: str
+    first_run_id: strawberry.ID
+    last_run_id: strawberry.ID
+    status_by: str | None = strawberry.field(
+        description="Who last moved its status (`reconciler` for auto-resolved, reopened)."
+    )
+    note: str | None
     created_at: datetime
+    updated_at: datetime
+    customer_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The customer, when the crosswalk knows it.")
+    async def customer(
+        self, info: Info
+    ) -> Annotated[CustomerType, strawberry.lazy("resolvers.customer")] | None:
+        from resolvers.customer import CustomerType  # the customer links back here
+
+        if self.customer_id is None:
+            return None
+        identity = await info.context.loaders.customer(self.customer_id)
+        return None if identity is None else CustomerType.of(identity)
 
     @classmethod
     def of(cls, found: ReconciliationException) -> ReconciliationExceptionType:
         return cls(
             id=strawberry.ID(found.id),
             kind=found.kind,
+            severity=found.severity,
+            rank=found.rank,
+            status=found.status,
+            source=found.source,
+            target=found.target,
+            key=found.key,
+            entity=found.entity,
+            period=found.period,
             invoice_id=found.invoice_id,
-            posting_id=found.posting_id,
+            posting_ids=list(found.posting_ids),
+            posting_id=found.posting_ids[0] if found.posting_ids else None,
             impact=MoneyType.of(found.impact),
             detail=found.detail,
-            status=found.status,
+            first_run_id=strawberry.ID(found.first_run_id),
+            last_run_id=strawberry.ID(found.last_run_id),
+            status_by=found.status_by,
+            note=found.note,
             created_at=found.created_at,
+            updated_at=found.updated_at,
+            customer_id=found.customer_id,
         )
+
+
+@strawberry.type(name="ReconciliationRun", description="One comparison of a source and a target.")
+class ReconciliationRunType:
+    id: strawberry.ID
+    kind: RunKind
+    status: RunStatus
+    phase: Phase
+    source: SystemName
+    target: SystemName
+    entities: list[str] = strawberry.field(description="Empty: every legal entity.")
+    period_from: str
+    period_to: str
+    requested_by: str
+    error: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+    stats: JSON = strawberry.field(
+        description="Counts so far: records read per side (source, target), keys compared, "
+        "exceptions per kind (kinds), new, reopened, autoResolved."
+    )
+
+    @strawberry.field(description="Seconds from start to end (or to now while it runs).")
+    def duration_s(self) -> float:
+        end = self.finished_at or self.heartbeat_at
+        return round((end - self.started_at).total_seconds(), 3)
+
+    @classmethod
+    def of(cls, run: RunView) -> ReconciliationRunType:
+        return cls(
+            id=strawberry.ID(run.id),
+            kind=run.kind,
+            status=run.status,
+            phase=run.phase,
+            source=run.scope.source,
+            target=run.scope.target,
+            entities=list(run.scope.entities),
+            period_from=str(run.scope.first),
+            period_to=str(run.scope.last),
+            requested_by=run.requested_by,
+            error=run.error,
+            started_at=run.started_at,
+            heartbeat_at=run.heartbeat_at,
+            finished_at=run.finished_at,
+            stats=JSON(dict(run.stats)),
+        )
+
+
+@strawberry.input(description="Which exceptions; every field narrows.")
+class ReconciliationExceptionFilter:
+    kind: ExceptionKind | None = None
+    severity: ExceptionSeverity | None = strawberry.field(
+        default=None, description="At least this severe."
+    )
+    status: ExceptionStatus | None = None
+    customer_id: strawberry.ID | None = None
+    entity: str | None = None
+    period: str | None = strawberry.field(default=None, description="YYYY-MM.")
+
+
+@strawberry.input(description="What a reconciliation run covers.")
+class ReconciliationScopeInput:
+    period_from: str = strawberry.field(description="The first accounting period, YYYY-MM.")
+    period_to: str | None = strawberry.field(
+        default=None, description="The last, inclusive (default: the first)."
+    )
+    entities: list[str] | None = strawberry.field(
+        default=None, description="Legal entities (default: every one the principal may see)."
+    )
+
+
+def run_scope(info: Info, given: ReconciliationScopeInput) -> RunScope:
+    """The scope asked for, as the principal may run it: one limited to legal entities runs
+    over those only, and by default over all of them."""
+    first = Period.parse(given.period_from)
+    last = first if given.period_to is None else Period.parse(given.period_to)
+    entities = tuple(given.entities or ())
+    allowed = info.context.principal.entities if info.context.principal else frozenset()
+    if allowed is not None:
+        outside = sorted(set(entities) - allowed)
+        if outside:
+            raise Forbidden(f"not allowed to reconcile {', '.join(outside)}")
+        entities = entities or tuple(sorted(allowed))
+        if not entities:
+            raise Forbidden("no legal entity to reconcile")
+    return RunScope(first, last, entities)
+
+
+def _allowed(info: Info) -> frozenset[str] | None:
+    principal = info.context.principal
+    return frozenset() if principal is None else principal.entities
+
+
+def visible_run(info: Info, run: RunView) -> bool:
+    allowed = _allowed(info)
+    return allowed is None or (bool(run.scope.entities) and set(run.scope.entities) <= allowed)
+
+
+@strawberry.type
+class ReconciliationQuery:
+    @strawberry.federation.field(
+        description="Reconciliation runs, newest first.",
+        requires_scopes=needs(Scope.RECONCILIATION_READ),
+    )
+    async def reconciliation_runs(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[ReconciliationRunType]:
+        check_first(first)
+        runs, more = await info.context.services.book.runs(first, after, _allowed(info))
+        return Connection(
+            edges=[Edge(cursor=r.id, node=ReconciliationRunType.of(r)) for r in runs],
+            page_info=PageInfo(has_next_page=more, end_cursor=runs[-1].id if runs else None),
+            total_count=len(runs),
+        )
+
+    @strawberry.federation.field(
+        description="One reconciliation run: its progress, counts and duration.",
+        requires_scopes=needs(Scope.RECONCILIATION_READ),
+    )
+    async def reconciliation_run(self, info: Info, id: strawberry.ID) -> ReconciliationRunType:
+        reconciler = info.context.services.reconciler
+        run = await reconciler.get(str(id))
+        if not visible_run(info, run):  # not found, as for one that does not exist
+            raise RunNotFound(f"no reconciliation run {id}")
+        return ReconciliationRunType.of(run)
+
+    @strawberry.federation.field(
+        description="Reconciliation exceptions, highest rank (severity, then impact) first.",
+        requires_scopes=needs(Scope.RECONCILIATION_READ),
+    )
+    async def reconciliation_exceptions(
+        self,
+        info: Info,
+        filter: ReconciliationExceptionFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[ReconciliationExceptionType]:
+        check_first(first)
+        given = filter or ReconciliationExceptionFilter()
+        wanted = ExceptionFilter(
+            kind=given.kind,
+            severity=given.severity,
+            status=given.status,
+            customer_id=None if given.customer_id is None else str(given.customer_id),
+            entity=given.entity,
+            period=None if given.period is None else Period.parse(given.period),
+        )
+        page = await info.context.services.book.page(wanted, _allowed(info), first, after)
+        edges = [
+            Edge(cursor=cursor_of(e), node=ReconciliationExceptionType.of(e))
+            for e in page.exceptions
+        ]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total,
+        )
+
+
+def plain_scope(given: ReconciliationScopeInput) -> dict[str, Any]:
+    return {
+        "periodFrom": given.period_from,
+        "periodTo": given.period_to,
+        "entities": None if given.entities is None else sorted(given.entities),
+    }

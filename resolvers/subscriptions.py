@@ -34,11 +34,20 @@ from gateway.errors import NotFound
 from gateway.events.broadcast import CREDITS, CUSTOMERS, EVENTS, WORKFLOW_RUNS, Broadcast
 from gateway.limits.errors import SubscriptionLimit
 from gateway.logs import quoted
+from gateway.reconcile.engine import (
+    RECONCILIATION_EXCEPTIONS,
+    RECONCILIATION_RUNS,
+    RunNotFound,
+    RunView,
+)
+from gateway.reconcile.engine import RunStatus as ReconciliationRunStatus
+from gateway.rules.severity import Severity
 from gateway.workflows.engine import run_of
 from resolvers.context import Info
 from resolvers.credit import CreditRequestType
 from resolvers.customer import CustomerType
-from resolvers.enums import CreditStatus
+from resolvers.enums import CreditStatus, ExceptionSeverity
+from resolvers.reconciliation import ReconciliationExceptionType, ReconciliationRunType, visible_run
 from resolvers.workflow import WorkflowRunType, visible
 
 
@@ -176,3 +185,52 @@ class Subscription:
                 found = await services.credits.visible(principal, status, [message["credit"]])
                 if found:
                     yield CreditRequestType.of(found[0])
+
+    @strawberry.subscription(
+        description="A reconciliation run each time it makes progress (about once a second "
+        "while it works) and when it ends, as it is then.",
+        directives=[RequiresScopes(scopes=needs(Scope.RECONCILIATION_READ))],
+    )
+    async def reconciliation_run_updated(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[ReconciliationRunType, None]:
+        run = await info.context.services.reconciler.get(str(id))
+        if not visible_run(info, run):
+            raise RunNotFound(f"no reconciliation run {quoted(id)}")
+        if run.status is not ReconciliationRunStatus.RUNNING:
+            yield ReconciliationRunType.of(run)  # it ended already: as it ended
+            return
+        async with aclosing(_messages(info, RECONCILIATION_RUNS)) as messages:
+            async for message in messages:
+                moved = RunView.of_json(message["run"])
+                if moved.id != str(id):
+                    continue
+                yield ReconciliationRunType.of(moved)
+                if moved.status is not ReconciliationRunStatus.RUNNING:
+                    return
+
+    @strawberry.subscription(
+        description="Each reconciliation exception a run finds new (or finds again after it "
+        "was resolved), at least as severe as `severity`.",
+        directives=[RequiresScopes(scopes=needs(Scope.RECONCILIATION_READ))],
+    )
+    async def reconciliation_exception_raised(
+        self, info: Info, severity: ExceptionSeverity = ExceptionSeverity.LOW
+    ) -> AsyncGenerator[ReconciliationExceptionType, None]:
+        principal = info.context.principal
+        if principal is None:
+            return
+        at_least = Severity.of(severity)
+        book = info.context.services.book
+        async with aclosing(_messages(info, RECONCILIATION_EXCEPTIONS)) as messages:
+            async for message in messages:
+                notice = message["exception"]
+                if Severity.of(ExceptionSeverity(notice["severity"])) < at_least:
+                    continue
+                if principal.entities is not None and notice["entity"] not in principal.entities:
+                    continue
+                try:
+                    found = await book.get(notice["id"], principal.entities)
+                except NotFound:
+                    continue
+                yield ReconciliationExceptionType.of(found)

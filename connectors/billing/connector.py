@@ -11,7 +11,8 @@ answer the subscription as it is afterwards.
 
 Options (``ConnectorConfig.options``): ``dialect`` = ``stripe`` (default) or
 ``localstripe``, for the stand-in that only has the legacy Plans API (the catalog is read
-from ``/v1/plans``) and refuses ``currency`` when creating an invoice.
+from ``/v1/plans``), refuses ``currency`` when creating an invoice and cannot list invoices
+by ``created`` (so ``issued_from`` / ``issued_before`` are refused before sending).
 """
 
 from __future__ import annotations
@@ -57,14 +58,17 @@ K = ObjectKind
 Obj = Mapping[str, Any]
 MAX_LIMIT = 100  # Stripe refuses larger pages
 
-# kind -> the list filters Stripe applies server-side (same names as its list parameters)
+# kind -> the list filters Stripe applies server-side (same names as its list parameters, but
+# for the bounds of ``created`` below)
 _FILTERS: dict[ObjectKind, frozenset[str]] = {
     K.CUSTOMER: frozenset({"email"}),
     K.PLAN: frozenset({"product"}),
     K.SUBSCRIPTION: frozenset({"customer", "status"}),
-    K.INVOICE: frozenset({"customer", "status", "subscription"}),
+    K.INVOICE: frozenset({"customer", "status", "subscription", "issued_from", "issued_before"}),
     K.PAYMENT: frozenset({"customer"}),
 }
+# filter -> the bound of Stripe's ``created`` it sets (an invoice is issued when it is created)
+_CREATED = {"issued_from": "gte", "issued_before": "lt"}
 
 
 class _Transport(stripe.HTTPXClient):
@@ -164,13 +168,32 @@ class BillingConnector(Connector):
         unknown = sorted(set(filters) - _FILTERS[kind])
         if unknown:
             raise self._rejected(f"{self.system} cannot filter {kind} by {', '.join(unknown)}")
-        params: dict[str, Any] = dict(filters)
+        params: dict[str, Any] = {k: v for k, v in filters.items() if k not in _CREATED}
+        created = self._created(kind, filters)
+        if created:
+            params["created"] = created
         params["limit"] = max(1, min(limit, MAX_LIMIT))
         if kind is K.PLAN:
             params["expand"] = ["data.product"]
         if kind is K.SUBSCRIPTION:
             params.setdefault("status", "all")  # Stripe hides canceled ones by default
         return params
+
+    def _created(self, kind: ObjectKind, filters: Mapping[str, str]) -> dict[str, int]:
+        """The bounds of Stripe's ``created`` that the issue window filters set."""
+        created: dict[str, int] = {}
+        for name, bound in _CREATED.items():
+            if name not in filters:
+                continue
+            try:
+                created[bound] = wire.unix_seconds(filters[name])
+            except ValueError as exc:
+                problem = f"{name} must be {exc}, not {filters[name]!r}"
+                raise self._rejected(f"{self.system} cannot filter {kind}: {problem}") from None
+        if created and self._localstripe:
+            # localstripe's invoice list takes no ``created`` and answers it with a 500.
+            raise self._rejected(f"{self.system} (localstripe) cannot filter {kind} by issue date")
+        return created
 
     async def _list_page(
         self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]

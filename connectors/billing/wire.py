@@ -17,6 +17,7 @@ they are lifted into canonical fields and left out of ``CustomerRecord.metadata`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,19 @@ def _at(timestamp: int) -> datetime:
 
 def _at_or_none(timestamp: int | None) -> datetime | None:
     return None if timestamp is None else _at(timestamp)
+
+
+def unix_seconds(value: str) -> int:
+    """An ISO date (midnight) or date and time, UTC unless it says otherwise, as the Unix
+    second Stripe's ``created`` bounds take: rounded up, so that ``gte`` and ``lt`` on whole
+    seconds keep what the moment itself would. ValueError says what it takes."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("an ISO date or date and time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return math.ceil(moment.timestamp())
 
 
 def _money(amount: int | None, currency: str) -> Money:

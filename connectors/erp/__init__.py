@@ -2,9 +2,10 @@
 
 ``connect(config)`` returns an ``ErpConnector``: customers, postings (invoices, credit
 memos, journal entries) and receivable balances read through SuiteQL; credit memos and
-invoices written through the record API with NetSuite's idempotency key. NetSuite has no
-signed webhooks, so the gateway polls ``changes``. ``auth`` signs requests (OAuth 2.0 or
-token-based authentication), ``errors`` reads NetSuite's error bodies.
+invoices written through the record API with NetSuite's idempotency key, postings voided
+through a RESTlet (the record API has no void). NetSuite has no signed webhooks, so the
+gateway polls ``changes``. ``auth`` signs requests (OAuth 2.0 or token-based
+authentication), ``errors`` reads NetSuite's error bodies.
 """
 
 from __future__ import annotations

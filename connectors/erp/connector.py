@@ -3,10 +3,16 @@ record API.
 
 Every read is one SuiteQL statement (``POST /services/rest/query/v1/suiteql`` with
 ``Prefer: transient``), paged with ``limit``/``offset``; a page's cursor is the next offset.
-Writes create ``invoice`` / ``creditMemo`` records with ``X-NetSuite-Idempotency-Key``;
-NetSuite answers 204 and the new record's ``Location``. Subsidiary and currency ids are
-looked up by name once per connector and remembered: they are reference data that does
-not move. Requests are authenticated as ``auth.py`` says (OAuth 2.0 or TBA).
+``postings_after`` pages whole ledgers by id instead. Writes create ``invoice`` /
+``creditMemo`` records with ``X-NetSuite-Idempotency-Key``; NetSuite answers 204 and the new
+record's ``Location``. A void goes to the RESTlet opsgraph deploys for it (the record API has
+no void), with the same key. Subsidiary and currency ids are looked up by name once per
+connector and remembered: they are reference data that does not move. Requests are
+authenticated as ``auth.py`` says (OAuth 2.0 or TBA).
+
+Options: ``item_id`` (the item every created line names), ``restlet_url`` (where RESTlets
+are served: ``https://<account>.restlets.api.netsuite.com`` on NetSuite, another host than
+the REST web services; by default the base URL, as in the sandbox).
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import httpx
 
 from connectors import paging
 from connectors.base import Connector, Writer
-from connectors.commands import PostingCommand, WriteCommand, WriteResult
+from connectors.commands import PostingCommand, VoidPosting, WriteCommand, WriteResult
 from connectors.erp import auth, errors, suiteql, wire
-from connectors.errors import UpstreamError
+from connectors.errors import UpstreamError, UpstreamNotFound
 from connectors.http import HttpClient
 from connectors.models import (
     ChangeBatch,
@@ -50,6 +56,7 @@ class ErpConnector(Connector):
         # NetSuite needs an item on every transaction line; accounts name theirs (the sandbox
         # does not insist on one).
         self._item_id = config.options.get("item_id")
+        self._restlet = config.options.get("restlet_url", "").rstrip("/") + wire.RESTLET_PATH
         self._refs: dict[tuple[str, str], str] = {}
 
     async def aclose(self) -> None:
@@ -66,6 +73,24 @@ class ErpConnector(Connector):
         conditions = self._conditions(kind, filters)
         limit = max(1, min(limit, suiteql.PAGE_MAX))
         return await self._select_page(suiteql.select(kind, conditions), kind, limit, cursor)
+
+    async def postings_after(
+        self, after_id: int, limit: int, filters: Mapping[str, str]
+    ) -> list[Posting]:
+        """Up to ``limit`` (at most 1000) postings with ids above ``after_id``, in id order,
+        among those ``filters`` keep (the filters ``list_page`` takes): keyset paging, for
+        reading whole ledgers. Start at 0, pass the last id of each page for the next; a page
+        shorter than ``limit`` is the last.
+
+        Every page is ``... AND id > <after_id> ORDER BY id`` from offset 0, so the last page
+        costs NetSuite what the first does; an offset read makes it pass over every row before
+        the page, and cannot reach past SuiteQL's 100,000th result."""
+        if after_id < 0:
+            raise self._rejected(f"{self.system} posting ids start above 0, not {after_id}")
+        conditions = self._conditions(ObjectKind.POSTING, filters)
+        limit = max(1, min(limit, suiteql.PAGE_MAX))
+        rows = await self._suiteql(suiteql.postings_after(after_id, conditions), limit, 0)
+        return [wire.to_posting(row) for row in rows.items]
 
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str]
@@ -104,6 +129,8 @@ class ErpConnector(Connector):
             raise self._rejected(
                 f"{self.system} cannot filter {kind} by {exc.args[0][1]!r}"
             ) from None
+        except ValueError as exc:
+            raise self._rejected(f"{self.system} cannot filter {kind}: {exc}") from None
 
     async def _suiteql(self, statement: str, limit: int, offset: int) -> Page[dict[str, Any]]:
         try:
@@ -124,7 +151,7 @@ class ErpConnector(Connector):
     # -- writes ---------------------------------------------------------------------------
 
     def _writers(self) -> Mapping[type[WriteCommand], Writer]:
-        return dict.fromkeys(wire.RECORD_TYPES, self._post)
+        return {**dict.fromkeys(wire.RECORD_TYPES, self._post), VoidPosting: self._void}
 
     async def _post(self, command: PostingCommand, idempotency_key: str) -> WriteResult:
         record_type = wire.RECORD_TYPES[type(command)]
@@ -145,6 +172,36 @@ class ErpConnector(Connector):
         # A replayed key answers exactly as the first request did, so NetSuite cannot tell us
         # whether this call created the record or an earlier one did; either way it exists.
         record_id = wire.location_id(response.headers.get("Location"), record_type)
+        return WriteResult(system=self.system, kind=ObjectKind.POSTING, id=record_id, created=True)
+
+    async def _void(self, command: VoidPosting, idempotency_key: str) -> WriteResult:
+        """The posting read first, for the record type ``transaction.void`` needs, then the
+        void RESTlet called. Whether it may be voided (not voided already) is the ERP's to
+        say: a retry with the same key must get the first answer again, which a check of our
+        own, made later, would contradict."""
+        [posting] = await self.fetch_many(ObjectKind.POSTING, [command.posting_id])
+        if not isinstance(posting, Posting):
+            raise UpstreamNotFound(
+                f"{self.system} has no posting {command.posting_id!r}", system=self.system.value
+            )
+        try:
+            answer = await self._http.json(
+                "POST",
+                self._restlet,
+                params=wire.VOID_SCRIPT,
+                content=wire.dumps(wire.void_body(posting, command.reason)),
+                headers={
+                    "Content-Type": "application/json",
+                    "X-NetSuite-Idempotency-Key": idempotency_key,
+                },
+            )
+        except ValueError as exc:  # a 2xx whose body is not JSON
+            raise UpstreamError(
+                f"{self.system} answered the void RESTlet with a body that is not JSON",
+                system=self.system.value,
+            ) from exc
+        # As with a create, a replayed key answers as the first call did: voided either way.
+        record_id = wire.voided_id(answer, posting.id)
         return WriteResult(system=self.system, kind=ObjectKind.POSTING, id=record_id, created=True)
 
     async def _ref(self, table: str, column: str, value: str) -> str:

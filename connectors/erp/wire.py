@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from connectors.commands import CreateCreditMemo, PostingCommand, PostInvoice
-from connectors.erp.suiteql import METADATA_FIELD
+from connectors.erp.suiteql import METADATA_FIELD, RECORDTYPES
 from connectors.errors import UpstreamError, UpstreamRejected
 from connectors.models import (
     Balance,
@@ -25,7 +26,6 @@ from connectors.models import (
     Page,
     Posting,
     PostingState,
-    PostingType,
     Record,
     SystemName,
 )
@@ -34,17 +34,17 @@ from connectors.money import Money
 SYSTEM = SystemName.ERP
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
-POSTING_TYPES = {
-    "invoice": PostingType.INVOICE,
-    "creditmemo": PostingType.CREDIT_MEMO,
-    "journalentry": PostingType.JOURNAL_ENTRY,
-}
+# The RESTlet opsgraph deploys to void a transaction; ``void_body`` is what it takes.
+RESTLET_PATH = "/app/site/hosting/restlet.nl"
+VOID_SCRIPT = {"script": "customscript_opsgraph_void", "deploy": "1"}
+POSTING_TYPES = {recordtype: kind for kind, recordtype in RECORDTYPES.items()}
 # write command -> the record type it creates
 RECORD_TYPES: dict[type[PostingCommand], str] = {
     CreateCreditMemo: "creditMemo",
     PostInvoice: "invoice",
 }
 CHANGE_KINDS = {"customer": ObjectKind.CUSTOMER, **dict.fromkeys(POSTING_TYPES, ObjectKind.POSTING)}
+R = TypeVar("R", bound=Record)
 _LOCATION = re.compile(r"/services/rest/record/v1/(?P<type>[A-Za-z]+)/(?P<id>[^/?#]+)/?$")
 
 
@@ -101,8 +101,16 @@ _READERS = {
 
 
 def to_record(kind: ObjectKind, row: dict[str, Any]) -> Record:
+    return _read(kind, _READERS[kind], row)
+
+
+def to_posting(row: dict[str, Any]) -> Posting:
+    return _read(ObjectKind.POSTING, _posting, row)
+
+
+def _read(kind: ObjectKind, reader: Callable[[dict[str, Any]], R], row: dict[str, Any]) -> R:
     try:
-        return _READERS[kind](row)
+        return reader(row)
     except (KeyError, TypeError, ValueError) as exc:  # MoneyError is a ValueError
         raise UpstreamError(
             f"erp returned a {kind} opsgraph cannot read", system=SYSTEM.value, internal=repr(row)
@@ -191,6 +199,25 @@ def posting_body(
     if command.memo:
         body["memo"] = command.memo
     return body
+
+
+def void_body(posting: Posting, reason: str) -> dict[str, str]:
+    """What the void RESTlet takes: the SuiteScript record type (``record.Type``, spelt as
+    SuiteQL's ``recordtype``) and id that ``transaction.void`` needs, and why."""
+    return {"type": RECORDTYPES[posting.type], "id": posting.id, "reason": reason}
+
+
+def voided_id(answer: Any, posting_id: str) -> str:
+    """The id in the void RESTlet's answer, ``{"id": "5131", "voided": true}``, which must be
+    the posting's."""
+    voided = isinstance(answer, dict) and answer.get("voided") is True
+    if not voided or answer.get("id") != posting_id:
+        raise UpstreamError(
+            f"erp did not say it voided posting {posting_id}",
+            system=SYSTEM.value,
+            internal=repr(answer)[:2000],
+        )
+    return posting_id
 
 
 def dumps(value: Any) -> str:

@@ -18,7 +18,8 @@ class Scope(StrEnum):
     CREDITS_REQUEST = "credits:request"
     CREDITS_APPROVE = "credits:approve"
     RECONCILIATION_READ = "reconciliation:read"
-    RECONCILIATION_RESOLVE = "reconciliation:resolve"
+    RECONCILIATION_RESOLVE = "reconciliation:resolve"  # acknowledge, resolve, repost, void
+    RECONCILIATION_RUN = "reconciliation:run"  # start a reconciliation run
     SYSTEMS_READ = "systems:read"  # connector health and breakers
     EVENTS_REPLAY = "events:replay"
     CROSSWALK_WRITE = "crosswalk:write"  # link and unlink external ids
@@ -60,6 +61,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
         | {
             Scope.CREDITS_APPROVE,
             Scope.RECONCILIATION_RESOLVE,
+            Scope.RECONCILIATION_RUN,
             Scope.SUBSCRIPTIONS_WRITE,
             Scope.WORKFLOWS_OPERATE,
             Scope.AUDIT_READ,
@@ -69,6 +71,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
         _READ_ALL
         | {
             Scope.EVENTS_REPLAY,
+            Scope.RECONCILIATION_RUN,
             Scope.CROSSWALK_WRITE,
             Scope.SCHEMA_READ,
             Scope.WORKFLOWS_OPERATE,

@@ -12,6 +12,7 @@ from connectors.models import (
     CreditRequest,
     CreditStatus,
     ExceptionKind,
+    ExceptionSeverity,
     ExceptionStatus,
     ReconciliationException,
     SystemName,
@@ -39,18 +40,21 @@ class Owned:
     async def open_exceptions(
         self, customer_ids: Sequence[str]
     ) -> list[list[ReconciliationException]]:
-        """Each customer's open reconciliation exceptions, largest impact first."""
+        """Each customer's open and acknowledged reconciliation exceptions, highest rank
+        (severity, then impact) first."""
         query = (
             select(ExceptionRow)
             .where(
                 ExceptionRow.customer_id.in_(customer_ids),
-                ExceptionRow.status == ExceptionStatus.OPEN.value,
+                ExceptionRow.status.in_(
+                    [ExceptionStatus.OPEN.value, ExceptionStatus.ACKNOWLEDGED.value]
+                ),
             )
-            .order_by(ExceptionRow.impact_minor.desc())
+            .order_by(ExceptionRow.rank.desc(), ExceptionRow.id)
         )
         async with self._sessions() as session:
             rows = (await session.scalars(query)).all()
-        return [[_exception(r) for r in rows if r.customer_id == c] for c in customer_ids]
+        return [[exception_of(r) for r in rows if r.customer_id == c] for c in customer_ids]
 
 
 def credit_of(row: CreditRequestRow) -> CreditRequest:
@@ -69,16 +73,28 @@ def credit_of(row: CreditRequestRow) -> CreditRequest:
     )
 
 
-def _exception(row: ExceptionRow) -> ReconciliationException:
+def exception_of(row: ExceptionRow) -> ReconciliationException:
     return ReconciliationException(
         system=SystemName.OPSGRAPH,
         id=row.id,
+        source=SystemName(row.source),
+        target=SystemName(row.target),
         kind=ExceptionKind(row.kind),
+        severity=ExceptionSeverity(row.severity),
+        rank=row.rank,
+        status=ExceptionStatus(row.status),
+        key=row.key,
+        entity=row.entity,
+        period=row.period,
         customer_id=row.customer_id,
         invoice_id=row.invoice_id,
-        posting_id=row.posting_id,
+        posting_ids=tuple(row.posting_ids),
         impact=Money(row.impact_minor, row.currency),
         detail=row.detail,
-        status=ExceptionStatus(row.status),
+        first_run_id=row.first_run_id,
+        last_run_id=row.last_run_id,
+        status_by=row.status_by,
+        note=row.note,
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )

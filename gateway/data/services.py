@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,7 +32,11 @@ from gateway.events.intake import Intake
 from gateway.events.relay import Relay
 from gateway.events.routing import Router, Routes
 from gateway.ownership import OwnershipMap
+from gateway.reconcile.book import Book
+from gateway.reconcile.engine import Reconciler, ReconciliationRunning
+from gateway.reconcile.scope import Scope, scope_of
 from gateway.rules.credit_policy import CreditPolicy
+from gateway.rules.severity import SeverityPolicy
 from gateway.settings import Settings
 from gateway.storage.database import PoolSize, create_engine, sessions
 from gateway.workflows.engine import Engine, run_json
@@ -39,6 +44,8 @@ from gateway.writes.credits import SERVICE_CREDIT, Credits
 from gateway.writes.idempotency import Idempotency
 from gateway.writes.outbox import Notifications
 from gateway.writes.pipeline import Writes
+
+log = logging.getLogger("opsgraph.services")
 
 # How often idempotency records past their 24 h are deleted (they are absent to reads
 # as soon as they expire; this only keeps the table small).
@@ -79,6 +86,10 @@ class Services:
     # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured),
     # and how many may run at once on one connection.
     broadcast: Broadcast
+    # Billing against the ERP: runs, and the book of exceptions they keep.
+    reconciler: Reconciler
+    book: Book
+    reconcile_at_start: Scope | None
     subscriptions_per_connection: int
     streams_per_principal: int
     background_interval_s: float
@@ -194,6 +205,18 @@ class Services:
             ),
             event_claim_after_s=claim_after_s,
             broadcast=broadcast,
+            reconciler=Reconciler(
+                session_factory,
+                registry,
+                SeverityPolicy.load(settings.reconciliation_policy_file),
+                broadcast,
+            ),
+            book=Book(session_factory),
+            reconcile_at_start=(
+                None
+                if settings.reconcile_at_start is None
+                else scope_of(settings.reconcile_at_start)
+            ),
             subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
             streams_per_principal=settings.limits.max_streams_per_principal,
             background_interval_s=settings.workflow_interval_s,
@@ -218,6 +241,11 @@ class Services:
                 sweep_forever(self.router, timedelta(seconds=self.event_claim_after_s), interval)
             ),
         ]
+        if self.reconcile_at_start is not None:
+            try:
+                await self.reconciler.start(self.reconcile_at_start, "opsgraph (at start)")
+            except ReconciliationRunning as running:
+                log.info("no reconciliation at start: run %s is under way", running.run_id)
         if self.consumer is not None:
             self._background.append(
                 asyncio.create_task(self.consumer.run_forever(CONSUME_INTERVAL_S))
@@ -225,6 +253,7 @@ class Services:
 
     async def aclose(self) -> None:
         await stop(self._background, "background work")
+        await self.reconciler.aclose()
         await self.intake.aclose()
         await self.broadcast.aclose()
         await self.registry.aclose()

@@ -227,28 +227,81 @@ class ChangeFeedWatermark(Base):
 
 
 class ReconciliationRun(Base):
+    """One comparison of a source system with a target (billing with the ERP, the ERP with
+    its shadow) over legal entities and accounting periods."""
+
     __tablename__ = "reconciliation_runs"
+    __table_args__ = (Index(None, "started_at"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # running completed failed
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    kind: Mapped[str] = mapped_column(String(16))  # reconcile.RunKind
+    source: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(32))
+    entities: Mapped[list[str]] = mapped_column(JSON)  # empty: every legal entity
+    period_from: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    period_to: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(16))  # reconcile.RunStatus
+    phase: Mapped[str] = mapped_column(String(16))  # reconcile.Phase
+    requested_by: Mapped[str] = mapped_column(String(255))
+    # Counts so far: records read per side, keys compared, exceptions per kind, new, reopened,
+    # auto-resolved.
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Renewed while the run works: a running run whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ReconciliationItem(Base):
+    """A record a run has read, kept until the run ends: the keyed table both sides are
+    merged through, so that neither system is ever held in memory."""
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (Index(None, "run_id", "ledger", "key"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    ledger: Mapped[str] = mapped_column(String(8))  # invoice, credit
+    side: Mapped[str] = mapped_column(String(8))  # source, target
+    key: Mapped[str] = mapped_column(String(255))  # what both sides carry: the invoice id
+    record_id: Mapped[str] = mapped_column(String(255))
+    customer_ref: Mapped[str] = mapped_column(String(255))  # the customer's id in its system
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    day: Mapped[str] = mapped_column(String(10))  # ISO date: issued, or posted
 
 
 class ReconciliationException(Base):
+    """A difference a run found, one row per (source, target, kind, key) across runs."""
+
     __tablename__ = "reconciliation_exceptions"
-    __table_args__ = (Index(None, "status", "impact_minor"), Index(None, "customer_id"))
+    __table_args__ = (
+        Index(None, "status", "rank"),
+        Index(None, "customer_id"),
+        Index(None, "entity", "period"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))  # models.ExceptionKind
+    key: Mapped[str] = mapped_column(String(255))  # the invoice (or credit) id compared
+    entity: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
     customer_id: Mapped[str | None] = mapped_column(String(64), default=None)
     invoice_id: Mapped[str | None] = mapped_column(String(255), default=None)
-    posting_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    posting_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     impact_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
+    severity: Mapped[str] = mapped_column(String(16))  # rules.severity.Severity, lower case
+    rank: Mapped[int] = mapped_column(BigInteger)  # higher first, across currencies
     detail: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="open")  # models.ExceptionStatus
+    first_run_id: Mapped[str] = mapped_column(String(64))
+    last_run_id: Mapped[str] = mapped_column(String(64))
+    status_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CreditRequestRow(Base):

@@ -12,6 +12,7 @@ from resolvers.mutations.accounts import AccountMutation
 from resolvers.mutations.cases import CaseMutation
 from resolvers.mutations.credits import CreditMutation
 from resolvers.mutations.crosswalk import CrosswalkMutation
+from resolvers.mutations.reconciliation import ReconciliationMutation
 from resolvers.mutations.subscriptions import SubscriptionMutation
 from resolvers.mutations.workflows import WorkflowMutation
 
@@ -24,5 +25,6 @@ Mutation = merge_types(
         SubscriptionMutation,
         CreditMutation,
         WorkflowMutation,
+        ReconciliationMutation,
     ),
 )

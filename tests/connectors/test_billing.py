@@ -114,6 +114,40 @@ async def test_a_filter_stripe_cannot_apply_is_refused_without_a_call(
     assert case.connector.calls == 0
 
 
+def _ids(records: list[Any]) -> list[str]:
+    return sorted(r.id for r in records)
+
+
+async def test_invoices_list_by_issue_window(case: ConnectorCase) -> None:
+    """``issued_from`` (inclusive) and ``issued_before`` (exclusive) are Stripe's
+    ``created[gte]`` / ``created[lt]``: a date is midnight UTC, a time without a zone UTC."""
+    invoices = seeded(Invoice)  # each issued on the 1st of a month at 09:00 UTC
+    october = _ids([i for i in invoices if i.issued_at.month == 10])
+    november = _ids([i for i in invoices if i.issued_at.month == 11])
+
+    async def issued(**window: str) -> list[str]:
+        return _ids(await case.connector.list_all(K.INVOICE, filters=window))
+
+    assert len(october) == len(november) == 8
+    assert await issued(issued_from="2026-10-01", issued_before="2026-11-01") == october
+    assert await issued(issued_from="2026-10-01T10:00:00+01:00",
+                        issued_before="2026-11-01T09:00:00Z") == october  # fmt: skip
+    assert await issued(issued_from="2026-11-01T09:00:00") == november
+    assert await issued(issued_from="2026-11-01T09:00:00.5") == []  # after they were issued
+
+
+async def test_a_bad_issue_window_is_refused_without_a_call(case: ConnectorCase) -> None:
+    with pytest.raises(UpstreamRejected) as refused:
+        await case.connector.list_page(K.INVOICE, filters={"issued_before": "last week"})
+    assert refused.value.message == (
+        "billing cannot filter invoice: issued_before must be an ISO date or date and time, "
+        "not 'last week'"
+    )
+    with pytest.raises(UpstreamRejected):
+        await case.connector.list_page(K.CUSTOMER, filters={"issued_from": "2026-10-01"})
+    assert case.connector.calls == 0
+
+
 # writes, idempotency and the change feed (on the fresh sandbox)
 
 

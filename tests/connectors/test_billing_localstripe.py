@@ -5,9 +5,11 @@ and pay at once (and change plan, through the legacy ``items[n][plan]`` and ``pr
 cancel), invoices, PaymentIntents, list paging and signed webhooks. It has no
 prices (so the connector runs with ``dialect=localstripe`` and reads the catalog from
 /v1/plans), no credit notes, no idempotent replay, no ``ending_before`` or newest-first
-event list (so no change feed), and no ``customer`` filter on PaymentIntents. Our own
-sandbox covers those; see test_billing.py. The last test needs no server: it reads the
-older API shapes localstripe (and an account pinned to an old version) sends.
+event list (so no change feed), no ``customer`` filter on PaymentIntents, and no
+``created`` filter on invoices (it answers ``created[gte]`` with a 500), so the issue window
+filters are refused before sending. Our own sandbox covers those; see test_billing.py. The
+last two tests need no server: one is that refusal, the other reads the older API shapes
+localstripe (and an account pinned to an old version) sends.
 """
 
 from __future__ import annotations
@@ -314,6 +316,19 @@ def test_localstripe_webhooks_pass_our_verifier(localstripe: str) -> None:
             (K.CUSTOMER, customer["id"], "created")]  # fmt: skip
     finally:
         receiver.running.stop()
+
+
+async def test_an_issue_window_is_refused_before_it_reaches_localstripe() -> None:
+    options = {"dialect": "localstripe"}
+    # Nothing listens there: nothing may be sent.
+    connector = connect(ConnectorConfig(base_url="http://127.0.0.1:9", secret=KEY, options=options))
+    try:
+        with pytest.raises(UpstreamRejected) as refused:
+            await connector.list_page(K.INVOICE, filters={"issued_from": "2026-10-01"})
+    finally:
+        await connector.aclose()
+    assert refused.value.message == "billing (localstripe) cannot filter invoice by issue date"
+    assert connector.calls == 0
 
 
 # reading older API shapes (localstripe, accounts pinned to old versions)

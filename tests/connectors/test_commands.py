@@ -18,6 +18,7 @@ from connectors.commands import (
     InvalidCommand,
     UpdateAccountHealth,
     UpsertAccount,
+    VoidPosting,
 )
 from connectors.errors import UpstreamRejected
 from connectors.models import CasePriority, ObjectKind
@@ -82,6 +83,21 @@ def test_a_malformed_posting_is_refused(changes: dict[str, Any], problem: str) -
 def test_malformed_commands_of_every_system_are_refused(build: Any) -> None:
     with pytest.raises(InvalidCommand):
         build()
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"posting_id": "", "reason": "Duplicate"}, "posting_id must be a non-empty string"),
+        ({"posting_id": 5131, "reason": "Duplicate"}, "posting_id must be a non-empty string"),
+        ({"posting_id": "5131", "reason": None}, "reason must be a non-empty string"),
+    ],
+)
+def test_a_void_names_the_posting_and_why(fields: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        VoidPosting(**fields)
+    assert refused.value.message == f"VoidPosting: {problem}"
+    assert VoidPosting(posting_id="5131", reason="Duplicate").kind is ObjectKind.POSTING
 
 
 def test_each_command_names_the_kind_it_writes() -> None:

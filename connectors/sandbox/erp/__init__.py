@@ -23,6 +23,15 @@ never used before with its timestamp. Served::
     PATCH  /services/rest/record/v1/{type}/{id}            204 + ``Location``; ``documents.
                                                            PATCHABLE`` says what may change
     DELETE /services/rest/record/v1/{transaction}/{id}     204
+    POST   /app/site/hosting/restlet.nl                    the RESTlet opsgraph deploys to void
+           ?script=customscript_opsgraph_void&deploy=1     a transaction (SuiteScript's
+                                                           ``transaction.void``): JSON ``{"type":
+                                                           "invoice" | "creditmemo" |
+                                                           "journalentry", "id", "reason"}`` in,
+                                                           200 ``{"id": "...", "voided": true}``
+                                                           out; 404 for no such transaction of
+                                                           that type, 400 for another type or a
+                                                           transaction voided already
 
 Writes honour ``X-NetSuite-Idempotency-Key`` (per method and path). Whatever a request carries
 is applied or refused with NetSuite's 400 naming it (``o:errorQueryParam``, ``o:errorHeader``,
@@ -60,6 +69,12 @@ Where the sandbox departs from NetSuite, on purpose:
   against an item catalogue, which the sandbox does not have.
 - No record lists (``GET .../record/v1/{type}`` with ``q=``) and no upsert (``PUT``): those
   are refused as unrouted (405). No ``eid:<external id>`` in place of an id: a 400 says so.
+- A void is a direct void: amounts (lines included) to zero, status ``voided``, the record
+  kept, and the reason written to the memo. There are no payments, so a paid invoice voids
+  as an open one does (NetSuite refuses one with payments applied). A RESTlet's refusals are
+  NetSuite's error body above; a real RESTlet that throws answers ``{"error": {"code",
+  "message"}}``. NetSuite itself applies no idempotency key to a RESTlet (the script has to);
+  here the RESTlet honours ``X-NetSuite-Idempotency-Key`` as the record writes do.
 - No webhooks: NetSuite has no signed outbound webhooks (accounts write SuiteScript User Event
   scripts for that), so ``config.webhook_url`` is ignored and opsgraph polls ``change``.
 """

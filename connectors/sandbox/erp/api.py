@@ -1,5 +1,6 @@
-"""The ERP sandbox's HTTP surface: NetSuite's SuiteQL collection and record endpoints, over a
-``Ledger``, behind an OAuth 2.0 bearer token or a token-based authentication signature.
+"""The ERP sandbox's HTTP surface: NetSuite's SuiteQL collection and record endpoints, and the
+RESTlet opsgraph deploys to void transactions, over a ``Ledger``, behind an OAuth 2.0 bearer
+token or a token-based authentication signature.
 
 Each endpoint names what it applies: a query parameter (``_query``), a ``Prefer``
 preference or another of NetSuite's headers (``_headers``) it does not apply is refused with
@@ -35,10 +36,16 @@ from connectors.sandbox.idempotency import Outcome, Replays
 from connectors.sandbox.store import Store
 from connectors.sandbox.types import Endpoint
 
-__all__ = ["LOGIN_FAILED", "RECORD", "SUITEQL", "NetSuiteApi"]
+__all__ = ["LOGIN_FAILED", "RECORD", "RESTLET", "SUITEQL", "NetSuiteApi"]
 
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
+RESTLET = "/app/site/hosting/restlet.nl"
+VOID_SCRIPT = {"script": "customscript_opsgraph_void", "deploy": "1"}  # the one RESTlet here
+VOID_FIELDS = ("type", "id", "reason")
+# The void RESTlet's ``type`` (SuiteScript's record.Type, as SuiteQL's recordtype spells it)
+# -> the record type; another transaction type cannot be voided here.
+VOIDABLE = {kind.lower(): kind for kind in TRANSACTIONS}
 WRITABLE = ("invoice", "creditMemo")
 IDEMPOTENCY_KEY = "X-NetSuite-Idempotency-Key"
 NAME_VALIDATION = "X-NetSuite-PropertyNameValidation"
@@ -90,6 +97,7 @@ class NetSuiteApi:
             Route(one, protect(self.update_record), methods=["PATCH"]),
             Route(one, protect(self.delete_record), methods=["DELETE"]),
             Route(RECORD + "/{kind}", protect(self.create_record), methods=["POST"]),
+            Route(RESTLET, protect(self.void_restlet), methods=["POST"]),
         ]
 
     async def unrouted(self, request: Request, status: int) -> Response:
@@ -119,20 +127,20 @@ class NetSuiteApi:
             raise errors.bad_field(extra[0], f"A SuiteQL request body has no field {extra[0]}.")
         try:
             query = parse(text)
-            rows = execute(query, self.ledger.table(query.table))
+            rows, total = execute(query, self.ledger.table(query.table), offset, limit)
         except QueryError as exc:
             raise NetSuiteError(400, QUERY_FAILED + str(exc), "INVALID_PARAMETER") from None
-        items = [{"links": [], **row} for row in rows[offset : offset + limit]]
-        has_more = offset + len(items) < len(rows)
+        items = [{"links": [], **row} for row in rows]
+        has_more = offset + len(items) < total
         url = str(request.url.remove_query_params(["limit", "offset"]))
         return _reply(
             {
-                "links": _page_links(url, limit, offset, len(rows), has_more),
+                "links": _page_links(url, limit, offset, total, has_more),
                 "count": len(items),
                 "hasMore": has_more,
                 "items": items,
                 "offset": offset,
-                "totalResults": len(rows),
+                "totalResults": total,
             },
             kind="collection",
         )
@@ -180,6 +188,28 @@ class NetSuiteApi:
 
         self._once(request, delete)
         return Response(status_code=204)
+
+    # -- RESTlets ---------------------------------------------------------------------------
+
+    async def void_restlet(self, request: Request) -> Response:
+        """``customscript_opsgraph_void``: ``{"type", "id", "reason"}`` in, the SuiteScript
+        ``transaction.void`` of it done (``Ledger.void``), ``{"id", "voided": true}`` out."""
+        params = _query(request, VOID_SCRIPT)
+        for name, deployed in VOID_SCRIPT.items():
+            if params.get(name) != deployed:
+                detail = f"No RESTlet is deployed with {name}={params.get(name, '')}."
+                raise errors.bad_parameter(name, detail)
+        _headers(request, idempotent=True)
+        kind, id_, reason = _void_order(_parsed(await _json_body(request)))
+
+        def void() -> tuple[int, Any]:
+            if not self.ledger.void(kind, id_, reason):
+                raise NetSuiteError(404, _NOT_FOUND, "NONEXISTENT_ID")
+            return 200, {"id": id_, "voided": True}
+
+        outcome = self._once(request, void)
+        answer = jsonio.dumps(outcome.answer)
+        return Response(answer, status_code=outcome.status, media_type="application/json")
 
     def _found(self, kind: str, id_: str) -> dict[str, Any]:
         doc = self.ledger.record(kind, id_)
@@ -298,6 +328,23 @@ def _parsed(raw: bytes) -> Any:
     except ValueError:
         raise NetSuiteError(400, "The request body is not valid JSON.",
                             "INVALID_CONTENT") from None  # fmt: skip
+
+
+def _void_order(body: Any) -> tuple[str, str, str]:
+    """The record type, id and reason of a void RESTlet's body: those three strings, no
+    other field."""
+    if not isinstance(body, dict):
+        raise NetSuiteError(400, "The request body must be a JSON object.")
+    extra = sorted(body.keys() - set(VOID_FIELDS))
+    if extra:
+        raise errors.bad_field(extra[0], f"The void RESTlet takes no field {extra[0]}.")
+    for name in VOID_FIELDS:
+        if not isinstance(body.get(name), str) or not body[name]:
+            detail = f"Please enter a text value for: {name}."
+            raise errors.bad_field(name, detail, "INVALID_FLD_VALUE")
+    if body["type"] not in VOIDABLE:
+        raise NetSuiteError(400, f"A transaction of type {body['type']} cannot be voided.")
+    return VOIDABLE[body["type"]], body["id"], body["reason"]
 
 
 def _flag(params: dict[str, str], name: str) -> bool:

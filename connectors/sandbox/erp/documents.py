@@ -18,7 +18,7 @@ from typing import Any
 from connectors.models import CustomerRecord, Posting, PostingType, Record
 from connectors.money import CURRENCY_EXPONENTS, exponent
 from connectors.sandbox.erp.errors import NetSuiteError, bad_field
-from connectors.sandbox.erp.query import Row, render_number
+from connectors.sandbox.erp.query import Row, Table, render_number
 from connectors.sandbox.store import Store
 
 TRANSACTIONS = ("invoice", "creditMemo", "journalEntry")
@@ -80,7 +80,7 @@ class Ledger:
         self.store = store
         # Tables are rebuilt only when the documents change (``Store.version``): SuiteQL
         # reads them on every query and never changes a row.
-        self._tables: dict[str, tuple[int, list[Row]]] = {}
+        self._tables: dict[str, tuple[int, Table]] = {}
 
     def balances(self) -> dict[str, Decimal]:
         """The receivable opsgraph reads as a customer's ``balance``: open invoices (subtotal
@@ -98,12 +98,12 @@ class Ledger:
                 totals[customer] += sign * (Decimal(doc["subtotal"]) + Decimal(doc["taxTotal"]))
         return totals
 
-    def table(self, name: str) -> list[Row]:
-        """The rows of a SuiteQL table, as the documents are now."""
+    def table(self, name: str) -> Table:
+        """A SuiteQL table, as the documents are now."""
         version = self.store.version
         cached = self._tables.get(name)
         if cached is None or cached[0] != version:
-            cached = self._tables[name] = (version, self._build(name))
+            cached = self._tables[name] = (version, Table(self._build(name)))
         return cached[1]
 
     def _build(self, name: str) -> list[Row]:
@@ -197,6 +197,24 @@ class Ledger:
         tombstone = {"kind": kind, "id": id_, "entity": entity}
         self.store.put(_TOMBSTONES, f"{kind}/{id_}", tombstone)
         return self.store.delete(kind, id_)
+
+    def void(self, kind: str, id_: str, reason: str) -> bool:
+        """Void a transaction as NetSuite's direct void does: every amount zero, its lines'
+        too, the status ``voided``, the record kept (in reads, the change feed, and out of
+        its customer's balance). ``reason`` becomes the memo, where a NetSuite user looks for
+        why. False when there is no such transaction; a 400 when it is voided already."""
+        doc = self.store.get(kind, id_)
+        if doc is None:
+            return False
+        if doc["status"]["id"] == "voided":
+            raise NetSuiteError(400, f"Transaction {id_} is voided already.")
+        zero = at_places(Decimal(0), doc["currency"]["refName"])
+        doc.update(subtotal=zero, taxTotal=zero, total=zero, memo=reason, lastModifiedDate=now())
+        doc["status"] = {"id": "voided", "refName": STATUS_NAMES["voided"]}
+        for line in doc.get("item", {}).get("items", []):
+            line.update(amount=zero, tax1Amt=zero)
+        self.store.put(kind, id_, doc)
+        return True
 
     def _next_transaction_id(self) -> str:
         while True:

@@ -2,24 +2,38 @@
 loudly outside it (``QueryError``, which the sandbox answers with NetSuite's 400
 ``INVALID_PARAMETER`` body)::
 
-    SELECT * | item [, item ...]          item: column | BUILTIN.DF(column) [AS alias]
+    SELECT * | item [, item ...]          item: ref [AS alias]
     FROM customer | transaction | subsidiary | currency | change
-    [WHERE cond [AND cond ...]]           cond: column = literal
-                                                | column IN (literal [, literal ...])
-                                                | column > number
-    [ORDER BY column [ASC | DESC]]
+    [WHERE cond [AND cond ...]]           cond: ref = literal
+                                                | ref IN (literal [, literal ...])
+                                                | ref (> | >= | < | <=) bound
+    [ORDER BY column [ASC | DESC]]        ref: column | BUILTIN.DF(column)
+                                          bound: number | TO_DATE('2026-11-01', 'YYYY-MM-DD')
 
 Literals are 'strings' (a quote doubled inside) or plain numbers. Identifiers are
 case-insensitive and come back lowercase, as NetSuite returns them. Every value comes back as
 a string, numbers included, and a column whose value is null is left out of the item.
-``BUILTIN.DF`` gives a reference's display name; an unaliased one is named ``exprN``.
+``BUILTIN.DF`` gives a reference's display name; an unaliased one is named ``exprN``. A
+comparison with a number keeps the rows whose value is a number (ids are digits, so ``id >
+5000`` and ``ORDER BY id`` go by number, as NetSuite's integer ids do); with ``TO_DATE`` (whose
+one format is ``'YYYY-MM-DD'``), the rows whose value is an ISO date or date and time.
+
+A query reads a ``Table``, which remembers the rows each set of conditions found, sorted: a
+table never changes (the ledger builds another after a write), so the pages of one read are
+sliced from what its first page found. A keyset page (``... AND id > n ORDER BY id``) then
+costs a binary search and the page's rows, however deep into the table it is.
 """
 
 from __future__ import annotations
 
+import operator
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 # A row as a table holds it: column -> value, plus "<column>@df" -> display name for
 # reference columns. ``@`` cannot appear in an identifier, so a query cannot name those keys.
@@ -40,8 +54,14 @@ TABLES: dict[str, frozenset[str]] = {
 _KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "IN", "ORDER", "BY", "AS", "ASC", "DESC"}
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<number>\d+(?:\.\d+)?)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<symbol>[(),.*=>]))"
+    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<symbol>>=|<=|[(),.*=<>]))"
 )
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+}  # fmt: skip
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_FORMAT = "YYYY-MM-DD"  # TO_DATE's one format here
+_REMEMBERED = 16  # the found rows a table keeps, for as many sets of conditions
 
 
 class QueryError(ValueError):
@@ -58,8 +78,10 @@ class Column:
 @dataclass(frozen=True)
 class Condition:
     column: str
-    op: str  # "=", "in", ">"
+    op: str  # "=", "in", ">", ">=", "<", "<="
     values: tuple[str, ...]
+    display: bool = False  # on BUILTIN.DF(column)
+    dates: bool = False  # compared as dates (TO_DATE), not as numbers
 
 
 @dataclass(frozen=True)
@@ -140,6 +162,25 @@ class _Parser:
             raise QueryError(f"Expected a value, found {text!r}.")
         return text
 
+    def string(self, what: str) -> str:
+        kind, text = self.take(what)
+        if kind != "string":
+            raise QueryError(f"Expected {what}, found {text!r}.")
+        return text
+
+    def reference(self) -> tuple[str, bool]:
+        """A column, or ``BUILTIN.DF(column)``: the column, and whether it is its display."""
+        name = self.identifier()
+        if name != "builtin":
+            return name, False
+        self.expect_symbol(".")
+        if self.identifier() != "df":
+            raise QueryError("Only BUILTIN.DF is supported.")
+        self.expect_symbol("(")
+        name = self.identifier()
+        self.expect_symbol(")")
+        return name, True
+
     def _near(self) -> str:
         token = self.peek()
         return "the end of the query" if token is None else repr(token[1])
@@ -172,36 +213,46 @@ class _Parser:
         return tuple(items)
 
     def item(self) -> Column:
-        name = self.identifier()
-        display = name == "builtin"
-        if display:
-            self.expect_symbol(".")
-            if self.identifier() != "df":
-                raise QueryError("Only BUILTIN.DF is supported.")
-            self.expect_symbol("(")
-            name = self.identifier()
-            self.expect_symbol(")")
-            self.exprs += 1
+        name, display = self.reference()
+        self.exprs += display
         alias = self.identifier() if self.keyword("AS") else None
         return Column(name, alias or (f"expr{self.exprs}" if display else name), display)
 
     def condition(self) -> Condition:
-        column = self.identifier()
+        column, display = self.reference()
         if self.symbol("="):
-            return Condition(column, "=", (self.literal(),))
-        if self.symbol(">"):
-            kind, text = self.take("a number")
-            if kind != "number":
-                raise QueryError(f"'>' compares with a number, not {text!r}.")
-            return Condition(column, ">", (text,))
+            return Condition(column, "=", (self.literal(),), display)
+        for op in _COMPARE:
+            if self.symbol(op):
+                bound, dates = self.bound(op)
+                return Condition(column, op, (bound,), display, dates)
         if self.keyword("IN"):
             self.expect_symbol("(")
             values = [self.literal()]
             while self.symbol(","):
                 values.append(self.literal())
             self.expect_symbol(")")
-            return Condition(column, "in", tuple(values))
-        raise QueryError(f"Unsupported condition near {self._near()}; use =, IN or >.")
+            return Condition(column, "in", tuple(values), display)
+        raise QueryError(f"Unsupported condition near {self._near()}; use =, IN, >, >=, < or <=.")
+
+    def bound(self, op: str) -> tuple[str, bool]:
+        """What ``op`` compares with: a number, or ``TO_DATE('2026-11-01', 'YYYY-MM-DD')``
+        (the date, and True)."""
+        kind, text = self.take("a number or TO_DATE")
+        if kind == "number":
+            return text, False
+        if kind != "word" or text.upper() != "TO_DATE":
+            raise QueryError(f"'{op}' compares with a number or a TO_DATE, not {text!r}.")
+        self.expect_symbol("(")
+        day = self.string("a date")
+        self.expect_symbol(",")
+        form = self.string("a date format")
+        self.expect_symbol(")")
+        if form.upper() != _DATE_FORMAT:
+            raise QueryError(f"TO_DATE takes the format '{_DATE_FORMAT}', not {form!r}.")
+        if _ISO_DATE.fullmatch(day) is None or _moment(day) is None:
+            raise QueryError(f"{day!r} is not a date in the format {_DATE_FORMAT}.")
+        return day, True
 
 
 def parse(text: str) -> Query:
@@ -226,14 +277,35 @@ def _number(value: str) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _matches(row: Row, cond: Condition) -> bool:
-    value = row.get(cond.column)
-    if value is None:
-        return False
-    if cond.op == ">":
-        number = _number(value)
-        return number is not None and number > Decimal(cond.values[0])
-    return value in cond.values
+def _moment(value: str) -> datetime | None:
+    """An ISO date (midnight) or date and time, in UTC without its zone, to compare."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _value(row: Row, column: str, display: bool) -> str | None:
+    # A reference's display name; any other column displays as itself.
+    return row.get(f"{column}@df", row.get(column)) if display else row.get(column)
+
+
+def _test(cond: Condition) -> Callable[[Row], bool]:
+    """Whether a row meets ``cond``, its bound read once rather than per row."""
+    if cond.op not in _COMPARE:
+        wanted = frozenset(cond.values)
+        return lambda row: _value(row, cond.column, cond.display) in wanted
+    compare = _COMPARE[cond.op]
+    read: Callable[[str], Decimal | datetime | None] = _moment if cond.dates else _number
+    bound = read(cond.values[0])
+
+    def test(row: Row) -> bool:
+        value = _value(row, cond.column, cond.display)
+        got = None if value is None else read(value)
+        return got is not None and compare(got, bound)
+
+    return test
 
 
 def _sort_key(value: str | None) -> tuple[int, Decimal, str]:
@@ -244,25 +316,78 @@ def _sort_key(value: str | None) -> tuple[int, Decimal, str]:
     return (0, number, "") if number is not None else (1, Decimal(0), value)
 
 
-def execute(query: Query, rows: list[Row]) -> list[dict[str, str]]:
-    found = [row for row in rows if all(_matches(row, c) for c in query.where)]
-    if query.order_by:
-        column = query.order_by
-        found.sort(key=lambda row: _sort_key(row.get(column)), reverse=query.descending)
-    out: list[dict[str, str]] = []
-    for row in found:
-        if query.columns is None:
-            item = {k: v for k, v in row.items() if "@" not in k and v is not None}
-        else:
-            item = {}
-            for c in query.columns:
-                value = (
-                    row.get(f"{c.source}@df", row.get(c.source)) if c.display else row.get(c.source)
-                )
-                if value is not None:
-                    item[c.name] = value
-        out.append(item)
-    return out
+class Table:
+    """A table's rows, and the rows each set of conditions found in them, in order (the
+    last ``_REMEMBERED`` sets). Its rows never change: the ledger builds another table when
+    a document does."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+        self._found: dict[tuple[tuple[Condition, ...], str | None, bool], list[Row]] = {}
+
+    def found(
+        self, where: tuple[Condition, ...], order_by: str | None, descending: bool
+    ) -> list[Row]:
+        key = (where, order_by, descending)
+        rows = self._found.get(key)
+        if rows is None:
+            tests = [_test(cond) for cond in where]
+            rows = [row for row in self.rows if all(test(row) for test in tests)]
+            if order_by:
+                rows.sort(key=lambda row: _sort_key(row.get(order_by)), reverse=descending)
+            if len(self._found) >= _REMEMBERED:
+                del self._found[next(iter(self._found))]  # the oldest
+            self._found[key] = rows
+        return rows
+
+
+def _keyset(query: Query) -> tuple[Condition | None, tuple[Condition, ...]]:
+    """The condition that starts a keyset page (``id > n`` under ``ORDER BY id``, ascending),
+    if any, and the others."""
+    if query.order_by is None or query.descending:
+        return None, query.where
+    for n, cond in enumerate(query.where):
+        starts = cond.op in (">", ">=") and not (cond.display or cond.dates)
+        if starts and cond.column == query.order_by:
+            return cond, query.where[:n] + query.where[n + 1 :]
+    return None, query.where
+
+
+def execute(
+    query: Query, table: Table, offset: int = 0, limit: int | None = None
+) -> tuple[list[dict[str, str]], int]:
+    """The items of the page from ``offset`` (``limit`` of them; all without one), and how
+    many rows the query finds in all (``totalResults``).
+
+    The rows the conditions find are the table's to remember; a keyset condition is not one
+    of them but a binary search into what the others found, which is sorted on its column:
+    numbers first, so the rows it keeps run from the first number past the bound to the
+    last number."""
+    start, where = _keyset(query)
+    found = table.found(where, query.order_by, query.descending)
+    first, end = 0, len(found)
+    if start is not None:
+        column, bound = start.column, (0, Decimal(start.values[0]), "")
+
+        def key(row: Row) -> tuple[int, Decimal, str]:
+            return _sort_key(row.get(column))
+
+        after = bisect_right if start.op == ">" else bisect_left
+        first = after(found, bound, key=key)
+        end = bisect_left(found, (1, Decimal(0), ""), key=key)  # where text and nulls begin
+    stop = end if limit is None else min(end, first + offset + limit)
+    return [_item(query, row) for row in found[first + offset : stop]], end - first
+
+
+def _item(query: Query, row: Row) -> dict[str, str]:
+    if query.columns is None:
+        return {k: v for k, v in row.items() if "@" not in k and v is not None}
+    item: dict[str, str] = {}
+    for c in query.columns:
+        value = _value(row, c.source, c.display)
+        if value is not None:
+            item[c.name] = value
+    return item
 
 
 def render_number(value: Decimal) -> str:

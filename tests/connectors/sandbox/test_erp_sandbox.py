@@ -5,7 +5,9 @@ parameter, preference, header and body field applied, or refused in NetSuite's w
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,13 +15,25 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from connectors.models import Posting
 from connectors.sandbox import erp as sandbox_app
 from connectors.sandbox.erp.api import LOGIN_FAILED
-from connectors.sandbox.erp.query import Column, Condition, Query, QueryError, parse
+from connectors.sandbox.erp.query import (
+    Column,
+    Condition,
+    Query,
+    QueryError,
+    Row,
+    Table,
+    execute,
+    parse,
+)
 from tests.connectors.conftest import running_sandbox
 from tests.connectors.erp_helpers import AUTH, QUERY_HEADERS, RECORDS, SUITEQL, _suiteql
 
 RECORD = "/services/rest/record/v1"
+RESTLET = "/app/site/hosting/restlet.nl"
+VOID = {"script": "customscript_opsgraph_void", "deploy": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -237,11 +251,30 @@ def test_suiteql_parser_accepts_the_subset() -> None:
         ("SELECT password FROM customer", "Field 'password' for record 'customer' was not found."),
         (
             "SELECT id FROM customer WHERE id LIKE '1%'",
-            "Unsupported condition near 'LIKE'; use =, IN or >.",
+            "Unsupported condition near 'LIKE'; use =, IN, >, >=, < or <=.",
         ),
         ("SELECT id FROM customer; DELETE FROM customer", "Unexpected character ';' at 23."),
         ("SELECT id FROM customer WHERE id = 1 OR 1 = 1", "Unexpected 'OR' after the query."),
-        ("SELECT id FROM customer WHERE id > 'a'", "'>' compares with a number, not 'a'."),
+        (
+            "SELECT id FROM customer WHERE id > 'a'",
+            "'>' compares with a number or a TO_DATE, not 'a'.",
+        ),
+        (
+            "SELECT id FROM transaction WHERE trandate >= '2026-11-01'",
+            "'>=' compares with a number or a TO_DATE, not '2026-11-01'.",
+        ),
+        (
+            "SELECT id FROM transaction WHERE trandate < TO_DATE('01/11/2026', 'DD/MM/YYYY')",
+            "TO_DATE takes the format 'YYYY-MM-DD', not 'DD/MM/YYYY'.",
+        ),
+        (
+            "SELECT id FROM transaction WHERE trandate <= TO_DATE('2026-02-30', 'YYYY-MM-DD')",
+            "'2026-02-30' is not a date in the format YYYY-MM-DD.",
+        ),
+        (
+            "SELECT id FROM transaction WHERE BUILTIN.DF(subsidiary) LIKE 'Ops%'",
+            "Unsupported condition near 'LIKE'; use =, IN, >, >=, < or <=.",
+        ),
     ],
 )
 def test_suiteql_outside_the_subset_is_refused_with_netsuites_body(
@@ -265,6 +298,74 @@ def test_suiteql_outside_the_subset_is_refused_with_netsuites_body(
             }
         ],
     }
+
+
+def test_suiteql_filters_on_display_names_and_date_windows(sandbox_url: Any) -> None:
+    _, admin = sandbox_url
+    kk = "SELECT id, trandate FROM transaction WHERE BUILTIN.DF(subsidiary) = 'Opsgraph K.K.'"
+    october = _suiteql(
+        admin,
+        f"{kk} AND trandate >= TO_DATE('2026-10-01', 'YYYY-MM-DD') "
+        "AND trandate < TO_DATE('2026-11-01', 'YYYY-MM-DD') ORDER BY id",
+    ).json()
+    september = _suiteql(
+        admin, f"{kk} AND trandate <= TO_DATE('2026-09-01', 'yyyy-mm-dd') ORDER BY id"
+    ).json()
+    assert [(r["id"], r["trandate"]) for r in october["items"]] == [
+        ("5010", "2026-10-01"),
+        ("5026", "2026-10-01"),
+    ]
+    assert [r["id"] for r in september["items"]] == ["5009", "5025", "5131"]
+    assert parse(
+        "SELECT id FROM transaction WHERE BUILTIN.DF(subsidiary) = 'Opsgraph K.K.' "
+        "AND trandate < TO_DATE('2026-11-01', 'YYYY-MM-DD') AND id <= 5100"
+    ).where == (
+        Condition("subsidiary", "=", ("Opsgraph K.K.",), display=True),
+        Condition("trandate", "<", ("2026-11-01",), dates=True),
+        Condition("id", "<=", ("5100",)),
+    )
+
+
+def test_ids_order_and_compare_as_numbers_through_keyset_pages() -> None:
+    """``id > n ORDER BY id`` pages as NetSuite's integer ids do: 999 before 5001, 10001
+    after 5131 (as text, "10001" would come first and "999" last)."""
+    seeded = next(r for r in RECORDS if isinstance(r, Posting))
+    extra = [replace(seeded, id="999"), replace(seeded, id="10001")]
+    with running_sandbox(sandbox_app.create_app, [*RECORDS, *extra]) as (_, admin):
+        q = "SELECT id FROM transaction WHERE entity = '1001' AND id > {after} ORDER BY id"
+        pages = [_suiteql(admin, q.format(after=after), limit=2).json() for after in (0, 5001)]
+    assert [([r["id"] for r in p["items"]], p["hasMore"], p["totalResults"]) for p in pages] == [
+        (["999", "5001"], True, 4),
+        (["5002", "10001"], False, 2),
+    ]
+
+
+class _Touched(dict[str, str | None]):
+    """A row that notes each time a query reads it."""
+
+    reads: list[int] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _Touched.reads.append(id(self))
+        return super().get(key, default)
+
+
+def test_a_keyset_page_reads_only_its_rows_and_a_binary_search() -> None:
+    rows: list[Row] = [
+        _Touched(id=str(n), recordtype="invoice" if n % 2 else "journalentry")
+        for n in range(5000, 1000, -1)  # stored out of id order
+    ]
+    table = Table(rows)
+    q = "SELECT id FROM transaction WHERE recordtype = 'invoice' AND id > {} ORDER BY id"
+    first, total = execute(parse(q.format(0)), table, 0, 10)
+    _Touched.reads.clear()
+    deep, rest = execute(parse(q.format(4001)), table, 0, 10)
+    assert ([r["id"] for r in first], total) == ([str(n) for n in range(1001, 1021, 2)], 2000)
+    assert ([r["id"] for r in deep], rest) == ([str(n) for n in range(4003, 4023, 2)], 499)
+    # The rows found on the first page are the table's to keep, sorted: this page searched
+    # them (twice, for its two ends) and read its own ten, and scanned and sorted nothing.
+    probes = 2 * (math.ceil(math.log2(2000)) + 1)
+    assert len(set(_Touched.reads)) <= probes + 10 < len(rows) / 100
 
 
 def test_suiteql_needs_prefer_transient_and_a_page_of_at_most_1000(sandbox_url: Any) -> None:
@@ -477,3 +578,62 @@ def test_the_links_in_a_record_lead_to_records(sandbox_url: Any) -> None:
         "symbol": "KWD",
         "currencyPrecision": 3,
     }
+
+
+# -- the void RESTlet -----------------------------------------------------------------------
+
+
+def _void(
+    admin: httpx.Client, body: Any, key: str | None = None, params: dict[str, str] = VOID
+) -> httpx.Response:
+    headers = {**AUTH, "X-NetSuite-Idempotency-Key": key} if key else AUTH
+    return admin.post(RESTLET, params=params, headers=headers, json=body)
+
+
+def test_the_void_restlet_voids_once_per_key_and_keeps_the_transaction(fresh: Any) -> None:
+    _, admin = fresh
+    last = _suiteql(admin, "SELECT seq FROM change ORDER BY seq DESC", limit=1).json()
+    body = {"type": "invoice", "id": "5007", "reason": "Posted twice"}  # 1002's open invoice
+    first, again = _void(admin, body, "void-5007"), _void(admin, body, "void-5007")
+    assert [(r.status_code, r.headers["content-type"], r.json()) for r in (first, again)] == [
+        (200, "application/json", {"id": "5007", "voided": True}),
+    ] * 2
+    row = _suiteql(admin, "SELECT subtotal, taxtotal, foreigntotal, status, memo "
+                          "FROM transaction WHERE id = '5007'").json()  # fmt: skip
+    assert row["items"] == [{"links": [], "subtotal": "0", "taxtotal": "0", "foreigntotal": "0",
+                             "status": "voided", "memo": "Posted twice"}]  # fmt: skip
+    record = _decimal_json(admin.get(f"{RECORD}/invoice/5007", headers=AUTH))
+    assert (record["status"], record["total"]) == ({"id": "voided", "refName": "Voided"}, 0)
+    balance = _suiteql(admin, "SELECT balance FROM customer WHERE id = '1002'").json()
+    assert balance["items"] == [{"links": [], "balance": "0"}]
+    after = last["items"][0]["seq"]
+    changes = _suiteql(admin, f"SELECT id, changetype FROM change WHERE seq > {after}").json()
+    assert changes["items"] == [{"links": [], "id": "5007", "changetype": "updated"}]
+
+
+def test_the_void_restlet_refuses_in_netsuites_words(fresh: Any) -> None:
+    _, admin = fresh
+    void = {"type": "invoice", "id": "5031", "reason": "Duplicate"}
+    assert _void(admin, void, "first").status_code == 200
+    answers = [
+        _void(admin, void, "second"),  # voided already
+        _void(admin, {**void, "id": "4999"}),
+        _void(admin, {**void, "type": "creditmemo"}),  # 5031 is an invoice
+        _void(admin, {**void, "type": "salesorder"}),
+        _void(admin, {**void, "memo": "x"}),
+        _void(admin, {**void, "reason": ""}),
+        _void(admin, void, params={**VOID, "script": "customscript_other"}),
+    ]
+    not_found = "The record instance does not exist. Provide a valid record instance ID."
+    assert [_refusal(r) for r in answers] == [
+        _refused("USER_ERROR", "Transaction 5031 is voided already."),
+        (404, {"detail": not_found, "o:errorCode": "NONEXISTENT_ID"}),
+        (404, {"detail": not_found, "o:errorCode": "NONEXISTENT_ID"}),
+        _refused("USER_ERROR", "A transaction of type salesorder cannot be voided."),
+        _refused("INVALID_CONTENT", "The void RESTlet takes no field memo.", "o:errorPath", "memo"),
+        _refused("INVALID_FLD_VALUE", "Please enter a text value for: reason.",
+                 "o:errorPath", "reason"),
+        _refused("INVALID_PARAMETER", "No RESTlet is deployed with script=customscript_other.",
+                 "o:errorQueryParam", "script"),
+    ]  # fmt: skip
+    assert answers[1].json()["title"] == "Not Found"

@@ -19,7 +19,8 @@ from oauthlib import oauth1
 
 from connectors import erp
 from connectors.base import Connector
-from connectors.models import ConnectorConfig
+from connectors.commands import VoidPosting
+from connectors.models import ConnectorConfig, ObjectKind, Posting, PostingState
 from connectors.sandbox import erp as sandbox_app
 from connectors.sandbox.auth import OAuth1Failure
 from connectors.sandbox.config import SandboxConfig
@@ -258,3 +259,17 @@ case = case_fixture(replace(test_erp.SPEC, connect=connect_tba))
 
 class TestErpContractOverTba(ConnectorContract):
     pass
+
+
+async def test_a_void_through_the_restlet_is_signed_like_every_request() -> None:
+    """The RESTlet's query (``script``, ``deploy``) is part of what TBA signs."""
+    with running_sandbox(sandbox_app.create_app, RECORDS, CONFIG) as (url, _):
+        connector = connect_tba(ConnectorConfig(base_url=url, secret=SECRET))
+        try:
+            voided = await connector.write(VoidPosting(posting_id="5131", reason="Dup"), "k-1")
+            [posting] = await connector.fetch_many(ObjectKind.POSTING, ["5131"])
+        finally:
+            await connector.aclose()
+    assert voided.id == "5131"
+    assert isinstance(posting, Posting)
+    assert posting.status is PostingState.VOIDED

@@ -1,8 +1,9 @@
 """The ERP sandbox driven by a NetSuite client we did not write: the ``netsuite`` package's
-``NetSuiteRestApi``, signing with token-based authentication (authlib's OAuth 1.0a), over real
-HTTP. The calls are a real integration's: SuiteQL paged by limit and offset, an invoice and a
-customer read, a credit memo posted (the connector's write) and retried with its idempotency
-key, patched and deleted, and a bad signature refused."""
+``NetSuiteRestApi`` and ``NetSuiteRestlet``, signing with token-based authentication (authlib's
+OAuth 1.0a), over real HTTP. The calls are a real integration's: SuiteQL paged by limit and
+offset, an invoice and a customer read, a credit memo posted (the connector's write) and
+retried with its idempotency key, patched and deleted, a posting voided through the void
+RESTlet, and a bad signature refused."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ with warnings.catch_warnings():
     import authlib.deprecate  # noqa: F401
 
     warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
-    from netsuite import Config, NetSuiteRestApi, TokenAuth
+    from netsuite import Config, NetSuiteRestApi, NetSuiteRestlet, TokenAuth
     from netsuite.exceptions import NetsuiteAPIRequestError
 
 pytestmark = [
@@ -68,15 +69,30 @@ class SandboxRestApi(NetSuiteRestApi):  # type: ignore[misc]  # netsuite has no 
         return f"{self._base_url}/services/rest{subpath}"
 
 
-def client(url: str, **changes: str) -> SandboxRestApi:
+class SandboxRestlet(NetSuiteRestlet):  # type: ignore[misc]  # netsuite has no type hints
+    """The vendor's RESTlet client, sending to the sandbox where it would build
+    ``https://<account>.restlets.api.netsuite.com``."""
+
+    def __init__(self, config: Config, base_url: str) -> None:
+        super().__init__(config)
+        self._base_url = base_url
+
+    def _make_url(self, subpath: str) -> str:
+        return f"{self._base_url}/app/site/hosting/restlet.nl{subpath}"
+
+
+def _config(**changes: str) -> Config:
     credentials = {
         "consumer_key": CONFIG.tba_consumer_key,
         "consumer_secret": CONFIG.tba_consumer_secret,
         "token_id": CONFIG.tba_token_id,
         "token_secret": CONFIG.tba_token_secret,
     }
-    auth = TokenAuth(**{**credentials, **changes})
-    return SandboxRestApi(Config(account=CONFIG.tba_account, auth=auth), url)
+    return Config(account=CONFIG.tba_account, auth=TokenAuth(**{**credentials, **changes}))
+
+
+def client(url: str, **changes: str) -> SandboxRestApi:
+    return SandboxRestApi(_config(**changes), url)
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +237,29 @@ async def test_a_credit_memo_is_patched_then_deleted(fresh: Any) -> None:
     assert gone.value.status_code == 404
     balance = await api.suiteql("SELECT balance FROM customer WHERE id = '1003'")
     assert balance["items"] == [{"links": [], "balance": "61600"}]  # as before the memo
+
+
+async def test_a_posting_voided_through_the_restlet_client_is_voided_once(fresh: Any) -> None:
+    url, api = fresh
+    restlet = SandboxRestlet(_config(), url)
+    void = {"type": "invoice", "id": "5131", "reason": "Duplicate of 5009"}
+    key = {"X-NetSuite-Idempotency-Key": "0b6d7c4e-13f5-4f0e-9c55-6f1f3c2d9e10"}
+    script = "customscript_opsgraph_void"
+    first = await restlet.post(script, deploy=1, json=void, headers=key)
+    again = await restlet.post(script, deploy=1, json=void, headers=key)
+    with pytest.raises(NetsuiteAPIRequestError) as refused:
+        await restlet.post(script, deploy=1, json=void)  # no key: a second void
+    assert first == again == {"id": "5131", "voided": True}
+    assert refused.value.status_code == 400
+    assert json.loads(refused.value.response_text)["o:errorDetails"] == [
+        {"detail": "Transaction 5131 is voided already.", "o:errorCode": "USER_ERROR"}
+    ]
+    rows = await api.suiteql("SELECT id, status, foreigntotal FROM transaction "
+                             "WHERE externalid = 'in_YhcH9muZ11Kl3r' ORDER BY id")  # fmt: skip
+    assert rows["items"] == [
+        {"links": [], "id": "5009", "status": "paidInFull", "foreigntotal": "61600"},
+        {"links": [], "id": "5131", "status": "voided", "foreigntotal": "0"},
+    ]
 
 
 async def test_a_bad_signature_is_the_clients_401(sandbox: Any) -> None:

@@ -34,6 +34,7 @@ TABLES = {
     "inbound_events",
     "outbox",
     "reconciliation_exceptions",
+    "reconciliation_items",
     "reconciliation_runs",
     "workflow_runs",
     "workflow_steps",

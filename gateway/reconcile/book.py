@@ -1,0 +1,181 @@
+"""The book of reconciliation exceptions and runs: what finance reads (ranked, filtered,
+paged by keyset) and the lifecycle it moves an exception along (acknowledged, resolved)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.models import (
+    ExceptionKind,
+    ExceptionSeverity,
+    ExceptionStatus,
+    ReconciliationException,
+)
+from gateway.data.crosswalk import Entities
+from gateway.data.owned import exception_of
+from gateway.errors import BadUserInput, Conflict, NotFound
+from gateway.reconcile.engine import RunView, run_view
+from gateway.reconcile.scope import Period
+from gateway.storage.tables import ReconciliationException as ExceptionRow
+from gateway.storage.tables import ReconciliationRun as RunRow
+
+# Where an exception may go from each status by hand; the reconciler alone auto-resolves
+# and reopens.
+_MOVES = {
+    ExceptionStatus.ACKNOWLEDGED: frozenset({ExceptionStatus.OPEN}),
+    ExceptionStatus.RESOLVED: frozenset({ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED}),
+}
+
+
+class ExceptionNotFound(NotFound):
+    code = "RECONCILIATION_EXCEPTION_NOT_FOUND"
+
+
+class ExceptionStateConflict(Conflict):
+    code = "RECONCILIATION_EXCEPTION_STATE"
+
+
+@dataclass(frozen=True)
+class ExceptionFilter:
+    kind: ExceptionKind | None = None
+    severity: ExceptionSeverity | None = None  # at least this severe
+    status: ExceptionStatus | None = None
+    customer_id: str | None = None
+    entity: str | None = None
+    period: Period | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    exceptions: list[ReconciliationException]
+    has_next_page: bool
+    total: int
+
+
+_SEVERITY_ORDER = list(ExceptionSeverity)
+
+
+class Book:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def page(
+        self, wanted: ExceptionFilter, entities: Entities, first: int, after: str | None
+    ) -> Page:
+        """Exceptions highest rank first (then by id), ``first`` after the cursor ``after``
+        (an exception's ``cursor``); only those of ``entities`` (None: every entity)."""
+        conditions = _conditions(wanted, entities)
+        query = select(ExceptionRow).where(*conditions)
+        if after is not None:
+            rank, id_ = _cursor(after)
+            query = query.where(
+                or_(
+                    ExceptionRow.rank < rank, and_(ExceptionRow.rank == rank, ExceptionRow.id > id_)
+                )
+            )
+        query = query.order_by(ExceptionRow.rank.desc(), ExceptionRow.id).limit(first + 1)
+        async with self.sessions() as session:
+            rows = list((await session.scalars(query)).all())
+            total = await session.scalar(
+                select(func.count()).select_from(ExceptionRow).where(*conditions)
+            )
+        return Page([exception_of(r) for r in rows[:first]], len(rows) > first, total or 0)
+
+    async def get(self, id_: str, entities: Entities) -> ReconciliationException:
+        async with self.sessions() as session:
+            row = await session.get(ExceptionRow, id_)
+        if row is None or (entities is not None and row.entity not in entities):
+            raise ExceptionNotFound(f"no reconciliation exception {id_}")
+        return exception_of(row)
+
+    async def move(
+        self, id_: str, to: ExceptionStatus, by: str, note: str | None, entities: Entities
+    ) -> ReconciliationException:
+        """Acknowledges or resolves an exception (``to``), saying who and why. Moving it
+        where it is already is answered as it is (a retry); from anywhere else
+        ``ExceptionStateConflict``."""
+        if to not in _MOVES:
+            raise BadUserInput(f"an exception is not set {to.value} by hand")
+        if note is not None and len(note) > 2000:
+            raise BadUserInput("a note is at most 2000 characters")
+        async with self.sessions.begin() as session:
+            row = await session.get(ExceptionRow, id_, with_for_update=True)
+            if row is None or (entities is not None and row.entity not in entities):
+                raise ExceptionNotFound(f"no reconciliation exception {id_}")
+            status = ExceptionStatus(row.status)
+            if status is to:
+                return exception_of(row)
+            if status not in _MOVES[to]:
+                raise ExceptionStateConflict(
+                    f"exception {id_} is {status.value}: it cannot be {to.value}"
+                )
+            row.status, row.status_by, row.updated_at = to.value, by, datetime.now(UTC)
+            if note is not None:
+                row.note = note
+            return exception_of(row)
+
+    async def runs(
+        self, first: int, after: str | None, entities: Entities
+    ) -> tuple[list[RunView], bool]:
+        """Runs newest first, ``first`` after the run ``after``. One limited to legal
+        entities sees the runs that covered only its entities."""
+        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc())
+        if after is not None:
+            async with self.sessions() as session:
+                anchor = await session.get(RunRow, after)
+            if anchor is None:
+                raise BadUserInput(f"unknown cursor {after!r}")
+            query = query.where(
+                or_(
+                    RunRow.started_at < anchor.started_at,
+                    and_(RunRow.started_at == anchor.started_at, RunRow.id < anchor.id),
+                )
+            )
+        out: list[RunView] = []
+        async with self.sessions() as session:
+            stream = await session.stream_scalars(query.execution_options(yield_per=100))
+            async for row in stream:
+                run = run_view(row)
+                if entities is not None and not (
+                    run.scope.entities and set(run.scope.entities) <= set(entities)
+                ):
+                    continue
+                if len(out) == first:
+                    return out, True
+                out.append(run)
+        return out, False
+
+
+def cursor_of(exception: ReconciliationException) -> str:
+    return f"{exception.rank}:{exception.id}"
+
+
+def _cursor(text: str) -> tuple[int, str]:
+    rank, _, id_ = text.partition(":")
+    if not rank.isdigit() or not id_:
+        raise BadUserInput(f"unknown cursor {text!r}")
+    return int(rank), id_
+
+
+def _conditions(wanted: ExceptionFilter, entities: Entities) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if entities is not None:
+        conditions.append(ExceptionRow.entity.in_(sorted(entities)))
+    if wanted.kind is not None:
+        conditions.append(ExceptionRow.kind == wanted.kind.value)
+    if wanted.severity is not None:
+        at_least = _SEVERITY_ORDER[_SEVERITY_ORDER.index(wanted.severity) :]
+        conditions.append(ExceptionRow.severity.in_([s.value for s in at_least]))
+    if wanted.status is not None:
+        conditions.append(ExceptionRow.status == wanted.status.value)
+    if wanted.customer_id is not None:
+        conditions.append(ExceptionRow.customer_id == wanted.customer_id)
+    if wanted.entity is not None:
+        conditions.append(ExceptionRow.entity == wanted.entity)
+    if wanted.period is not None:
+        conditions.append(ExceptionRow.period == str(wanted.period))
+    return conditions

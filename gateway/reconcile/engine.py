@@ -1,0 +1,869 @@
+"""The reconciler: compares what the source system says happened (billing's finalised
+invoices, approved service credits) with what the target posted (the ERP's invoices and
+credit memos), per legal entity and accounting period, on business outcomes: posted exactly
+once, for the same amount, tax and currency, in the same period.
+
+A run reads both sides page by page into ``reconciliation_items`` (a keyed table in the
+gateway's database) and merges them ordered by key, so that neither system is ever held in
+memory: memory follows a page and a key's records, not the ledger. What differs becomes an
+exception kept across runs (one per source, target, kind and key): a run that finds it again
+updates it, one that no longer finds it (a full run over its entity and period) marks it
+auto-resolved, and one that finds a resolved exception again reopens it. Severity follows
+business impact (``rules.severity``) with what the CRM says of the account.
+
+A run works in a task of its own: ``start`` answers at once with the run, whose progress is
+published on ``RECONCILIATION_RUNS`` and whose new exceptions on
+``RECONCILIATION_EXCEPTIONS``. A run whose heartbeat stopped (its process died) is marked
+failed by the next that starts; nothing it found is lost, and nothing is auto-resolved from
+a run that did not complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from connectors.errors import GatewayError
+from connectors.models import (
+    Account,
+    CreditStatus,
+    ExceptionKind,
+    ExceptionStatus,
+    Invoice,
+    InvoiceStatus,
+    ObjectKind,
+    Posting,
+    PostingState,
+    PostingType,
+    Record,
+    SystemName,
+)
+from connectors.money import Money
+from gateway.data.detached import stop
+from gateway.data.registry import Registry
+from gateway.errors import Conflict, NotFound
+from gateway.events.broadcast import Broadcast
+from gateway.reconcile.scope import Period, Scope
+from gateway.rules.matching import Entry, Finding, discrepancies
+from gateway.rules.severity import AccountStanding, SeverityPolicy
+from gateway.storage.tables import CreditRequestRow, Customer, ExternalId
+from gateway.storage.tables import ReconciliationException as ExceptionRow
+from gateway.storage.tables import ReconciliationItem as ItemRow
+from gateway.storage.tables import ReconciliationRun as RunRow
+
+log = logging.getLogger("opsgraph.reconcile")
+
+RECONCILIATION_RUNS = "reconciliation_runs"
+RECONCILIATION_EXCEPTIONS = "reconciliation_exceptions"
+PAGE = 100  # billing's largest list page
+TARGET_PAGE = 1000  # SuiteQL's
+BATCH = 500  # keys compared, ranked and stored together
+PROGRESS_EVERY_S = 1.0
+STALE_S = 120.0  # a running run whose heartbeat is older was interrupted
+RECONCILER = "reconciler"  # who auto-resolves and reopens
+# Invoices that were never finalised (or were voided) are not expected in the ledger.
+_UNPOSTED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
+# Credits that must have a memo: approved by finance, or posted already.
+_CREDITED = frozenset({CreditStatus.APPROVED.value, CreditStatus.POSTED.value})
+
+
+class RunKind(StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Phase(StrEnum):
+    READING = "reading"  # both sides, into the keyed table
+    COMPARING = "comparing"  # merging by key; ranking and storing what differs
+    RESOLVING = "resolving"  # marking what was not found again
+    DONE = "done"
+
+
+class Ledger(StrEnum):
+    INVOICE = "invoice"  # billing invoices and the ERP invoices posting them
+    CREDIT = "credit"  # approved service credits and the ERP credit memos settling them
+
+
+class ReconciliationRunning(Conflict):
+    code = "RECONCILIATION_RUNNING"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"reconciliation run {run_id} is under way over an overlapping scope; "
+            "follow it, or start this one when it ends"
+        )
+        self.run_id = run_id
+
+
+class RunNotFound(NotFound):
+    code = "RECONCILIATION_RUN_NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: str
+    kind: RunKind
+    scope: Scope
+    status: RunStatus
+    phase: Phase
+    requested_by: str
+    stats: Mapping[str, Any]
+    error: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+
+    def json(self) -> dict[str, Any]:
+        """What a broadcast of the run carries; ``of_json`` reads it back."""
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "scope": [str(self.scope.first), str(self.scope.last), list(self.scope.entities),
+                      self.scope.source.value, self.scope.target.value],
+            "status": self.status.value,
+            "phase": self.phase.value,
+            "requestedBy": self.requested_by,
+            "stats": dict(self.stats),
+            "error": self.error,
+            "times": [self.started_at.isoformat(), self.heartbeat_at.isoformat(),
+                      None if self.finished_at is None else self.finished_at.isoformat()],
+        }  # fmt: skip
+
+    @classmethod
+    def of_json(cls, data: Mapping[str, Any]) -> RunView:
+        first, last, entities, source, target = data["scope"]
+        started, heartbeat, finished = data["times"]
+        return cls(
+            id=data["id"],
+            kind=RunKind(data["kind"]),
+            scope=Scope(
+                Period.parse(first),
+                Period.parse(last),
+                tuple(entities),
+                SystemName(source),
+                SystemName(target),
+            ),
+            status=RunStatus(data["status"]),
+            phase=Phase(data["phase"]),
+            requested_by=data["requestedBy"],
+            stats=data["stats"],
+            error=data["error"],
+            started_at=datetime.fromisoformat(started),
+            heartbeat_at=datetime.fromisoformat(heartbeat),
+            finished_at=None if finished is None else datetime.fromisoformat(finished),
+        )
+
+
+def run_view(row: RunRow) -> RunView:
+    return RunView(
+        id=row.id,
+        kind=RunKind(row.kind),
+        scope=Scope(
+            Period.parse(row.period_from),
+            Period.parse(row.period_to),
+            tuple(row.entities),
+            SystemName(row.source),
+            SystemName(row.target),
+        ),
+        status=RunStatus(row.status),
+        phase=Phase(row.phase),
+        requested_by=row.requested_by,
+        stats=dict(row.stats),
+        error=row.error,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        finished_at=row.finished_at,
+    )
+
+
+def exception_id(source: str, target: str, kind: ExceptionKind, key: str) -> str:
+    """The same difference found by any run has one id."""
+    digest = hashlib.sha256(f"{source}|{target}|{kind.value}|{key}".encode()).hexdigest()
+    return f"rx_{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class _Customer:
+    id: str
+    entity: str | None
+
+
+@dataclass
+class _Directory:
+    """The crosswalk for a run: each system's customer ids to opsgraph's customer and its
+    legal entity, and each customer's CRM account id (for severity)."""
+
+    by_ref: dict[tuple[SystemName, str], _Customer] = field(default_factory=dict)
+    by_id: dict[str, _Customer] = field(default_factory=dict)
+    crm: dict[str, str] = field(default_factory=dict)
+
+    def customer(self, system: SystemName, ref: str) -> _Customer | None:
+        """``ref``: the customer's id in ``system`` (opsgraph's own for ``OPSGRAPH``)."""
+        if system is SystemName.OPSGRAPH:
+            return self.by_id.get(ref)
+        return self.by_ref.get((system, ref))
+
+
+@dataclass(frozen=True)
+class _Item:
+    side: str  # source, target
+    key: str
+    record_id: str
+    customer_ref: str
+    entry: Entry
+
+
+@dataclass
+class _Found:
+    ledger: Ledger
+    key: str
+    finding: Finding
+    customer: _Customer | None
+    entity: str
+    period: Period
+    invoice_id: str | None
+
+
+@dataclass
+class _Progress:
+    stats: dict[str, Any]
+    phase: Phase = Phase.READING
+    reported_at: float = 0.0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        registry: Registry,
+        policy: SeverityPolicy,
+        broadcast: Broadcast | None = None,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.policy = policy
+        self.broadcast = broadcast
+        self.today = today
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._starting = asyncio.Lock()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def start(self, scope: Scope, requested_by: str, kind: RunKind = RunKind.FULL) -> RunView:
+        """Starts a run over ``scope`` and answers it at once (status running); its progress
+        is published as it goes. ``ReconciliationRunning`` while another run over an
+        overlapping scope is under way."""
+        async with self._starting:
+            await self._refuse_overlap(scope)
+            now = datetime.now(UTC)
+            row = RunRow(
+                id=f"rr_{uuid.uuid4().hex[:24]}",
+                kind=kind.value,
+                source=scope.source.value,
+                target=scope.target.value,
+                entities=list(scope.entities),
+                period_from=str(scope.first),
+                period_to=str(scope.last),
+                status=RunStatus.RUNNING.value,
+                phase=Phase.READING.value,
+                requested_by=requested_by,
+                stats={},
+                started_at=now,
+                heartbeat_at=now,
+            )
+            async with self.sessions.begin() as session:
+                session.add(row)
+            run = run_view(row)
+            self._tasks[run.id] = asyncio.create_task(self._run(run), name=f"reconcile {run.id}")
+        await self._publish_run(run)
+        return run
+
+    async def run(self, scope: Scope, requested_by: str) -> RunView:
+        """Starts a run and waits for it to end: the run as it ended."""
+        started = await self.start(scope, requested_by)
+        await asyncio.shield(self._tasks[started.id])
+        return await self.get(started.id)
+
+    async def wait(self, run_id: str) -> RunView:
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.shield(task)
+        return await self.get(run_id)
+
+    async def get(self, run_id: str) -> RunView:
+        async with self.sessions() as session:
+            row = await session.get(RunRow, run_id)
+        if row is None:
+            raise RunNotFound(f"no reconciliation run {run_id}")
+        return run_view(row)
+
+    async def aclose(self) -> None:
+        """Stops the runs under way; each is marked failed (interrupted)."""
+        await stop(list(self._tasks.values()), "reconciliation runs")
+
+    async def _refuse_overlap(self, scope: Scope) -> None:
+        stale = datetime.now(UTC) - timedelta(seconds=STALE_S)
+        async with self.sessions.begin() as session:
+            running = (
+                await session.scalars(
+                    select(RunRow).where(RunRow.status == RunStatus.RUNNING.value)
+                )
+            ).all()
+            for row in running:
+                if row.id not in self._tasks and row.heartbeat_at < stale:
+                    row.status, row.phase = RunStatus.FAILED.value, Phase.DONE.value
+                    row.error = "interrupted: its process stopped before it ended"
+                    row.finished_at = datetime.now(UTC)
+                    continue
+                if run_view(row).scope.overlaps(scope):
+                    raise ReconciliationRunning(row.id)
+
+    async def _run(self, run: RunView) -> None:
+        progress = _Progress(stats={"source": 0, "target": 0, "compared": 0})
+        try:
+            try:
+                await self._reconcile(run, progress)
+            finally:
+                async with self.sessions.begin() as session:
+                    await session.execute(delete(ItemRow).where(ItemRow.run_id == run.id))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish(run, progress, "interrupted: the gateway stopped"))
+            raise
+        except Exception as exc:
+            log.exception("reconciliation run %s failed", run.id)
+            await self._finish(run, progress, _why(exc))
+        else:
+            await self._finish(run, progress, None)
+        finally:
+            self._tasks.pop(run.id, None)
+
+    async def _reconcile(self, run: RunView, progress: _Progress) -> None:
+        scope = run.scope
+        directory = await self._directory(scope)
+        await asyncio.gather(
+            self._read_source(run, directory, progress),
+            self._read_target(run, directory, progress),
+        )
+        await self._moved(run, progress, Phase.COMPARING, force=True)
+        found: list[_Found] = []
+        orphans: list[tuple[str, list[_Item]]] = []
+        for ledger in Ledger:
+            async for key, items in self._merged(run.id, ledger):
+                progress.stats["compared"] += 1
+                source = next((i for i in items if i.side == "source"), None)
+                targets = [i for i in items if i.side == "target"]
+                if source is None:
+                    if not any(scope.covers(t.entry.day) for t in targets):
+                        continue  # a neighbouring period's posting, that period's business
+                    orphans.append((key, targets))
+                    if len(orphans) >= BATCH:
+                        found += await self._orphans(scope, ledger, orphans, directory)
+                        orphans = []
+                else:
+                    found += self._compared(scope, ledger, key, source, targets, directory)
+                if len(found) >= BATCH:
+                    await self._store(run, found, directory, progress)
+                    found = []
+                await self._moved(run, progress, Phase.COMPARING)
+            if orphans:
+                found += await self._orphans(scope, ledger, orphans, directory)
+                orphans = []
+        await self._store(run, found, directory, progress)
+        await self._moved(run, progress, Phase.RESOLVING, force=True)
+        if run.kind is RunKind.FULL:
+            await self._auto_resolve(run, progress)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _directory(self, scope: Scope) -> _Directory:
+        query = select(
+            ExternalId.system, ExternalId.external_id, Customer.id, Customer.legal_entity
+        ).join(Customer, Customer.id == ExternalId.customer_id)
+        directory = _Directory()
+        async with self.sessions() as session:
+            for system, ref, customer_id, entity in await session.execute(query):
+                customer = _Customer(customer_id, entity)
+                directory.by_ref[(SystemName(system), ref)] = customer
+                directory.by_id[customer_id] = customer
+                if system == SystemName.CRM.value:
+                    directory.crm[customer_id] = ref
+        return directory
+
+    async def _read_source(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
+        scope = run.scope
+        billing = self.registry.get(scope.source)
+        filters = {
+            "issued_from": scope.first.start.isoformat(),
+            "issued_before": scope.last.shifted(1).start.isoformat(),
+        }
+        cursor: str | None = None
+        while True:
+            page = await billing.list_page(
+                ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters
+            )
+            rows = []
+            for record in page.items:
+                assert isinstance(record, Invoice)
+                entry = _invoice_entry(record)
+                customer = directory.customer(scope.source, record.customer_id)
+                if entry is None or not scope.covers(entry.day):
+                    continue
+                if customer is None or not scope.covers_entity(customer.entity):
+                    continue
+                rows.append(
+                    _row(run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry)
+                )
+            await self._stage(rows)
+            progress.stats["source"] += len(rows)
+            await self._moved(run, progress, Phase.READING)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        await self._read_credits(run, directory, progress)
+
+    async def _read_credits(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
+        """Approved service credits, opsgraph's own, decided in the scope's periods."""
+        scope = run.scope
+        since = datetime.combine(scope.first.start, datetime.min.time(), UTC)
+        until = datetime.combine(scope.last.shifted(1).start, datetime.min.time(), UTC)
+        query = (
+            select(CreditRequestRow, Customer.legal_entity)
+            .join(Customer, Customer.id == CreditRequestRow.customer_id)
+            .where(
+                CreditRequestRow.status.in_(sorted(_CREDITED)),
+                CreditRequestRow.decided_at >= since,
+                CreditRequestRow.decided_at < until,
+            )
+            .order_by(CreditRequestRow.id)
+        )
+        if scope.entities:
+            query = query.where(Customer.legal_entity.in_(scope.entities))
+        async with self.sessions() as session:
+            credits = (await session.execute(query)).all()
+        rows = [
+            _row(
+                run.id,
+                Ledger.CREDIT,
+                "source",
+                credit.id,
+                credit.customer_id,
+                _credit_entry(credit),
+            )
+            for credit, _ in credits
+        ]
+        await self._stage(rows)
+        progress.stats["source"] += len(rows)
+
+    async def _read_target(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
+        scope = run.scope
+        erp = self.registry.get(scope.target)
+        start, end = scope.window
+        for posting_type, ledger in ((PostingType.INVOICE, Ledger.INVOICE),
+                                     (PostingType.CREDIT_MEMO, Ledger.CREDIT)):  # fmt: skip
+            for entity in scope.entities or (None,):
+                filters = {
+                    "type": posting_type.value,
+                    "posted_from": start.isoformat(),
+                    "posted_before": end.isoformat(),
+                }
+                if entity is not None:
+                    filters["subsidiary"] = entity
+                cursor: str | None = None
+                while True:
+                    page = await erp.list_page(
+                        ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
+                    )
+                    rows = [
+                        _row(run.id, ledger, "target", _key(p), p.customer_id, _posting_entry(p))
+                        for p in page.items
+                        if isinstance(p, Posting) and p.status is not PostingState.VOIDED
+                    ]
+                    await self._stage(rows)
+                    progress.stats["target"] += len(rows)
+                    await self._moved(run, progress, Phase.READING)
+                    cursor = page.cursor
+                    if cursor is None:
+                        break
+
+    async def _stage(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            async with self.sessions.begin() as session:
+                await session.execute(insert(ItemRow), list(rows))
+
+    async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[_Item]]]:
+        """The run's staged records of ``ledger``, a key's together, in key order; read as a
+        stream (a server-side cursor on PostgreSQL)."""
+        query = (
+            select(ItemRow)
+            .where(ItemRow.run_id == run_id, ItemRow.ledger == ledger.value)
+            .order_by(ItemRow.key, ItemRow.side, ItemRow.id)
+            .execution_options(yield_per=TARGET_PAGE)
+        )
+        key: str | None = None
+        items: list[_Item] = []
+        async with self.sessions() as session:
+            rows = await session.stream_scalars(query)
+            async for row in rows:
+                if row.key != key:
+                    if key is not None:
+                        yield key, items
+                    key, items = row.key, []
+                items.append(
+                    _Item(
+                        row.side,
+                        row.key,
+                        row.record_id,
+                        row.customer_ref,
+                        Entry(
+                            row.record_id,
+                            Money(row.amount_minor, row.currency),
+                            Money(row.tax_minor, row.currency),
+                            date.fromisoformat(row.day),
+                        ),
+                    )
+                )
+        if key is not None:
+            yield key, items
+
+    # -- comparing -------------------------------------------------------------------------
+
+    def _compared(
+        self,
+        scope: Scope,
+        ledger: Ledger,
+        key: str,
+        source: _Item,
+        targets: Sequence[_Item],
+        directory: _Directory,
+    ) -> list[_Found]:
+        system = scope.source if ledger is Ledger.INVOICE else SystemName.OPSGRAPH
+        customer = directory.customer(system, source.customer_ref)
+        entity = (customer.entity if customer else None) or "unknown"
+        findings = discrepancies(source.entry, [t.entry for t in targets])
+        if ledger is Ledger.CREDIT:
+            findings = [
+                _as_credit(f, key) for f in findings if f.kind is not ExceptionKind.PERIOD_MISMATCH
+            ]
+        invoice_id = key if ledger is Ledger.INVOICE else None
+        period = Period.of(source.entry.day)
+        return [_Found(ledger, key, f, customer, entity, period, invoice_id) for f in findings]
+
+    async def _orphans(
+        self,
+        scope: Scope,
+        ledger: Ledger,
+        orphans: Sequence[tuple[str, list[_Item]]],
+        directory: _Directory,
+    ) -> list[_Found]:
+        """Target records whose key the source read does not hold: the source is asked for
+        those keys (an invoice issued in another period is a mis-dated posting, not an
+        orphan); what it does not know is an orphan."""
+        known = await self._source_records(scope, ledger, [key for key, _ in orphans])
+        found: list[_Found] = []
+        for key, targets in orphans:
+            source = known.get(key)
+            if source is not None:
+                found += self._compared(scope, ledger, key, source, targets, directory)
+                continue
+            first = targets[0]
+            customer = directory.customer(scope.target, first.customer_ref)
+            entity = (customer.entity if customer else None) or "unknown"
+            findings = discrepancies(None, [t.entry for t in targets])
+            if ledger is Ledger.CREDIT:
+                findings = [_as_credit(f, key) for f in findings]
+            period = Period.of(min(t.entry.day for t in targets if scope.covers(t.entry.day)))
+            found += [_Found(ledger, key, f, customer, entity, period, None) for f in findings]
+        return found
+
+    async def _source_records(
+        self, scope: Scope, ledger: Ledger, keys: Sequence[str]
+    ) -> dict[str, _Item]:
+        if ledger is Ledger.CREDIT:
+            async with self.sessions() as session:
+                credits = (
+                    await session.scalars(
+                        select(CreditRequestRow).where(
+                            CreditRequestRow.id.in_(keys),
+                            CreditRequestRow.status.in_(sorted(_CREDITED)),
+                        )
+                    )
+                ).all()
+            return {
+                c.id: _Item("source", c.id, c.id, c.customer_id, _credit_entry(c)) for c in credits
+            }
+        records = await self.registry.get(scope.source).fetch_many(ObjectKind.INVOICE, keys)
+        out = {}
+        for record in records:
+            if isinstance(record, Invoice) and (entry := _invoice_entry(record)) is not None:
+                out[record.id] = _Item("source", record.id, record.id, record.customer_id, entry)
+        return out
+
+    # -- storing ---------------------------------------------------------------------------
+
+    async def _store(
+        self, run: RunView, found: Sequence[_Found], directory: _Directory, progress: _Progress
+    ) -> None:
+        if not found:
+            return
+        standings = await self._standings(found, directory, progress)
+        today = self.today()
+        now = datetime.now(UTC)
+        scope = run.scope
+        rows: dict[str, dict[str, Any]] = {}
+        for f in found:
+            customer_id = f.customer.id if f.customer else None
+            assessment = self.policy.assess(
+                f.finding.kind, f.finding.impact, standings.get(customer_id or ""), today
+            )
+            detail = f.finding.detail
+            if assessment.reasons:
+                detail += f" ({'; '.join(assessment.reasons)})"
+            id_ = exception_id(scope.source.value, scope.target.value, f.finding.kind, f.key)
+            rows[id_] = {
+                "id": id_, "source": scope.source.value, "target": scope.target.value,
+                "kind": f.finding.kind.value, "key": f.key, "entity": f.entity,
+                "period": str(f.period), "customer_id": customer_id, "invoice_id": f.invoice_id,
+                "posting_ids": list(f.finding.postings),
+                "impact_minor": f.finding.impact.amount_minor,
+                "currency": f.finding.impact.currency, "severity": assessment.severity.label.value,
+                "rank": assessment.rank, "detail": detail, "last_run_id": run.id,
+                "updated_at": now,
+            }  # fmt: skip
+            kinds = progress.stats.setdefault("kinds", {})
+            kinds[f.finding.kind.value] = kinds.get(f.finding.kind.value, 0) + 1
+        raised: list[dict[str, Any]] = []
+        async with self.sessions.begin() as session:
+            existing = {
+                row.id: row
+                for row in await session.scalars(
+                    select(ExceptionRow).where(ExceptionRow.id.in_(list(rows)))
+                )
+            }
+            for id_, values in rows.items():
+                row = existing.get(id_)
+                if row is None:
+                    session.add(
+                        ExceptionRow(
+                            **values,
+                            status=ExceptionStatus.OPEN.value,
+                            first_run_id=run.id,
+                            created_at=now,
+                        )
+                    )
+                    progress.stats["new"] = progress.stats.get("new", 0) + 1
+                    raised.append(values | {"status": ExceptionStatus.OPEN.value, "createdAt": now})
+                    continue
+                for name, value in values.items():
+                    setattr(row, name, value)
+                if row.status in (
+                    ExceptionStatus.RESOLVED.value,
+                    ExceptionStatus.AUTO_RESOLVED.value,
+                ):
+                    row.status, row.status_by = ExceptionStatus.OPEN.value, RECONCILER
+                    row.note = f"found again by run {run.id}"
+                    progress.stats["reopened"] = progress.stats.get("reopened", 0) + 1
+                    raised.append(
+                        values | {"status": ExceptionStatus.OPEN.value, "createdAt": row.created_at}
+                    )
+        if self.broadcast is not None and raised:
+            await self.broadcast.publish_many(
+                [(RECONCILIATION_EXCEPTIONS, {"exception": _notice(values)}) for values in raised]
+            )
+
+    async def _standings(
+        self, found: Sequence[_Found], directory: _Directory, progress: _Progress
+    ) -> dict[str, AccountStanding]:
+        """What the CRM says of each customer's account; none (and the run says so) when
+        the CRM cannot answer: severity then follows impact alone."""
+        accounts = {
+            f.customer.id: directory.crm[f.customer.id]
+            for f in found
+            if f.customer is not None and f.customer.id in directory.crm
+        }
+        if not accounts:
+            return {}
+        ids = sorted(set(accounts.values()))
+        try:
+            records = await self.registry.get(SystemName.CRM).fetch_many(ObjectKind.ACCOUNT, ids)
+        except GatewayError as exc:
+            progress.stats["crmUnavailable"] = exc.message
+            return {}
+        by_id: dict[str, Record | None] = dict(zip(ids, records, strict=True))
+        out = {}
+        for customer_id, account_id in accounts.items():
+            account = by_id.get(account_id)
+            if isinstance(account, Account):
+                out[customer_id] = AccountStanding(account.strategic, account.renewal_date)
+        return out
+
+    async def _auto_resolve(self, run: RunView, progress: _Progress) -> None:
+        """Open and acknowledged exceptions of the scope that this (full) run did not find
+        again: the pair agrees now."""
+        scope = run.scope
+        query = (
+            update(ExceptionRow)
+            .where(
+                ExceptionRow.source == scope.source.value,
+                ExceptionRow.target == scope.target.value,
+                ExceptionRow.status.in_(
+                    [ExceptionStatus.OPEN.value, ExceptionStatus.ACKNOWLEDGED.value]
+                ),
+                ExceptionRow.last_run_id != run.id,
+                ExceptionRow.period.in_([str(p) for p in scope.periods]),
+            )
+            .values(
+                status=ExceptionStatus.AUTO_RESOLVED.value,
+                status_by=RECONCILER,
+                note=f"not found again by run {run.id}",
+                updated_at=datetime.now(UTC),
+            )
+            .returning(ExceptionRow.id)
+        )
+        if scope.entities:
+            query = query.where(ExceptionRow.entity.in_(scope.entities))
+        async with self.sessions.begin() as session:
+            resolved = (await session.scalars(query)).all()
+        progress.stats["autoResolved"] = len(resolved)
+
+    # -- progress --------------------------------------------------------------------------
+
+    async def _moved(
+        self, run: RunView, progress: _Progress, phase: Phase, *, force: bool = False
+    ) -> None:
+        """Saves and publishes the run's progress, at most every ``PROGRESS_EVERY_S``
+        (or at once when ``force``): the heartbeat that says the run is alive."""
+        loop = asyncio.get_running_loop()
+        moved = phase is not progress.phase
+        progress.phase = phase
+        if not (force or moved) and loop.time() - progress.reported_at < PROGRESS_EVERY_S:
+            return
+        progress.reported_at = loop.time()
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(RunRow)
+                .where(RunRow.id == run.id)
+                .values(phase=phase.value, stats=dict(progress.stats), heartbeat_at=now)
+            )
+        await self._publish_run(
+            replace(run, phase=phase, stats=dict(progress.stats), heartbeat_at=now)
+        )
+
+    async def _finish(self, run: RunView, progress: _Progress, error: str | None) -> None:
+        now = datetime.now(UTC)
+        status = RunStatus.COMPLETED if error is None else RunStatus.FAILED
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(RunRow)
+                .where(RunRow.id == run.id)
+                .values(
+                    status=status.value,
+                    phase=Phase.DONE.value,
+                    stats=dict(progress.stats),
+                    error=error,
+                    heartbeat_at=now,
+                    finished_at=now,
+                )
+            )
+        await self._publish_run(
+            replace(
+                run,
+                status=status,
+                phase=Phase.DONE,
+                stats=dict(progress.stats),
+                error=error,
+                heartbeat_at=now,
+                finished_at=now,
+            )
+        )
+
+    async def _publish_run(self, run: RunView) -> None:
+        if self.broadcast is not None:
+            await self.broadcast.publish(RECONCILIATION_RUNS, {"run": run.json()})
+
+
+# -- records as entries ----------------------------------------------------------------------
+
+
+def _invoice_entry(invoice: Invoice) -> Entry | None:
+    if invoice.status in _UNPOSTED:
+        return None
+    return Entry(invoice.id, invoice.subtotal, invoice.tax, invoice.issued_at.date())
+
+
+def _posting_entry(posting: Posting) -> Entry:
+    return Entry(posting.id, posting.amount, posting.tax, posting.tran_date)
+
+
+def _credit_entry(credit: CreditRequestRow) -> Entry:
+    decided = credit.decided_at or credit.created_at
+    return Entry(
+        credit.id,
+        Money(credit.amount_minor, credit.currency),
+        Money.zero(credit.currency),
+        decided.date(),
+    )
+
+
+def _key(posting: Posting) -> str:
+    """What a posting carries of its source record; one without is its own key, and an
+    orphan."""
+    return posting.external_id or f"posting:{posting.id}"
+
+
+def _row(
+    run_id: str, ledger: Ledger, side: str, key: str, customer_ref: str, entry: Entry
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "ledger": ledger.value, "side": side, "key": key,
+        "record_id": entry.record_id, "customer_ref": customer_ref,
+        "amount_minor": entry.amount.amount_minor, "tax_minor": entry.tax.amount_minor,
+        "currency": entry.amount.currency, "day": entry.day.isoformat(),
+    }  # fmt: skip
+
+
+def _as_credit(finding: Finding, key: str) -> Finding:
+    """A difference on a credit is a credit mismatch, whatever its kind on an invoice."""
+    what = {
+        ExceptionKind.MISSING_IN_TARGET: f"approved credit {key} has no credit memo",
+        ExceptionKind.ORPHAN_IN_TARGET: f"credit memo for {key} has no approved credit",
+        ExceptionKind.DUPLICATE_IN_TARGET: f"credit {key} has more than one memo",
+    }.get(finding.kind, f"credit {key}")
+    return replace(finding, kind=ExceptionKind.CREDIT_MISMATCH, detail=f"{what}: {finding.detail}")
+
+
+def _notice(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What a raised exception's broadcast carries."""
+    created = values["createdAt"]
+    return {
+        "id": values["id"], "kind": values["kind"], "severity": values["severity"],
+        "rank": values["rank"], "status": values["status"], "entity": values["entity"],
+        "period": values["period"], "customerId": values["customer_id"],
+        "invoiceId": values["invoice_id"], "postingIds": values["posting_ids"],
+        "impactMinor": values["impact_minor"], "currency": values["currency"],
+        "detail": values["detail"], "runId": values["last_run_id"],
+        "createdAt": created.isoformat(),
+    }  # fmt: skip
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, GatewayError):
+        return exc.message
+    return f"{type(exc).__name__}: the run stopped on an unexpected error"

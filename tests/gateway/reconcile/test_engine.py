@@ -1,0 +1,168 @@
+"""The reconciler over the four sandboxes, on PostgreSQL: it finds exactly the discrepancies
+the seed planted, keeps them across runs, and auto-resolves what agrees again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from connectors.commands import PostInvoice
+from connectors.models import ExceptionStatus, Invoice, SystemName
+from gateway.data.services import Services
+from gateway.demo import link_customers
+from gateway.ownership import OwnershipMap
+from gateway.reconcile.book import ExceptionFilter
+from gateway.reconcile.engine import ReconciliationRunning, RunStatus
+from gateway.reconcile.scope import Period, Scope
+from gateway.storage.migrate import upgrade
+from tests.world import Sandboxes, sandboxes
+
+# What the seed plants, in the words of a reconciliation.
+KINDS = {
+    "missing_posting": "missing_in_target",
+    "duplicate_posting": "duplicate_in_target",
+    "amount_mismatch": "amount_mismatch",
+    "tax_mismatch": "tax_mismatch",
+    "wrong_period": "period_mismatch",
+}
+QUARTER = Scope(Period(2026, 9), Period(2026, 11))
+
+
+@pytest.fixture(scope="module")
+def boxes() -> Iterator[Sandboxes]:
+    """Sandboxes of this module's own: a test reposts a missing invoice."""
+    with sandboxes() as running:
+        yield running
+
+
+@pytest.fixture
+def linked_pg(boxes: Sandboxes, postgres_database: str) -> str:
+    upgrade(postgres_database)
+    asyncio.run(link_customers(postgres_database, boxes.world))
+    return postgres_database
+
+
+@pytest.fixture
+async def services(boxes: Sandboxes, linked_pg: str) -> AsyncIterator[Services]:
+    settings = boxes.settings(linked_pg, connector={"timeout_s": 5})
+    built = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+    yield built
+    boxes.reset()
+    await built.aclose()
+
+
+def planted(boxes: Sandboxes) -> set[tuple[str, str, str | None]]:
+    return {
+        (KINDS[d.kind], d.customer_id, d.invoice_id)
+        for d in boxes.world.discrepancies
+        if d.kind in KINDS
+    }
+
+
+async def book(services: Services, **wanted: object) -> list[tuple[str, str, str | None]]:
+    page = await services.book.page(ExceptionFilter(**wanted), None, 200, None)  # type: ignore[arg-type]
+    return [(e.kind.value, e.customer_id or "", e.invoice_id) for e in page.exceptions]
+
+
+async def test_a_full_run_finds_exactly_the_planted_discrepancies(
+    boxes: Sandboxes, services: Services
+) -> None:
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.status is RunStatus.COMPLETED and run.error is None
+    found = await book(services)
+    assert set(found) == planted(boxes) and len(found) == 5
+    invoices = [r for r in boxes.world.slice(SystemName.BILLING) if isinstance(r, Invoice)]
+    assert run.stats["source"] == len(invoices)  # 6 customers, 3 months
+    assert run.stats["kinds"] == {kind: 1 for kind in KINDS.values()}
+    assert run.stats["new"] == 5 and run.stats["autoResolved"] == 0
+
+    # Found again by the next run: the same five exceptions, nothing new.
+    again = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert "new" not in again.stats and again.stats["autoResolved"] == 0
+    page = await services.book.page(ExceptionFilter(), None, 200, None)
+    assert {e.first_run_id for e in page.exceptions} == {run.id}
+    assert {e.last_run_id for e in page.exceptions} == {again.id}
+
+
+async def test_a_repost_of_the_missing_invoice_is_auto_resolved_by_the_next_run(
+    boxes: Sandboxes, services: Services
+) -> None:
+    await services.reconciler.run(QUARTER, "finance@example.com")
+    (missing,) = [d for d in boxes.world.discrepancies if d.kind == "missing_posting"]
+    invoice = next(
+        r
+        for r in boxes.world.slice(SystemName.BILLING)
+        if isinstance(r, Invoice) and r.id == missing.invoice_id
+    )
+    customer = next(c for c in boxes.world.customers if c.id == missing.customer_id)
+    erp = services.registry.get(SystemName.ERP)
+    await erp.write(
+        PostInvoice(
+            customer_id=customer.external_ids[SystemName.ERP],
+            amount=invoice.subtotal,
+            tax=invoice.tax,
+            subsidiary=customer.legal_entity,
+            tran_date=invoice.issued_at.date(),
+            external_id=invoice.id,
+        ),
+        "repost-1",
+    )
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.stats["autoResolved"] == 1
+    resolved = await services.book.page(
+        ExceptionFilter(status=ExceptionStatus.AUTO_RESOLVED), None, 10, None
+    )
+    assert [(e.kind.value, e.invoice_id, e.status_by) for e in resolved.exceptions] == [
+        ("missing_in_target", missing.invoice_id, "reconciler")
+    ]
+    assert len(await book(services, status=ExceptionStatus.OPEN)) == 4
+
+
+async def test_a_run_over_one_entity_and_period_sees_only_those(
+    boxes: Sandboxes, services: Services
+) -> None:
+    (wrong,) = [d for d in boxes.world.discrepancies if d.kind == "amount_mismatch"]
+    customer = next(c for c in boxes.world.customers if c.id == wrong.customer_id)
+    invoice = next(
+        r
+        for r in boxes.world.slice(SystemName.BILLING)
+        if isinstance(r, Invoice) and r.id == wrong.invoice_id
+    )
+    period = Period.of(invoice.issued_at.date())
+    scope = Scope(period, period, (customer.legal_entity,))
+    run = await services.reconciler.run(scope, "finance@example.com")
+    found = await book(services)
+    expected = {
+        (KINDS[d.kind], d.customer_id, d.invoice_id)
+        for d in boxes.world.discrepancies
+        if d.kind in KINDS
+        and next(c for c in boxes.world.customers if c.id == d.customer_id).legal_entity
+        == customer.legal_entity
+        and d.invoice_id
+        in {
+            r.id
+            for r in boxes.world.slice(SystemName.BILLING)
+            if isinstance(r, Invoice) and Period.of(r.issued_at.date()) == period
+        }
+    }
+    assert ("amount_mismatch", wrong.customer_id, wrong.invoice_id) in expected
+    assert set(found) == expected
+    assert {
+        e.entity for e in (await services.book.page(ExceptionFilter(), None, 50, None)).exceptions
+    } == {customer.legal_entity}
+    assert run.scope.entities == (customer.legal_entity,)
+
+
+async def test_a_second_run_over_an_overlapping_scope_waits_its_turn(
+    services: Services,
+) -> None:
+    first = await services.reconciler.start(QUARTER, "finance@example.com")
+    with pytest.raises(ReconciliationRunning) as refused:
+        await services.reconciler.start(Scope(Period(2026, 11), Period(2026, 11)), "ops")
+    assert refused.value.run_id == first.id
+    assert refused.value.code == "RECONCILIATION_RUNNING"
+    done = await services.reconciler.wait(first.id)
+    assert done.status is RunStatus.COMPLETED
+    await asyncio.sleep(0)
