@@ -108,6 +108,9 @@ class Book:
                 raise ExceptionNotFound(f"no reconciliation exception {id_}")
             status = ExceptionStatus(row.status)
             if status is to:
+                if note is not None and note != row.note:  # what was done, said again
+                    row.note, row.status_by = note, by
+                    row.updated_at = datetime.now(UTC)
                 return exception_of(row)
             if status not in _MOVES[to]:
                 raise ExceptionStateConflict(

@@ -134,7 +134,8 @@ class SeverityPolicy:
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"])
-            raise ConfigurationError(f"{source}: {where}: {error['msg']}") from None
+            why = error["msg"].removeprefix("Value error, ")
+            raise ConfigurationError(f"{source}: {where}: {why}") from None
         materiality = {}
         for currency, limits in spec.materiality.items():
             try:

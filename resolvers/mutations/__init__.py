@@ -12,7 +12,7 @@ from resolvers.mutations.accounts import AccountMutation
 from resolvers.mutations.cases import CaseMutation
 from resolvers.mutations.credits import CreditMutation
 from resolvers.mutations.crosswalk import CrosswalkMutation
-from resolvers.mutations.reconciliation import ReconciliationMutation
+from resolvers.mutations.reconciliation import ReconciliationFixMutation, ReconciliationMutation
 from resolvers.mutations.subscriptions import SubscriptionMutation
 from resolvers.mutations.workflows import WorkflowMutation
 
@@ -26,5 +26,6 @@ Mutation = merge_types(
         CreditMutation,
         WorkflowMutation,
         ReconciliationMutation,
+        ReconciliationFixMutation,
     ),
 )

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import strawberry
 
-from connectors.models import ExceptionStatus
+from connectors.commands import PostInvoice, VoidPosting
+from connectors.models import (
+    ExceptionKind,
+    ExceptionStatus,
+    Invoice,
+    ObjectKind,
+    ReconciliationException,
+    SystemName,
+)
 from gateway.auth.scopes import Scope, needs
+from gateway.errors import NotFound
+from gateway.reconcile.book import ExceptionStateConflict
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
 from resolvers.context import Info
 from resolvers.mutations.common import (
     IdempotencyKey,
+    InvalidField,
     UserErrorType,
     governed,
+    identity_of,
     principal_of,
     user_errors,
 )
@@ -105,4 +117,130 @@ async def _move(
         found = ReconciliationExceptionType.of(await book.get(exception_id, principal.entities))
     return ReconciliationExceptionPayload(
         reconciliation_exception=found, user_errors=user_errors(answer)
+    )
+
+
+@strawberry.type(description="What a resolution posted or voided in the ERP.")
+class ReconciliationFixPayload:
+    reconciliation_exception: ReconciliationExceptionType | None = strawberry.field(
+        description="Acknowledged, with a note of what was done: the next run that finds "
+        "the pair agreeing auto-resolves it."
+    )
+    posting_id: str | None = strawberry.field(description="The ERP posting written or voided.")
+    user_errors: list[UserErrorType]
+
+
+@strawberry.type
+class ReconciliationFixMutation:
+    @strawberry.federation.field(
+        description="Post to the ERP the billing invoice a MISSING_IN_TARGET exception names, "
+        "as billing has it (amount, tax, the period it was issued in), once for the key.",
+        requires_scopes=needs(Scope.RECONCILIATION_RESOLVE),
+    )
+    async def repost_invoice(
+        self, info: Info, exception_id: strawberry.ID, idempotency_key: IdempotencyKey
+    ) -> ReconciliationFixPayload:
+        services = info.context.services
+        principal = principal_of(info)
+
+        async def act(claim: Claim) -> Answer:
+            found = await services.book.get(str(exception_id), principal.entities)
+            _expect(found, ExceptionKind.MISSING_IN_TARGET, "repost")
+            if found.customer_id is None:
+                raise NotFound(f"the crosswalk knows no customer for invoice {found.key}")
+            invoice = await _invoice(info, found.key)
+            identity = await identity_of(info, found.customer_id)
+            erp_id = identity.external_ids.get(SystemName.ERP)
+            if erp_id is None or identity.legal_entity is None:
+                raise NotFound(f"{identity.id} has no ERP customer to post to")
+            command = PostInvoice(
+                customer_id=erp_id,
+                amount=invoice.subtotal,
+                tax=invoice.tax,
+                subsidiary=identity.legal_entity,
+                tran_date=invoice.issued_at.date(),
+                external_id=invoice.id,
+                memo=invoice.number,
+            )
+            result = await services.writes.send(claim, command, to=SystemName.ERP)
+            note = f"reposted as ERP posting {result.id}"
+            await services.book.move(
+                found.id, ExceptionStatus.ACKNOWLEDGED, principal.subject, note, principal.entities
+            )
+            return {"exceptionId": found.id, "postingId": result.id, "userErrors": []}
+
+        answer = await governed(info, idempotency_key, {"exceptionId": str(exception_id)}, act)
+        return await _fix_payload(info, answer)
+
+    @strawberry.federation.field(
+        description="Void, in the ERP, a posting a DUPLICATE_IN_TARGET exception names: "
+        "one of the extra postings, never the first (the one kept). The posting stays in "
+        "the ledger with zero amounts and status voided.",
+        requires_scopes=needs(Scope.RECONCILIATION_RESOLVE),
+    )
+    async def void_duplicate_posting(
+        self,
+        info: Info,
+        exception_id: strawberry.ID,
+        posting_id: str,
+        idempotency_key: IdempotencyKey,
+    ) -> ReconciliationFixPayload:
+        services = info.context.services
+        principal = principal_of(info)
+
+        async def act(claim: Claim) -> Answer:
+            found = await services.book.get(str(exception_id), principal.entities)
+            _expect(found, ExceptionKind.DUPLICATE_IN_TARGET, "void a duplicate of")
+            kept, *extra = found.posting_ids
+            if posting_id == kept:
+                raise InvalidField(
+                    "postingId", f"{posting_id} is the posting kept; void one of {', '.join(extra)}"
+                )
+            if posting_id not in extra:
+                raise InvalidField(
+                    "postingId", f"{posting_id} is not a duplicate here: {', '.join(extra)} are"
+                )
+            reason = f"duplicate of {kept} for invoice {found.key}"
+            result = await services.writes.send(
+                claim, VoidPosting(posting_id=posting_id, reason=reason), to=SystemName.ERP
+            )
+            note = f"voided ERP posting {posting_id}, {reason}"
+            await services.book.move(
+                found.id, ExceptionStatus.ACKNOWLEDGED, principal.subject, note, principal.entities
+            )
+            return {"exceptionId": found.id, "postingId": result.id, "userErrors": []}
+
+        input_ = {"exceptionId": str(exception_id), "postingId": posting_id}
+        answer = await governed(info, idempotency_key, input_, act)
+        return await _fix_payload(info, answer)
+
+
+def _expect(found: ReconciliationException, kind: ExceptionKind, verb: str) -> None:
+    if found.kind is not kind:
+        raise InvalidField(
+            "exceptionId", f"{found.id} is {found.kind.value}: only {kind.value} can {verb} it"
+        )
+    if found.status not in (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED):
+        raise ExceptionStateConflict(f"exception {found.id} is {found.status.value} already")
+
+
+async def _invoice(info: Info, invoice_id: str) -> Invoice:
+    billing = info.context.services.registry.get(SystemName.BILLING)
+    (record,) = await billing.fetch_many(ObjectKind.INVOICE, [invoice_id])
+    if not isinstance(record, Invoice):
+        raise NotFound(f"billing has no invoice {invoice_id}")
+    return record
+
+
+async def _fix_payload(info: Info, answer: Answer) -> ReconciliationFixPayload:
+    found = None
+    if (exception_id := answer.get("exceptionId")) is not None:
+        principal = principal_of(info)
+        found = ReconciliationExceptionType.of(
+            await info.context.services.book.get(exception_id, principal.entities)
+        )
+    return ReconciliationFixPayload(
+        reconciliation_exception=found,
+        posting_id=answer.get("postingId"),
+        user_errors=user_errors(answer),
     )

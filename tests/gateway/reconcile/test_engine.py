@@ -30,9 +30,10 @@ KINDS = {
 QUARTER = Scope(Period(2026, 9), Period(2026, 11))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def boxes() -> Iterator[Sandboxes]:
-    """Sandboxes of this module's own: a test reposts a missing invoice."""
+    """Sandboxes of each test's own: one reposts a missing invoice, and the others must
+    still find it missing."""
     with sandboxes() as running:
         yield running
 

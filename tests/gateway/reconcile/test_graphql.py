@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from connectors.models import ObjectKind, SystemName
 from gateway.app import create_app
 from gateway.auth.scopes import Role
 from tests.gateways import graphql, nodes
 from tests.identity import identity
-from tests.world import Sandboxes, migrated_database
+from tests.world import Sandboxes, migrated_database, sandboxes
 
 FINANCE = identity().headers(Role.FINANCE_APPROVER, subject="fin-1", expires_in=3600)
 VIEWER = identity().headers(Role.VIEWER, expires_in=3600)
@@ -166,3 +168,78 @@ def test_an_entity_limited_principal_runs_and_sees_its_entity_only(
         headers=own,
     ).json()
     assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+FIX = """mutation($id: ID!, $key: String!, $posting: String!) {
+  voidDuplicatePosting(exceptionId: $id, postingId: $posting, idempotencyKey: $key) {
+    postingId reconciliationException { status note } userErrors { code message field } } }"""
+REPOST = """mutation($id: ID!, $key: String!) {
+  repostInvoice(exceptionId: $id, idempotencyKey: $key) {
+    postingId reconciliationException { status note } userErrors { code message field } } }"""
+
+
+@pytest.fixture
+def own_boxes() -> Iterator[Sandboxes]:
+    """Sandboxes of the test's own: it posts and voids in the ERP."""
+    with sandboxes() as running:
+        yield running
+
+
+def test_a_repost_and_a_void_fix_the_ledger_and_the_next_run_auto_resolves(
+    own_boxes: Sandboxes, tmp_path: Path
+) -> None:
+    url = migrated_database(tmp_path / "opsgraph.db", own_boxes.world)
+    with TestClient(create_app(own_boxes.settings(url)), headers=FINANCE) as client:
+        finished(client, ran(client, "run-1")["reconciliationRun"]["id"])
+        query = """query($f: ReconciliationExceptionFilter) { reconciliationExceptions(filter: $f) {
+          edges { node { id kind postingIds invoiceId } } } }"""
+
+        def one(kind: str) -> dict[str, Any]:
+            (node,) = nodes(
+                graphql(client, query, f={"kind": kind})["data"]["reconciliationExceptions"]
+            )
+            return node  # type: ignore[no-any-return]
+
+        missing, duplicate, amount = (
+            one("MISSING_IN_TARGET"),
+            one("DUPLICATE_IN_TARGET"),
+            one("AMOUNT_MISMATCH"),
+        )
+        kept, extra = duplicate["postingIds"]
+
+        wrong = graphql(client, REPOST, id=amount["id"], key="x1")["data"]["repostInvoice"]
+        assert wrong["userErrors"] == [{
+            "code": "BAD_USER_INPUT", "field": "exceptionId",
+            "message": f"{amount['id']} is amount_mismatch: only missing_in_target can repost it",
+        }]  # fmt: skip
+        reposted = graphql(client, REPOST, id=missing["id"], key="r1")["data"]["repostInvoice"]
+        assert reposted["userErrors"] == [] and reposted["postingId"]
+        assert reposted["reconciliationException"] == {
+            "status": "ACKNOWLEDGED", "note": f"reposted as ERP posting {reposted['postingId']}",
+        }  # fmt: skip
+        again = graphql(client, REPOST, id=missing["id"], key="r1")["data"]["repostInvoice"]
+        assert again["postingId"] == reposted["postingId"]  # the same key: posted once
+
+        keep = graphql(client, FIX, id=duplicate["id"], key="v0", posting=kept)
+        assert keep["data"]["voidDuplicatePosting"]["userErrors"] == [{
+            "code": "BAD_USER_INPUT", "field": "postingId",
+            "message": f"{kept} is the posting kept; void one of {extra}",
+        }]  # fmt: skip
+        voided = graphql(client, FIX, id=duplicate["id"], key="v1", posting=extra)
+        assert voided["data"]["voidDuplicatePosting"]["userErrors"] == []
+        assert voided["data"]["voidDuplicatePosting"]["postingId"] == extra
+
+        erp = client.app.state.services.registry.get(SystemName.ERP)  # type: ignore[attr-defined]
+        by_invoice = {"external_id": missing["invoiceId"]}
+        listed = client.portal.call(  # type: ignore[union-attr]
+            partial(erp.inner.list_all, ObjectKind.POSTING, filters=by_invoice)
+        )
+        postings = {p.id: p for p in listed}
+        assert list(postings) == [reposted["postingId"]]
+
+        done = finished(client, ran(client, "run-2")["reconciliationRun"]["id"])
+        assert done["stats"]["autoResolved"] == 2
+        left = graphql(client, BOOK, filter={"status": "OPEN"})["data"]["reconciliationExceptions"]
+        assert sorted(n["kind"] for n in nodes(left)) == [
+            "AMOUNT_MISMATCH", "PERIOD_MISMATCH", "TAX_MISMATCH",
+        ]  # fmt: skip
