@@ -38,7 +38,7 @@ class PostingType:
     source: ProvenanceType
 
     @classmethod
-    def of(cls, p: Posting, sourced: Sourced[list[Posting]]) -> PostingType:
+    def of(cls, p: Posting, sourced: Sourced[object]) -> PostingType:
         return cls(
             id=strawberry.ID(p.id),
             kind=p.type,
@@ -127,9 +127,7 @@ class InvoiceType:
         return (await self._postings(info))[1]
 
     @classmethod
-    def of(
-        cls, i: Invoice, sourced: Sourced[list[Invoice]], erp_customer_id: str | None
-    ) -> InvoiceType:
+    def of(cls, i: Invoice, sourced: Sourced[object], erp_customer_id: str | None) -> InvoiceType:
         return cls(
             id=strawberry.ID(i.id),
             number=i.number,

@@ -135,6 +135,12 @@ class Loaders:
     async def balance(self, id: str) -> Sourced[Balance | None]:
         return await self._balances.get(id)
 
+    async def invoice(self, id: str) -> Sourced[Invoice | None]:
+        return await self._invoice.get(id)
+
+    async def posting(self, id: str) -> Sourced[Posting | None]:
+        return await self._posting.get(id)
+
     async def plan(self, id: str) -> Sourced[Plan | None]:
         return await self._plans.get(id)
 
@@ -194,6 +200,14 @@ class Loaders:
     @cached_property
     def _balances(self) -> _ReadLoader[Balance | None]:
         return self._records(ObjectKind.BALANCE, Balance)
+
+    @cached_property
+    def _invoice(self) -> _ReadLoader[Invoice | None]:
+        return self._records(ObjectKind.INVOICE, Invoice)
+
+    @cached_property
+    def _posting(self) -> _ReadLoader[Posting | None]:
+        return self._records(ObjectKind.POSTING, Posting)
 
     @cached_property
     def _plans(self) -> _ReadLoader[Plan | None]:

@@ -3,6 +3,7 @@ exceptions they keep, ranked by business impact; opsgraph's own."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +24,7 @@ from resolvers.pagination import Connection, Edge, PageInfo, check_first
 
 if TYPE_CHECKING:
     from resolvers.customer import CustomerType
+    from resolvers.invoice import InvoiceType, PostingType
 
 strawberry.enum(RunStatus, name="ReconciliationRunStatus")
 strawberry.enum(Phase, name="ReconciliationPhase")
@@ -76,6 +78,39 @@ class ReconciliationExceptionType:
             return None
         identity = await info.context.loaders.customer(self.customer_id)
         return None if identity is None else CustomerType.of(identity)
+
+    @strawberry.federation.field(
+        description="The billing invoice, as billing has it now (null: billing has none, "
+        "an orphan's).",
+        requires_scopes=needs(Scope.BILLING_READ),
+    )
+    async def invoice(
+        self, info: Info
+    ) -> Annotated[InvoiceType, strawberry.lazy("resolvers.invoice")] | None:
+        from resolvers.invoice import InvoiceType
+
+        if self.invoice_id is None:
+            return None
+        sourced = await info.context.loaders.invoice(self.invoice_id)
+        if sourced.value is None:
+            return None
+        erp = None
+        if self.customer_id is not None:
+            identity = await info.context.loaders.customer(self.customer_id)
+            erp = None if identity is None else identity.external_ids.get(SystemName.ERP)
+        return InvoiceType.of(sourced.value, sourced, erp)
+
+    @strawberry.federation.field(
+        description="The ERP postings involved, as the ERP has them now.",
+        requires_scopes=needs(Scope.FINANCE_READ),
+    )
+    async def postings(
+        self, info: Info
+    ) -> list[Annotated[PostingType, strawberry.lazy("resolvers.invoice")]]:
+        from resolvers.invoice import PostingType
+
+        found = await asyncio.gather(*(info.context.loaders.posting(p) for p in self.posting_ids))
+        return [PostingType.of(s.value, s) for s in found if s.value is not None]
 
     @classmethod
     def of(cls, found: ReconciliationException) -> ReconciliationExceptionType:

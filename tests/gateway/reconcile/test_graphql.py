@@ -97,6 +97,25 @@ def test_finance_runs_a_reconciliation_and_reads_the_ranked_book(
     assert [n["kind"] for n in nodes(missing)] == ["MISSING_IN_TARGET"]
     assert nodes(missing)[0]["severity"] in {"MEDIUM", "HIGH", "CRITICAL"}  # never LOW
 
+    # The exception links what it is about as objects, with their provenance.
+    linked = """query($f: ReconciliationExceptionFilter) { reconciliationExceptions(filter: $f) {
+      edges { node { postingIds invoice { id postingStatus source { system } }
+                     postings { id externalId source { system } } } } } }"""
+    (dup,) = nodes(
+        graphql(client, linked, f={"kind": "DUPLICATE_IN_TARGET"})["data"][
+            "reconciliationExceptions"
+        ]
+    )
+    (planted_dup,) = [d for d in boxes.world.discrepancies if d.kind == "duplicate_posting"]
+    assert dup["invoice"] == {
+        "id": planted_dup.invoice_id, "postingStatus": "DUPLICATE",
+        "source": {"system": "BILLING"},
+    }  # fmt: skip
+    assert [(p["id"], p["externalId"], p["source"]["system"]) for p in dup["postings"]] == [
+        (posting_id, planted_dup.invoice_id, "ERP") for posting_id in dup["postingIds"]
+    ]
+    assert len(dup["postingIds"]) == 2
+
     # Acknowledge, then resolve; resolving again answers it as it is.
     move = """mutation($id: ID!, $key: String!, $note: String) {
       %s(id: $id, idempotencyKey: $key, note: $note) {
