@@ -226,6 +226,13 @@ def reconcile(
             "checklist's gate); never: only a failed run exits non-zero (2)."
         ),
     ] = FailOn.HIGH,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            help="Compare only the invoices the change feeds and webhooks named since the "
+            "last run (default: read both systems over the scope)."
+        ),
+    ] = False,
 ) -> None:
     """Reconcile billing against the ERP over legal entities and periods: progress as it
     reads and compares, then what it found, highest rank first."""
@@ -236,7 +243,7 @@ def reconcile(
     from connectors.models import ExceptionSeverity, ExceptionStatus
     from gateway.data.services import Services
     from gateway.reconcile.book import ExceptionFilter
-    from gateway.reconcile.engine import RunStatus
+    from gateway.reconcile.engine import RunKind, RunStatus
     from gateway.reconcile.scope import Period, Scope
 
     settings = load_settings()
@@ -247,7 +254,8 @@ def reconcile(
     async def run() -> int:
         services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
         try:
-            started = await services.reconciler.start(scope, "cli")
+            kind = RunKind.INCREMENTAL if incremental else RunKind.FULL
+            started = await services.reconciler.start(scope, "cli", kind)
             columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
             with Progress(*columns, console=console, transient=True) as bar:
                 task = bar.add_task("starting")

@@ -207,6 +207,10 @@ class Settings(BaseSettings):
     # A full reconciliation the gateway starts when it starts, over these periods of every
     # legal entity: "YYYY-MM..YYYY-MM" (the demo's three months); None: none.
     reconcile_at_start: str | None = None
+    # An incremental reconciliation (what the change feeds and webhooks named since the last
+    # run) of the last `reconcile_periods` periods every this many seconds; 0: none.
+    reconcile_every_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 0.0
+    reconcile_periods: Annotated[int, Field(ge=1, le=24)] = 3
     # Which events start which actions (gateway.events.routing).
     event_routes_file: Path = DEFAULT_EVENT_ROUTES
     # How long a cached entity is kept after it goes stale, to answer when its owner is down.

@@ -92,6 +92,16 @@ class ErpConnector(Connector):
         rows = await self._suiteql(suiteql.postings_after(after_id, conditions), limit, 0)
         return [wire.to_posting(row) for row in rows.items]
 
+    async def postings_for(self, external_ids: Sequence[str]) -> list[Posting]:
+        """Every posting carrying one of ``external_ids`` (the billing invoices or credit
+        requests they post), voided ones included: one statement per batch of ids."""
+        found: list[Posting] = []
+        for batch in paging.batches(sorted(set(external_ids)), self.batch_limit):
+            condition = suiteql.in_list("externalid", batch)
+            records = await self._select_all(ObjectKind.POSTING, [condition])
+            found += [r for r in records if isinstance(r, Posting)]
+        return found
+
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str]
     ) -> list[list[Record]]:

@@ -90,6 +90,8 @@ class Services:
     reconciler: Reconciler
     book: Book
     reconcile_at_start: Scope | None
+    reconcile_every_s: float
+    reconcile_periods: int
     subscriptions_per_connection: int
     streams_per_principal: int
     background_interval_s: float
@@ -217,6 +219,8 @@ class Services:
                 if settings.reconcile_at_start is None
                 else scope_of(settings.reconcile_at_start)
             ),
+            reconcile_every_s=settings.reconcile_every_s,
+            reconcile_periods=settings.reconcile_periods,
             subscriptions_per_connection=settings.limits.max_subscriptions_per_connection,
             streams_per_principal=settings.limits.max_streams_per_principal,
             background_interval_s=settings.workflow_interval_s,
@@ -246,6 +250,12 @@ class Services:
                 await self.reconciler.start(self.reconcile_at_start, "opsgraph (at start)")
             except ReconciliationRunning as running:
                 log.info("no reconciliation at start: run %s is under way", running.run_id)
+        if self.reconcile_every_s > 0:
+            self._background.append(
+                asyncio.create_task(
+                    self.reconciler.schedule_forever(self.reconcile_every_s, self.reconcile_periods)
+                )
+            )
         if self.consumer is not None:
             self._background.append(
                 asyncio.create_task(self.consumer.run_forever(CONSUME_INTERVAL_S))

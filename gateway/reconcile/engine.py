@@ -30,9 +30,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from connectors.erp.connector import ErpConnector
 from connectors.errors import GatewayError
 from connectors.models import (
     Account,
@@ -49,14 +50,16 @@ from connectors.models import (
     SystemName,
 )
 from connectors.money import Money
+from connectors.resilience import Resilient
 from gateway.data.detached import stop
 from gateway.data.registry import Registry
 from gateway.errors import Conflict, NotFound
 from gateway.events.broadcast import Broadcast
+from gateway.events.canonical import changes_of, restored
 from gateway.reconcile.scope import Period, Scope
 from gateway.rules.matching import Entry, Finding, discrepancies
 from gateway.rules.severity import AccountStanding, SeverityPolicy
-from gateway.storage.tables import CreditRequestRow, Customer, ExternalId
+from gateway.storage.tables import CreditRequestRow, Customer, ExternalId, InboundEvent
 from gateway.storage.tables import ReconciliationException as ExceptionRow
 from gateway.storage.tables import ReconciliationItem as ItemRow
 from gateway.storage.tables import ReconciliationRun as RunRow
@@ -295,9 +298,9 @@ class Reconciler:
         await self._publish_run(run)
         return run
 
-    async def run(self, scope: Scope, requested_by: str) -> RunView:
+    async def run(self, scope: Scope, requested_by: str, kind: RunKind = RunKind.FULL) -> RunView:
         """Starts a run and waits for it to end: the run as it ended."""
-        started = await self.start(scope, requested_by)
+        started = await self.start(scope, requested_by, kind)
         await asyncio.shield(self._tasks[started.id])
         return await self.get(started.id)
 
@@ -313,6 +316,23 @@ class Reconciler:
         if row is None:
             raise RunNotFound(f"no reconciliation run {run_id}")
         return run_view(row)
+
+    async def schedule_forever(self, every_s: float, periods: int) -> None:
+        """Every ``every_s``, an incremental run over the last ``periods`` periods (this one
+        included) of every legal entity: what changed since the last run. Skipped while
+        another run covers them."""
+        while True:
+            await asyncio.sleep(every_s)
+            month = Period.of(self.today())
+            scope = Scope(month.shifted(1 - periods), month)
+            try:
+                started = await self.start(scope, "opsgraph (schedule)", RunKind.INCREMENTAL)
+            except ReconciliationRunning:
+                continue
+            except Exception:
+                log.exception("the scheduled reconciliation did not start")
+                continue
+            await self.wait(started.id)
 
     async def aclose(self) -> None:
         """Stops the runs under way; each is marked failed (interrupted)."""
@@ -357,10 +377,16 @@ class Reconciler:
     async def _reconcile(self, run: RunView, progress: _Progress) -> None:
         scope = run.scope
         directory = await self._directory(scope)
-        await asyncio.gather(
-            self._read_source(run, directory, progress),
-            self._read_target(run, directory, progress),
-        )
+        # Where the inbox stands now: the next incremental run reads the events after it.
+        progress.stats["watermark"] = await self._last_event()
+        touched: list[str] = []
+        if run.kind is RunKind.FULL:
+            await asyncio.gather(
+                self._read_source(run, directory, progress),
+                self._read_target(run, directory, progress),
+            )
+        else:
+            touched = await self._read_touched(run, directory, progress)
         await self._moved(run, progress, Phase.COMPARING, force=True)
         found: list[_Found] = []
         orphans: list[tuple[str, list[_Item]]] = []
@@ -389,6 +415,8 @@ class Reconciler:
         await self._moved(run, progress, Phase.RESOLVING, force=True)
         if run.kind is RunKind.FULL:
             await self._auto_resolve(run, progress)
+        else:
+            await self._auto_resolve(run, progress, keys=touched)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -485,22 +513,92 @@ class Reconciler:
                 }
                 if entity is not None:
                     filters["subsidiary"] = entity
-                cursor: str | None = None
-                while True:
-                    page = await erp.list_page(
-                        ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
-                    )
+                async for page in _ledger(erp, filters):
                     rows = [
                         _row(run.id, ledger, "target", _key(p), p.customer_id, _posting_entry(p))
-                        for p in page.items
-                        if isinstance(p, Posting) and p.status is not PostingState.VOIDED
+                        for p in page
+                        if p.status is not PostingState.VOIDED
                     ]
                     await self._stage(rows)
                     progress.stats["target"] += len(rows)
                     await self._moved(run, progress, Phase.READING)
-                    cursor = page.cursor
-                    if cursor is None:
-                        break
+
+    async def _last_event(self) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.max(InboundEvent.id))) or 0)
+
+    async def _watermark(self, scope: Scope) -> int:
+        """The inbox event the last completed run (full or incremental) of these systems
+        had seen: what changed after it has not been reconciled."""
+        query = (
+            select(RunRow.stats)
+            .where(
+                RunRow.source == scope.source.value,
+                RunRow.target == scope.target.value,
+                RunRow.status == RunStatus.COMPLETED.value,
+            )
+            .order_by(RunRow.started_at.desc())
+            .limit(1)
+        )
+        async with self.sessions() as session:
+            stats = await session.scalar(query)
+        return int((stats or {}).get("watermark", 0))
+
+    async def _read_touched(
+        self, run: RunView, directory: _Directory, progress: _Progress
+    ) -> list[str]:
+        """An incremental run's reading: the invoices the events since the watermark name
+        (billing's webhooks, the ERP's change feed), both sides of each read by key. Credits
+        are left to full runs. Answers the keys read."""
+        scope = run.scope
+        since, until = await self._watermark(scope), progress.stats["watermark"]
+        invoices: set[str] = set()
+        postings: set[str] = set()
+        async with self.sessions() as session:
+            events = await session.stream(
+                select(InboundEvent.source, InboundEvent.payload)
+                .where(InboundEvent.id > since, InboundEvent.id <= until)
+                .order_by(InboundEvent.id)
+                .execution_options(yield_per=TARGET_PAGE)
+            )
+            async for source, payload in events:
+                if source not in (scope.source.value, scope.target.value):
+                    continue
+                for change in changes_of(restored(payload)):
+                    if change.kind is ObjectKind.INVOICE and change.system is scope.source:
+                        invoices.add(change.id)
+                    elif change.kind is ObjectKind.POSTING and change.system is scope.target:
+                        postings.add(change.id)
+        progress.stats["since"] = since
+        erp = self.registry.get(scope.target)
+        for batch in _batches(sorted(postings)):
+            for record in await erp.fetch_many(ObjectKind.POSTING, batch):
+                if isinstance(record, Posting) and record.type is PostingType.INVOICE:
+                    invoices.add(_key(record))
+        keys = sorted(invoices)
+        billing = self.registry.get(scope.source)
+        for batch in _batches(keys):
+            bills = await billing.fetch_many(ObjectKind.INVOICE, batch)
+            rows = []
+            for record in bills:
+                if not isinstance(record, Invoice) or (entry := _invoice_entry(record)) is None:
+                    continue
+                customer = directory.customer(scope.source, record.customer_id)
+                if scope.covers(entry.day) and customer and scope.covers_entity(customer.entity):
+                    rows.append(
+                        _row(run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry)
+                    )
+            posted = await erp.run(lambda batch=batch: _postings_for(erp, batch))  # type: ignore[misc]
+            rows += [
+                _row(run.id, Ledger.INVOICE, "target", _key(p), p.customer_id, _posting_entry(p))
+                for p in posted
+                if p.type is PostingType.INVOICE and p.status is not PostingState.VOIDED
+            ]
+            await self._stage(rows)
+            progress.stats["source"] += sum(r["side"] == "source" for r in rows)
+            progress.stats["target"] += sum(r["side"] == "target" for r in rows)
+            await self._moved(run, progress, Phase.READING)
+        return keys
 
     async def _stage(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -713,9 +811,22 @@ class Reconciler:
                 out[customer_id] = AccountStanding(account.strategic, account.renewal_date)
         return out
 
-    async def _auto_resolve(self, run: RunView, progress: _Progress) -> None:
-        """Open and acknowledged exceptions of the scope that this (full) run did not find
-        again: the pair agrees now."""
+    async def _auto_resolve(
+        self, run: RunView, progress: _Progress, keys: Sequence[str] | None = None
+    ) -> None:
+        """Open and acknowledged exceptions of the scope that this run did not find again:
+        the pair agrees now. ``keys``: only those of these invoices (an incremental run
+        compared nothing else)."""
+        if keys is not None:
+            progress.stats["autoResolved"] = 0
+            for batch in _batches(keys):
+                await self._resolve_where(run, progress, ExceptionRow.key.in_(batch))
+            return
+        await self._resolve_where(run, progress, None)
+
+    async def _resolve_where(
+        self, run: RunView, progress: _Progress, narrowed: ColumnElement[bool] | None
+    ) -> None:
         scope = run.scope
         query = (
             update(ExceptionRow)
@@ -738,9 +849,11 @@ class Reconciler:
         )
         if scope.entities:
             query = query.where(ExceptionRow.entity.in_(scope.entities))
+        if narrowed is not None:
+            query = query.where(narrowed)
         async with self.sessions.begin() as session:
             resolved = (await session.scalars(query)).all()
-        progress.stats["autoResolved"] = len(resolved)
+        progress.stats["autoResolved"] = progress.stats.get("autoResolved", 0) + len(resolved)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -820,6 +933,47 @@ def _credit_entry(credit: CreditRequestRow) -> Entry:
         Money.zero(credit.currency),
         decided.date(),
     )
+
+
+def _batches(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + PAGE] for i in range(0, len(items), PAGE)]
+
+
+async def _ledger(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[list[Posting]]:
+    """The target's postings ``filters`` keep, a page at a time: by keyset where the
+    connector pages that way (the ERP's ``postings_after``: each page costs what the first
+    does), else by its cursor."""
+    inner = erp.inner
+    if isinstance(inner, ErpConnector):
+        after = 0
+        while True:
+            page = await erp.run(
+                lambda after=after: inner.postings_after(after, TARGET_PAGE, filters)  # type: ignore[misc]
+            )
+            yield page
+            if len(page) < TARGET_PAGE:
+                return
+            after = int(page[-1].id)
+    cursor: str | None = None
+    while True:
+        listed = await erp.list_page(
+            ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
+        )
+        yield [p for p in listed.items if isinstance(p, Posting)]
+        cursor = listed.cursor
+        if cursor is None:
+            return
+
+
+async def _postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
+    inner = erp.inner
+    if isinstance(inner, ErpConnector):
+        return await inner.postings_for(keys)
+    found = []
+    for key in keys:
+        listed = await inner.list_all(ObjectKind.POSTING, filters={"external_id": key})
+        found += [p for p in listed if isinstance(p, Posting)]
+    return found
 
 
 def _key(posting: Posting) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from connectors.commands import PostInvoice, VoidPosting
@@ -16,6 +18,7 @@ from connectors.models import (
 from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
 from gateway.reconcile.book import ExceptionStateConflict
+from gateway.reconcile.engine import RunKind
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
 from resolvers.context import Info
@@ -52,22 +55,34 @@ class ReconciliationExceptionPayload:
 @strawberry.type
 class ReconciliationMutation:
     @strawberry.federation.field(
-        description="Start a full reconciliation of billing against the ERP over legal "
-        "entities and periods. It answers at once with the run; follow it with "
+        description="Start a reconciliation of billing against the ERP over legal entities "
+        "and periods. It answers at once with the run; follow it with "
         "`reconciliationRunUpdated`. RECONCILIATION_RUNNING while a run over an overlapping "
         "scope is under way.",
         requires_scopes=needs(Scope.RECONCILIATION_RUN),
     )
     async def run_reconciliation(
-        self, info: Info, scope: ReconciliationScopeInput, idempotency_key: IdempotencyKey
+        self,
+        info: Info,
+        scope: ReconciliationScopeInput,
+        idempotency_key: IdempotencyKey,
+        kind: Annotated[
+            RunKind,
+            strawberry.argument(
+                description="FULL reads both systems over the scope; INCREMENTAL compares "
+                "only the invoices the change feeds and webhooks named since the last run."
+            ),
+        ] = RunKind.FULL,
     ) -> ReconciliationRunPayload:
         reconciler = info.context.services.reconciler
 
         async def act(claim: Claim) -> Answer:
-            run = await reconciler.start(run_scope(info, scope), principal_of(info).subject)
+            subject = principal_of(info).subject
+            run = await reconciler.start(run_scope(info, scope), subject, kind)
             return {"runId": run.id, "userErrors": []}
 
-        answer = await governed(info, idempotency_key, plain_scope(scope), act)
+        input_ = plain_scope(scope) | {"kind": kind.value}
+        answer = await governed(info, idempotency_key, input_, act)
         run = None
         if (run_id := answer.get("runId")) is not None:
             run = ReconciliationRunType.of(await reconciler.get(run_id))

@@ -10,11 +10,12 @@ import pytest
 
 from connectors.commands import PostInvoice
 from connectors.models import ExceptionStatus, Invoice, SystemName
+from connectors.money import Money
 from gateway.data.services import Services
 from gateway.demo import link_customers
 from gateway.ownership import OwnershipMap
 from gateway.reconcile.book import ExceptionFilter
-from gateway.reconcile.engine import ReconciliationRunning, RunStatus
+from gateway.reconcile.engine import ReconciliationRunning, RunKind, RunStatus
 from gateway.reconcile.scope import Period, Scope
 from gateway.storage.migrate import upgrade
 from tests.world import Sandboxes, sandboxes
@@ -167,3 +168,49 @@ async def test_a_second_run_over_an_overlapping_scope_waits_its_turn(
     done = await services.reconciler.wait(first.id)
     assert done.status is RunStatus.COMPLETED
     await asyncio.sleep(0)
+
+
+async def test_an_incremental_run_compares_only_what_the_change_feeds_named(
+    boxes: Sandboxes, services: Services
+) -> None:
+    await services.feeds.poll_all()  # a feed's first poll says where it starts
+    full = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert full.stats["watermark"] == 0  # no event received yet
+    (missing,) = [d for d in boxes.world.discrepancies if d.kind == "missing_posting"]
+    invoice = next(
+        r
+        for r in boxes.world.slice(SystemName.BILLING)
+        if isinstance(r, Invoice) and r.id == missing.invoice_id
+    )
+    customer = next(c for c in boxes.world.customers if c.id == missing.customer_id)
+    await services.registry.get(SystemName.ERP).write(
+        PostInvoice(
+            customer_id=customer.external_ids[SystemName.ERP],
+            amount=invoice.subtotal,
+            tax=invoice.tax + Money(1, invoice.tax.currency),  # posted, with the tax wrong
+            subsidiary=customer.legal_entity,
+            tran_date=invoice.issued_at.date(),
+            external_id=invoice.id,
+        ),
+        "repost-1",
+    )
+    # The ERP sends no webhooks: its change feed brings the new posting into the inbox.
+    await services.feeds.poll_all()
+    await services.intake.process_pending()
+
+    run = await services.reconciler.run(QUARTER, "finance@example.com", RunKind.INCREMENTAL)
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert run.stats["since"] == 0 and run.stats["watermark"] > 0
+    # One invoice read on each side: the one the feed named, not the quarter.
+    assert (run.stats["source"], run.stats["target"], run.stats["compared"]) == (1, 1, 1)
+    assert run.stats["kinds"] == {"tax_mismatch": 1} and run.stats["autoResolved"] == 1
+    open_now = await book(services, status=ExceptionStatus.OPEN)
+    assert ("tax_mismatch", missing.customer_id, missing.invoice_id) in open_now
+    assert ("missing_in_target", missing.customer_id, missing.invoice_id) not in open_now
+
+    # Nothing new since: the next incremental run reads nothing and changes nothing.
+    quiet = await services.reconciler.run(QUARTER, "finance@example.com", RunKind.INCREMENTAL)
+    assert (quiet.stats["since"], quiet.stats["source"], quiet.stats["target"]) == (
+        run.stats["watermark"], 0, 0,
+    )  # fmt: skip
+    assert quiet.stats["autoResolved"] == 0 and "new" not in quiet.stats
