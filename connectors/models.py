@@ -24,6 +24,9 @@ class SystemName(StrEnum):
     ERP = "erp"
     CRM = "crm"
     SUPPORT = "support"
+    # The finance stack being replaced, during a cut-over: it takes the ERP's postings too,
+    # and reconciling the two proves they agree before the old one is switched off.
+    ERP_SHADOW = "erp_shadow"
 
 
 class ObjectKind(StrEnum):

@@ -12,6 +12,7 @@ from connectors.models import ConnectorConfig, SystemName
 CONNECTORS: Mapping[SystemName, Callable[[ConnectorConfig], Connector]] = {
     SystemName.BILLING: billing.connect,
     SystemName.ERP: erp.connect,
+    SystemName.ERP_SHADOW: erp.connect_shadow,
     SystemName.CRM: crm.connect,
     SystemName.SUPPORT: support.connect,
 }

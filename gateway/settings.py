@@ -255,6 +255,9 @@ class Settings(BaseSettings):
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
     billing: ConnectorSettings = ConnectorSettings()
     erp: ConnectorSettings = ConnectorSettings()
+    # The ERP being replaced, during a cut-over: it takes every posting the ERP takes, and
+    # `runReconciliation(scope: {target: ERP_SHADOW})` compares the two.
+    erp_shadow: ConnectorSettings = ConnectorSettings()
     crm: ConnectorSettings = ConnectorSettings()
     support: ConnectorSettings = ConnectorSettings()
 
@@ -317,6 +320,7 @@ class Settings(BaseSettings):
     def connectors(self) -> dict[str, ConnectorSettings]:
         systems = {"billing": self.billing, "erp": self.erp, "crm": self.crm}
         systems["support"] = self.support
+        systems["erp_shadow"] = self.erp_shadow
         return {name: s for name, s in systems.items() if s.base_url is not None}
 
 

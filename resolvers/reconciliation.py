@@ -208,6 +208,11 @@ class ReconciliationScopeInput:
     entities: list[str] | None = strawberry.field(
         default=None, description="Legal entities (default: every one the principal may see)."
     )
+    target: SystemName = strawberry.field(
+        default=SystemName.ERP,
+        description="ERP: billing against the ERP. ERP_SHADOW: the ERP against the one it "
+        "replaces (a cut-over), which must agree before the old one is switched off.",
+    )
 
 
 def run_scope(info: Info, given: ReconciliationScopeInput) -> RunScope:
@@ -224,7 +229,8 @@ def run_scope(info: Info, given: ReconciliationScopeInput) -> RunScope:
         entities = entities or tuple(sorted(allowed))
         if not entities:
             raise Forbidden("no legal entity to reconcile")
-    return RunScope(first, last, entities)
+    source = SystemName.ERP if given.target is SystemName.ERP_SHADOW else SystemName.BILLING
+    return RunScope(first, last, entities, source, given.target)
 
 
 def _allowed(info: Info) -> frozenset[str] | None:
@@ -306,4 +312,5 @@ def plain_scope(given: ReconciliationScopeInput) -> dict[str, Any]:
         "periodFrom": given.period_from,
         "periodTo": given.period_to,
         "entities": None if given.entities is None else sorted(given.entities),
+        "target": given.target.value,
     }

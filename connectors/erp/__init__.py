@@ -10,11 +10,15 @@ authentication), ``errors`` reads NetSuite's error bodies.
 
 from __future__ import annotations
 
-from connectors.erp.connector import ErpConnector
+from connectors.erp.connector import ErpConnector, ShadowErpConnector
 from connectors.models import ConnectorConfig
 
-__all__ = ["ErpConnector", "connect"]
+__all__ = ["ErpConnector", "ShadowErpConnector", "connect", "connect_shadow"]
 
 
 def connect(config: ConnectorConfig) -> ErpConnector:
     return ErpConnector(config)
+
+
+def connect_shadow(config: ConnectorConfig) -> ErpConnector:
+    return ShadowErpConnector(config)

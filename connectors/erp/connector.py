@@ -243,3 +243,11 @@ class ErpConnector(Connector):
     async def _probe(self) -> str | None:
         await self._suiteql("SELECT id FROM customer", 1, 0)
         return None
+
+
+class ShadowErpConnector(ErpConnector):
+    """The ERP being replaced during a cut-over (``SystemName.ERP_SHADOW``): a NetSuite
+    account too, spoken to the same way. It is addressed with the primary's customer ids
+    (a migrated copy of the account keeps them)."""
+
+    system = SystemName.ERP_SHADOW

@@ -18,6 +18,8 @@ from gateway.ownership import OwnershipMap
 from gateway.settings import ConnectorSettings, Settings
 
 EXTERNAL = (SystemName.BILLING, SystemName.ERP, SystemName.CRM, SystemName.SUPPORT)
+# Systems kept alongside one of those for a while (a cut-over's old ERP).
+SHADOWS = {SystemName.ERP_SHADOW: SystemName.ERP}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,14 @@ class Registry:
 
     @property
     def systems(self) -> list[SystemName]:
-        return [s for s in EXTERNAL if s in self._connectors]
+        return [s for s in (*EXTERNAL, *SHADOWS) if s in self._connectors]
+
+    def shadow_of(self, system: SystemName) -> Resilient | None:
+        """The configured shadow of ``system`` (the old ERP of a cut-over), if any."""
+        for shadow, of in SHADOWS.items():
+            if of is system and shadow in self._connectors:
+                return self._connectors[shadow]
+        return None
 
     def get(self, system: SystemName) -> Resilient:
         try:

@@ -52,8 +52,8 @@ from connectors.models import (
 from connectors.money import Money
 from connectors.resilience import Resilient
 from gateway.data.detached import stop
-from gateway.data.registry import Registry
-from gateway.errors import Conflict, NotFound
+from gateway.data.registry import SHADOWS, Registry
+from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.events.broadcast import Broadcast
 from gateway.events.canonical import changes_of, restored
 from gateway.reconcile.scope import Period, Scope
@@ -273,6 +273,9 @@ class Reconciler:
         """Starts a run over ``scope`` and answers it at once (status running); its progress
         is published as it goes. ``ReconciliationRunning`` while another run over an
         overlapping scope is under way."""
+        if kind is RunKind.INCREMENTAL and scope.source is not SystemName.BILLING:
+            raise BadUserInput("an ERP is compared with its shadow by full runs only")
+        self.registry.get(scope.source), self.registry.get(scope.target)  # both configured
         async with self._starting:
             await self._refuse_overlap(scope)
             now = datetime.now(UTC)
@@ -393,8 +396,14 @@ class Reconciler:
         for ledger in Ledger:
             async for key, items in self._merged(run.id, ledger):
                 progress.stats["compared"] += 1
-                source = next((i for i in items if i.side == "source"), None)
+                sources = [i for i in items if i.side == "source"]
                 targets = [i for i in items if i.side == "target"]
+                source = sources[0] if sources else None
+                if len(sources) > 1:
+                    # Posted more than once in the source as well (an ERP against its
+                    # shadow): the target is to hold as many, no more (duplicates) and no
+                    # fewer (missing); the first of each is compared.
+                    targets = _matching(sources, targets)
                 if source is None:
                     if not any(scope.covers(t.entry.day) for t in targets):
                         continue  # a neighbouring period's posting, that period's business
@@ -436,6 +445,10 @@ class Reconciler:
 
     async def _read_source(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
         scope = run.scope
+        if scope.source is not SystemName.BILLING:  # an ERP against its shadow
+            await self._read_postings(run, progress, scope.source, "source", scope.first.start,
+                                      scope.last.shifted(1).start)  # fmt: skip
+            return
         billing = self.registry.get(scope.source)
         filters = {
             "issued_from": scope.first.start.isoformat(),
@@ -501,8 +514,16 @@ class Reconciler:
 
     async def _read_target(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
         scope = run.scope
-        erp = self.registry.get(scope.target)
-        start, end = scope.window
+        await self._read_postings(run, progress, scope.target, "target", *scope.window)
+
+    async def _read_postings(
+        self, run: RunView, progress: _Progress, system: SystemName, side: str,
+        start: date, end: date,
+    ) -> None:  # fmt: skip
+        """``system``'s invoices and credit memos posted in [start, end), of the scope's
+        legal entities, as ``side``."""
+        scope = run.scope
+        erp = self.registry.get(system)
         for posting_type, ledger in ((PostingType.INVOICE, Ledger.INVOICE),
                                      (PostingType.CREDIT_MEMO, Ledger.CREDIT)):  # fmt: skip
             for entity in scope.entities or (None,):
@@ -515,12 +536,12 @@ class Reconciler:
                     filters["subsidiary"] = entity
                 async for page in _ledger(erp, filters):
                     rows = [
-                        _row(run.id, ledger, "target", _key(p), p.customer_id, _posting_entry(p))
+                        _row(run.id, ledger, side, _key(p), p.customer_id, _posting_entry(p))
                         for p in page
                         if p.status is not PostingState.VOIDED
                     ]
                     await self._stage(rows)
-                    progress.stats["target"] += len(rows)
+                    progress.stats[side] += len(rows)
                     await self._moved(run, progress, Phase.READING)
 
     async def _last_event(self) -> int:
@@ -651,7 +672,12 @@ class Reconciler:
         targets: Sequence[_Item],
         directory: _Directory,
     ) -> list[_Found]:
-        system = scope.source if ledger is Ledger.INVOICE else SystemName.OPSGRAPH
+        from_billing = scope.source is SystemName.BILLING
+        system = (
+            SystemName.OPSGRAPH
+            if ledger is Ledger.CREDIT and from_billing
+            else SHADOWS.get(scope.source, scope.source)
+        )
         customer = directory.customer(system, source.customer_ref)
         entity = (customer.entity if customer else None) or "unknown"
         findings = discrepancies(source.entry, [t.entry for t in targets])
@@ -681,7 +707,9 @@ class Reconciler:
                 found += self._compared(scope, ledger, key, source, targets, directory)
                 continue
             first = targets[0]
-            customer = directory.customer(scope.target, first.customer_ref)
+            customer = directory.customer(
+                SHADOWS.get(scope.target, scope.target), first.customer_ref
+            )
             entity = (customer.entity if customer else None) or "unknown"
             findings = discrepancies(None, [t.entry for t in targets])
             if ledger is Ledger.CREDIT:
@@ -693,7 +721,7 @@ class Reconciler:
     async def _source_records(
         self, scope: Scope, ledger: Ledger, keys: Sequence[str]
     ) -> dict[str, _Item]:
-        if ledger is Ledger.CREDIT:
+        if ledger is Ledger.CREDIT and scope.source is SystemName.BILLING:
             async with self.sessions() as session:
                 credits = (
                     await session.scalars(
@@ -706,7 +734,17 @@ class Reconciler:
             return {
                 c.id: _Item("source", c.id, c.id, c.customer_id, _credit_entry(c)) for c in credits
             }
-        records = await self.registry.get(scope.source).fetch_many(ObjectKind.INVOICE, keys)
+        source = self.registry.get(scope.source)
+        if scope.source is not SystemName.BILLING:  # an ERP: its postings of those keys
+            wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
+            posted = await source.run(lambda: _postings_for(source, keys))
+            found: dict[str, _Item] = {}
+            for p in sorted(posted, key=lambda p: (len(p.id), p.id)):
+                if p.type is wanted and p.status is not PostingState.VOIDED:
+                    found.setdefault(_key(p), _Item("source", _key(p), p.id, p.customer_id,
+                                                    _posting_entry(p)))  # fmt: skip
+            return found
+        records = await source.fetch_many(ObjectKind.INVOICE, keys)
         out = {}
         for record in records:
             if isinstance(record, Invoice) and (entry := _invoice_entry(record)) is not None:
@@ -933,6 +971,17 @@ def _credit_entry(credit: CreditRequestRow) -> Entry:
         Money.zero(credit.currency),
         decided.date(),
     )
+
+
+def _matching(sources: Sequence[_Item], targets: Sequence[_Item]) -> list[_Item]:
+    """Of the targets of a key the source holds several records of, those to compare with
+    the first: as many extra as the source has extra cancel out; none at all when the
+    target holds fewer than the source (its missing postings are reported as missing)."""
+    extra = len(sources) - 1
+    if len(targets) < len(sources):
+        return []
+    ordered = sorted(targets, key=lambda t: (len(t.record_id), t.record_id))
+    return ordered[: len(ordered) - extra]
 
 
 def _batches(items: Sequence[str]) -> list[Sequence[str]]:

@@ -13,6 +13,9 @@ from gateway.errors import BadUserInput
 # A run covers at most two years: a longer range is a mistake more often than a need, and
 # each period costs a read of both systems.
 MAX_PERIODS = 24
+# What is compared with what: billing with the ERP, and the ERP with its shadow (the old one,
+# during a cut-over).
+PAIRS = ((SystemName.BILLING, SystemName.ERP), (SystemName.ERP, SystemName.ERP_SHADOW))
 _PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")
 
 
@@ -60,6 +63,11 @@ class Scope:
     slack: int = field(default=1, compare=False)
 
     def __post_init__(self) -> None:
+        if (self.source, self.target) not in PAIRS:
+            pairs = ", ".join(f"{s.value} with {t.value}" for s, t in PAIRS)
+            raise BadUserInput(
+                f"{self.source.value} is not reconciled with {self.target.value}: {pairs} are"
+            )
         if self.last < self.first:
             raise BadUserInput(f"the period range {self.first} to {self.last} is empty")
         span = (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1

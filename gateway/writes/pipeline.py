@@ -17,6 +17,7 @@ What a write answers is decided by its outcome:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from connectors.commands import WriteCommand, WriteResult
 from connectors.errors import GatewayError, UpstreamConflict, UpstreamNotFound, UpstreamRejected
 from connectors.models import SystemName
+from connectors.resilience import Resilient
 from gateway.auth.principal import Principal
 from gateway.data.audit import AuditLog, Operation
 from gateway.data.reads import Reader
@@ -32,6 +34,8 @@ from gateway.errors import BadUserInput, Conflict, NotFound, OwnershipViolation
 from gateway.extensions.error_codes import leaving_message
 from gateway.ownership import OwnershipMap
 from gateway.writes.idempotency import Claim, Idempotency, Replay
+
+log = logging.getLogger("opsgraph.writes")
 
 # Refusals that trying again cannot change: answered, stored and replayed like a success.
 DECIDED: tuple[type[GatewayError], ...] = (
@@ -127,4 +131,21 @@ class Writes:
         owner = self.ownership.owner(command.kind)
         if to is not None:
             self.ownership.check_write(command.kind, to)
-        return await self.registry.get(owner).write(command, key)
+        result = await self.registry.get(owner).write(command, key)
+        shadow = self.registry.shadow_of(owner)
+        if shadow is not None:
+            await _mirrored(shadow, command, key)
+        return result
+
+
+async def _mirrored(shadow: Resilient, command: WriteCommand, key: str) -> None:
+    """``command`` written to the owner's shadow (the old ERP of a cut-over) as well, under
+    the same key. Its failure fails nothing: the owner has the write, and reconciling the
+    owner with its shadow shows what the shadow lacks."""
+    try:
+        await shadow.write(command, key)
+    except GatewayError as failed:
+        log.warning(
+            "%s did not take %s under key %s: %s",
+            shadow.system.value, type(command).__name__, key, failed.message,
+        )  # fmt: skip
