@@ -55,6 +55,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.postgres import fresh_database
 from bench.refusals import free_port
 from connectors.sandbox import fleet
+from connectors.sandbox.billing import documents
 from connectors.sandbox.billing.writes import signed
 from connectors.sandbox.config import SandboxConfig
 from gateway.auth import dev_tokens
@@ -132,14 +133,14 @@ def gateway(database_url: str, boxes: fleet.Fleet, secret: str) -> Iterator[str]
 
 
 def delivery(event_id: str) -> tuple[bytes, dict[str, str]]:
-    event = {
-        "id": event_id,
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
-    }
-    body = json.dumps(event).encode()
+    """A signed ``invoice.paid``, as the billing sandbox sends one."""
+    paid = {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}
+    body = json.dumps(
+        documents.event(
+            event_id, int(time.time()), "invoice.paid", paid,
+            request_id=f"req_{event_id}", idempotency_key=None, pending_webhooks=1,
+        )
+    ).encode()  # fmt: skip
     return body, signed(WHSEC, body)
 
 

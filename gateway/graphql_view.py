@@ -63,7 +63,6 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.streaming import (
-    HTTPStreamTransport,
     MultipartSubscriptionTransport,
     SSETransport,
 )
@@ -182,11 +181,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = persisted
         self.hide_suggestions = hide_suggestions
         self.ws_keep_alive_s = keep_alive_s  # read by KeepAliveHandler
-        for transport in self._stream_transports():
+        for transport in self._stream_transport_map.values():
             transport.heartbeat_interval = keep_alive_s
-
-    def _stream_transports(self) -> list[HTTPStreamTransport]:
-        return list(self._stream_transport_map.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Strawberry answers its refusals (HTTPException) as text/plain, and anything it

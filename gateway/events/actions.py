@@ -223,8 +223,12 @@ class Actions:
             )[:4000],
         )
         result = await self.writes.apply(posting, step.idempotency_key)
-        await self.reader.invalidate(ObjectKind.BALANCE, enriched["erp"])
-        await self.reader.invalidate(ObjectKind.POSTING, None, parent=enriched["erp"])
+        await self.reader.invalidate_many(
+            [
+                (ObjectKind.BALANCE, enriched["erp"], None),
+                (ObjectKind.POSTING, None, enriched["erp"]),
+            ]
+        )
         return {"system": "erp", "reference": result.id, "amountMinor": amount}
 
     async def crm_usage_health(self, step: StepContext) -> Output:

@@ -219,7 +219,7 @@ def _key(event: CloudEvent) -> tuple[str, str]:
 
 def event_key(event: CloudEvent) -> str:
     """``<system>:<event id>``: the subject id of its runs, and its stream entry's id."""
-    return f"{str(event['source']).removeprefix('/systems/')}:{event['id']}"
+    return ":".join(_key(event))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ batch alone."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from gateway.ownership import OwnershipMap
 from gateway.settings import load_settings
 from gateway.storage.database import sessions
 from gateway.storage.tables import InboundEvent, OutboxMessage
+from tests.gateway.events.vendor_events import invoice_paid
 
 BILLING = SystemName.BILLING
 
@@ -33,14 +33,7 @@ async def services(migrated_url: str) -> AsyncIterator[Services]:
 
 
 def paid(event_id: str) -> Any:
-    event = {
-        "id": event_id,
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
-    }
-    return canonical(BILLING, event)
+    return canonical(BILLING, invoice_paid(event_id))
 
 
 async def counts(services: Services) -> tuple[int, int]:

@@ -4,19 +4,16 @@ replica A hears what a webhook or a mutation on replica B caused."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from connectors.sandbox.billing.writes import signed
 from gateway.auth.scopes import Role
 from gateway.demo import link_customers
 from gateway.storage.migrate import upgrade
 from tests.gateway.events.subscribers import Subscriber, request_credit
+from tests.gateway.events.vendor_events import deliver_signed, invoice_paid
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
 from tests.world import Sandboxes, cli_env, gateway_process, sandbox_variables, sandboxes
@@ -77,16 +74,7 @@ def test_a_subscriber_on_one_replica_hears_what_the_other_did(
 
 def deliver(url: str, event_id: str) -> str:
     """A signed ``invoice.paid`` delivered to the gateway at ``url``; its event id."""
-    event = {
-        "id": event_id,
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": "cus_x"}},
-    }
-    body = json.dumps(event).encode()
-    answer = httpx.post(f"{url}/webhooks/billing", content=body, headers=signed(WHSEC, body))
-    assert answer.status_code == 200, answer.text
+    deliver_signed(url, invoice_paid(event_id), WHSEC)
     return event_id
 
 

@@ -26,12 +26,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from connectors.models import SystemName
-from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.sandbox.serve import Running, serve_in_thread
 from gateway.app import create_app
 from gateway.auth.scopes import Role
 from gateway.graphql_view import streams
 from tests.gateway.events.subscribers import Subscriber, request_credit
+from tests.gateway.events.vendor_events import deliver_signed, invoice_paid
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
 from tests.world import SECRET, Sandboxes, migrated_database, sandboxes, until
@@ -77,16 +77,7 @@ def listening(app: Starlette, topic: str, count: int) -> bool:
 
 def deliver(url: str, event_id: str, customer: str = "cus_x") -> None:
     """A signed ``invoice.paid`` for an invoice of the billing customer ``customer``."""
-    event = {
-        "id": event_id,
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"in_{event_id}", "object": "invoice", "customer": customer}},
-    }
-    body = json.dumps(event).encode()
-    answer = httpx.post(f"{url}/webhooks/billing", content=body, headers=stripe_signed(WHSEC, body))
-    assert answer.status_code == 200, answer.text
+    deliver_signed(url, invoice_paid(event_id, customer), WHSEC)
 
 
 def test_a_processed_event_reaches_the_subscribers_that_asked_for_its_type(

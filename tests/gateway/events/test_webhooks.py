@@ -21,6 +21,7 @@ import pytest
 from connectors.models import Case, Subscription, SystemName
 from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.support import webhooks as zendesk
+from tests.gateway.events.vendor_events import invoice_paid
 from tests.gateways import AUTH, Served
 from tests.world import SECRET, Sandboxes, migrated_database, sandboxes, until
 
@@ -192,15 +193,7 @@ def _post(url: str, system: str, body: bytes, headers: dict[str, str]) -> httpx.
 
 
 def stripe_event(event_id: str, **changes: Any) -> bytes:
-    event = {
-        "id": event_id,
-        "object": "event",
-        "type": "invoice.paid",
-        "created": int(time.time()),
-        "data": {"object": {"id": "in_webhook_test", "object": "invoice", "customer": "cus_x"}},
-        **changes,
-    }
-    return json.dumps(event).encode()
+    return json.dumps(invoice_paid(event_id, invoice="in_webhook_test") | changes).encode()
 
 
 def test_a_delivery_repeated_is_stored_and_processed_once(served: Served, linked_db: str) -> None:
