@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.erp.connector import ErpConnector
@@ -74,6 +74,7 @@ BATCH = 500  # keys compared, ranked and stored together
 PROGRESS_EVERY_S = 1.0
 STALE_S = 120.0  # a running run whose heartbeat is older was interrupted
 RECONCILER = "reconciler"  # who auto-resolves and reopens
+_LOCK = 0x0C0_2EC0  # the advisory lock that serialises starting runs on PostgreSQL
 # Invoices that were never finalised (or were voided) are not expected in the ledger.
 _UNPOSTED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
 # Credits that must have a memo: approved by finance, or posted already.
@@ -277,7 +278,7 @@ class Reconciler:
             raise BadUserInput("an ERP is compared with its shadow by full runs only")
         self.registry.get(scope.source), self.registry.get(scope.target)  # both configured
         async with self._starting:
-            await self._refuse_overlap(scope)
+            await self._fail_interrupted()
             now = datetime.now(UTC)
             row = RunRow(
                 id=f"rr_{uuid.uuid4().hex[:24]}",
@@ -295,6 +296,7 @@ class Reconciler:
                 heartbeat_at=now,
             )
             async with self.sessions.begin() as session:
+                await self._refuse_overlap(session, scope)
                 session.add(row)
             run = run_view(row)
             self._tasks[run.id] = asyncio.create_task(self._run(run), name=f"reconcile {run.id}")
@@ -341,22 +343,33 @@ class Reconciler:
         """Stops the runs under way; each is marked failed (interrupted)."""
         await stop(list(self._tasks.values()), "reconciliation runs")
 
-    async def _refuse_overlap(self, scope: Scope) -> None:
+    async def _fail_interrupted(self) -> None:
+        """Runs left running by a process that stopped (no heartbeat for ``STALE_S``)."""
         stale = datetime.now(UTC) - timedelta(seconds=STALE_S)
         async with self.sessions.begin() as session:
-            running = (
-                await session.scalars(
-                    select(RunRow).where(RunRow.status == RunStatus.RUNNING.value)
+            running = await session.scalars(
+                select(RunRow).where(
+                    RunRow.status == RunStatus.RUNNING.value, RunRow.heartbeat_at < stale
                 )
-            ).all()
+            )
             for row in running:
-                if row.id not in self._tasks and row.heartbeat_at < stale:
+                if row.id not in self._tasks:
                     row.status, row.phase = RunStatus.FAILED.value, Phase.DONE.value
                     row.error = "interrupted: its process stopped before it ended"
                     row.finished_at = datetime.now(UTC)
-                    continue
-                if run_view(row).scope.overlaps(scope):
-                    raise ReconciliationRunning(row.id)
+
+    async def _refuse_overlap(self, session: AsyncSession, scope: Scope) -> None:
+        """``ReconciliationRunning`` if a run over an overlapping scope is under way. On
+        PostgreSQL the check and the new run's insert hold a transaction lock, so that two
+        replicas starting at once do not both pass."""
+        if (await session.connection()).dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        running = await session.scalars(
+            select(RunRow).where(RunRow.status == RunStatus.RUNNING.value)
+        )
+        for row in running:
+            if run_view(row).scope.overlaps(scope):
+                raise ReconciliationRunning(row.id)
 
     async def _run(self, run: RunView) -> None:
         progress = _Progress(stats={"source": 0, "target": 0, "compared": 0})

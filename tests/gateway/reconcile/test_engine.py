@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +18,9 @@ from gateway.ownership import OwnershipMap
 from gateway.reconcile.book import ExceptionFilter
 from gateway.reconcile.engine import ReconciliationRunning, RunKind, RunStatus
 from gateway.reconcile.scope import Period, Scope
+from gateway.storage.database import sessions
 from gateway.storage.migrate import upgrade
+from gateway.storage.tables import ReconciliationRun as RunRow
 from tests.world import Sandboxes, sandboxes
 
 # What the seed plants, in the words of a reconciliation.
@@ -214,3 +217,24 @@ async def test_an_incremental_run_compares_only_what_the_change_feeds_named(
         run.stats["watermark"], 0, 0,
     )  # fmt: skip
     assert quiet.stats["autoResolved"] == 0 and "new" not in quiet.stats
+
+
+async def test_a_run_left_running_by_a_process_that_died_is_failed_by_the_next(
+    services: Services,
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    async with sessions(services.engine).begin() as session:
+        session.add(
+            RunRow(
+                id="rr_died", kind="full", source="billing", target="erp", entities=[],
+                period_from="2026-09", period_to="2026-11", status="running",
+                phase="reading", requested_by="ops", stats={"source": 7},
+                started_at=long_ago, heartbeat_at=long_ago,
+            )
+        )  # fmt: skip
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.status is RunStatus.COMPLETED
+    died = await services.reconciler.get("rr_died")
+    assert (died.status, died.error, died.stats) == (
+        RunStatus.FAILED, "interrupted: its process stopped before it ended", {"source": 7},
+    )  # fmt: skip
