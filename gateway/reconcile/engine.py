@@ -259,8 +259,10 @@ class Reconciler:
         policy: SeverityPolicy,
         broadcast: Broadcast | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        stale_s: float = STALE_S,
     ) -> None:
         self.sessions = sessions
+        self.stale_s = stale_s
         self.registry = registry
         self.policy = policy
         self.broadcast = broadcast
@@ -344,8 +346,9 @@ class Reconciler:
         await stop(list(self._tasks.values()), "reconciliation runs")
 
     async def _fail_interrupted(self) -> None:
-        """Runs left running by a process that stopped (no heartbeat for ``STALE_S``)."""
-        stale = datetime.now(UTC) - timedelta(seconds=STALE_S)
+        """Runs left running by a process that stopped (no heartbeat for ``stale_s``) are
+        failed, and the records they had read forgotten."""
+        stale = datetime.now(UTC) - timedelta(seconds=self.stale_s)
         async with self.sessions.begin() as session:
             running = await session.scalars(
                 select(RunRow).where(
@@ -357,6 +360,7 @@ class Reconciler:
                     row.status, row.phase = RunStatus.FAILED.value, Phase.DONE.value
                     row.error = "interrupted: its process stopped before it ended"
                     row.finished_at = datetime.now(UTC)
+                    await session.execute(delete(ItemRow).where(ItemRow.run_id == row.id))
 
     async def _refuse_overlap(self, session: AsyncSession, scope: Scope) -> None:
         """``ReconciliationRunning`` if a run over an overlapping scope is under way. On

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from connectors.commands import PostInvoice
 from connectors.models import ExceptionStatus, Invoice, SystemName
 from connectors.money import Money
+from connectors.sandbox.fleet import set_faults
 from gateway.data.services import Services
 from gateway.demo import link_customers
 from gateway.ownership import OwnershipMap
@@ -20,8 +22,10 @@ from gateway.reconcile.engine import ReconciliationRunning, RunKind, RunStatus
 from gateway.reconcile.scope import Period, Scope
 from gateway.storage.database import sessions
 from gateway.storage.migrate import upgrade
+from gateway.storage.tables import ReconciliationItem as ItemRow
 from gateway.storage.tables import ReconciliationRun as RunRow
-from tests.world import Sandboxes, sandboxes
+from tests.identity import identity
+from tests.world import Sandboxes, cli_env, gateway_process, sandbox_variables, sandboxes
 
 # What the seed plants, in the words of a reconciliation.
 KINDS = {
@@ -238,3 +242,44 @@ async def test_a_run_left_running_by_a_process_that_died_is_failed_by_the_next(
     assert (died.status, died.error, died.stats) == (
         RunStatus.FAILED, "interrupted: its process stopped before it ended", {"source": 7},
     )  # fmt: skip
+
+
+async def test_a_gateway_killed_mid_run_leaves_a_failed_run_and_nothing_staged(
+    boxes: Sandboxes, linked_pg: str, services: Services
+) -> None:
+    # The gateway reconciles as it starts; billing answers in 3 s, so the run is mid-read
+    # (the ERP's postings staged already) when the process is killed.
+    set_faults(boxes.admin[SystemName.BILLING], latency_ms=3000)
+    env = cli_env(
+        OPSGRAPH_DATABASE_URL=linked_pg,
+        OPSGRAPH_RECONCILE_AT_START="2026-09..2026-11",
+        OPSGRAPH_CHANGE_FEED_INTERVAL_S="3600",
+        **sandbox_variables(boxes),
+        **identity().variables(),
+    )
+
+    async def staged() -> int:
+        async with sessions(services.engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(ItemRow)) or 0)
+
+    with gateway_process(env) as (_, gateway):
+        for _ in range(200):
+            if await staged() > 0:
+                break
+            await asyncio.sleep(0.05)
+        gateway.kill()  # SIGKILL: no shutdown, the run stays "running"
+        gateway.wait()
+    (died,) = (await services.book.runs(5, None, None))[0]
+    assert (died.status, died.requested_by) == (RunStatus.RUNNING, "opsgraph (at start)")
+    assert await staged() > 0
+
+    boxes.reset()
+    services.reconciler.stale_s = 0.5  # its heartbeat stopped: at most a second ago
+    await asyncio.sleep(1.5)
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.status is RunStatus.COMPLETED and run.stats["new"] == 5
+    failed = await services.reconciler.get(died.id)
+    assert (failed.status, failed.error) == (
+        RunStatus.FAILED, "interrupted: its process stopped before it ended",
+    )  # fmt: skip
+    assert await staged() == 0
