@@ -74,6 +74,11 @@ BATCH = 500  # keys compared, ranked and stored together
 PROGRESS_EVERY_S = 1.0
 STALE_S = 120.0  # a running run whose heartbeat is older was interrupted
 RECONCILER = "reconciler"  # who auto-resolves and reopens
+HEARTBEAT_S = 20.0
+WATERMARK_LAG_S = 5.0
+# Opsgraph's own postings (gateway.events.actions: usage overages) carry these keys: no
+# billing invoice is theirs.
+OWN_POSTINGS = ("usage:",)
 _LOCK = 0x0C0_2EC0  # the advisory lock that serialises starting runs on PostgreSQL
 # Invoices that were never finalised (or were voided) are not expected in the ledger.
 _UNPOSTED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
@@ -263,6 +268,7 @@ class Reconciler:
     ) -> None:
         self.sessions = sessions
         self.stale_s = stale_s
+        self.watermark_lag_s = WATERMARK_LAG_S
         self.registry = registry
         self.policy = policy
         self.broadcast = broadcast
@@ -278,6 +284,10 @@ class Reconciler:
         overlapping scope is under way."""
         if kind is RunKind.INCREMENTAL and scope.source is not SystemName.BILLING:
             raise BadUserInput("an ERP is compared with its shadow by full runs only")
+        if kind is RunKind.INCREMENTAL and await self._watermark(scope) is None:
+            raise BadUserInput(
+                "no completed run covers this scope yet: an incremental run follows a full one"
+            )
         self.registry.get(scope.source), self.registry.get(scope.target)  # both configured
         async with self._starting:
             await self._fail_interrupted()
@@ -333,7 +343,10 @@ class Reconciler:
             month = Period.of(self.today())
             scope = Scope(month.shifted(1 - periods), month)
             try:
-                started = await self.start(scope, "opsgraph (schedule)", RunKind.INCREMENTAL)
+                try:
+                    started = await self.start(scope, "opsgraph (schedule)", RunKind.INCREMENTAL)
+                except BadUserInput:  # nothing to follow yet: a full run first
+                    started = await self.start(scope, "opsgraph (schedule)", RunKind.FULL)
             except ReconciliationRunning:
                 continue
             except Exception:
@@ -377,12 +390,13 @@ class Reconciler:
 
     async def _run(self, run: RunView) -> None:
         progress = _Progress(stats={"source": 0, "target": 0, "compared": 0})
+        beating = asyncio.create_task(self._heartbeat(run.id))
         try:
             try:
                 await self._reconcile(run, progress)
             finally:
-                async with self.sessions.begin() as session:
-                    await session.execute(delete(ItemRow).where(ItemRow.run_id == run.id))
+                beating.cancel()
+                await asyncio.shield(self._forget_staged(run.id))
         except asyncio.CancelledError:
             await asyncio.shield(self._finish(run, progress, "interrupted: the gateway stopped"))
             raise
@@ -394,6 +408,25 @@ class Reconciler:
         finally:
             self._tasks.pop(run.id, None)
 
+    async def _heartbeat(self, run_id: str) -> None:
+        """Says the run is alive every ``HEARTBEAT_S`` whatever it waits on (a slow page,
+        a long delete), so that no other process takes it for dead."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                async with self.sessions.begin() as session:
+                    await session.execute(
+                        update(RunRow)
+                        .where(RunRow.id == run_id, RunRow.status == RunStatus.RUNNING.value)
+                        .values(heartbeat_at=datetime.now(UTC))
+                    )
+            except Exception:  # the next beat tries again; a run that stops beating is failed
+                log.exception("the heartbeat of reconciliation run %s failed", run_id)
+
+    async def _forget_staged(self, run_id: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(delete(ItemRow).where(ItemRow.run_id == run_id))
+
     async def _reconcile(self, run: RunView, progress: _Progress) -> None:
         scope = run.scope
         directory = await self._directory(scope)
@@ -401,17 +434,20 @@ class Reconciler:
         progress.stats["watermark"] = await self._last_event()
         touched: list[str] = []
         if run.kind is RunKind.FULL:
-            await asyncio.gather(
-                self._read_source(run, directory, progress),
-                self._read_target(run, directory, progress),
-            )
+            # Together; one failing stops the other (a TaskGroup cancels the rest).
+            async with asyncio.TaskGroup() as readers:
+                readers.create_task(self._read_source(run, directory, progress))
+                readers.create_task(self._read_target(run, directory, progress))
         else:
             touched = await self._read_touched(run, directory, progress)
         await self._moved(run, progress, Phase.COMPARING, force=True)
         found: list[_Found] = []
         orphans: list[tuple[str, list[_Item]]] = []
+        unposted: list[_Item] = []
         for ledger in Ledger:
             async for key, items in self._merged(run.id, ledger):
+                if key.startswith(OWN_POSTINGS):
+                    continue  # opsgraph's own postings (usage overages): no source to match
                 progress.stats["compared"] += 1
                 sources = [i for i in items if i.side == "source"]
                 targets = [i for i in items if i.side == "target"]
@@ -428,16 +464,29 @@ class Reconciler:
                     if len(orphans) >= BATCH:
                         found += await self._orphans(scope, ledger, orphans, directory)
                         orphans = []
+                elif not targets and run.kind is RunKind.FULL:
+                    # Not posted in the window read: maybe further away (mis-dated by more
+                    # than the slack); the target is asked for the key before it is missing.
+                    unposted.append(source)
+                    if len(unposted) >= BATCH:
+                        found += await self._unposted(scope, ledger, unposted, directory)
+                        unposted = []
                 else:
                     found += self._compared(scope, ledger, key, source, targets, directory)
                 if len(found) >= BATCH:
-                    await self._store(run, found, directory, progress)
+                    kept = [f for f in found if scope.covers_entity(f.entity)]
+                    await self._store(run, kept, directory, progress)
                     found = []
                 await self._moved(run, progress, Phase.COMPARING)
             if orphans:
                 found += await self._orphans(scope, ledger, orphans, directory)
                 orphans = []
-        await self._store(run, found, directory, progress)
+            if unposted:
+                found += await self._unposted(scope, ledger, unposted, directory)
+                unposted = []
+        await self._store(
+            run, [f for f in found if scope.covers_entity(f.entity)], directory, progress
+        )
         await self._moved(run, progress, Phase.RESOLVING, force=True)
         if run.kind is RunKind.FULL:
             await self._auto_resolve(run, progress)
@@ -562,25 +611,37 @@ class Reconciler:
                     await self._moved(run, progress, Phase.READING)
 
     async def _last_event(self) -> int:
+        """The last inbox event received ``watermark_lag_s`` ago or more: one received
+        since may yet be joined by a lower id still being committed (group commit, another
+        replica), and is left to the next run."""
+        settled = datetime.now(UTC) - timedelta(seconds=self.watermark_lag_s)
+        query = select(func.max(InboundEvent.id)).where(InboundEvent.received_at <= settled)
         async with self.sessions() as session:
-            return int(await session.scalar(select(func.max(InboundEvent.id))) or 0)
+            return int(await session.scalar(query) or 0)
 
-    async def _watermark(self, scope: Scope) -> int:
-        """The inbox event the last completed run (full or incremental) of these systems
-        had seen: what changed after it has not been reconciled."""
+    async def _watermark(self, scope: Scope) -> int | None:
+        """The inbox event the last completed run covering ``scope`` (every legal entity it
+        names, every period) had seen: what changed after it has not been reconciled. None
+        without one: an incremental run needs a full run to follow."""
         query = (
-            select(RunRow.stats)
+            select(RunRow)
             .where(
                 RunRow.source == scope.source.value,
                 RunRow.target == scope.target.value,
                 RunRow.status == RunStatus.COMPLETED.value,
             )
             .order_by(RunRow.started_at.desc())
-            .limit(1)
+            .limit(100)
         )
         async with self.sessions() as session:
-            stats = await session.scalar(query)
-        return int((stats or {}).get("watermark", 0))
+            for row in await session.scalars(query):
+                done = run_view(row).scope
+                covers_entities = not done.entities or set(scope.entities or ["*"]) <= set(
+                    done.entities
+                )
+                if covers_entities and done.first <= scope.first and scope.last <= done.last:
+                    return int(row.stats.get("watermark", 0))
+        return None
 
     async def _read_touched(
         self, run: RunView, directory: _Directory, progress: _Progress
@@ -589,7 +650,7 @@ class Reconciler:
         (billing's webhooks, the ERP's change feed), both sides of each read by key. Credits
         are left to full runs. Answers the keys read."""
         scope = run.scope
-        since, until = await self._watermark(scope), progress.stats["watermark"]
+        since, until = await self._watermark(scope) or 0, progress.stats["watermark"]
         invoices: set[str] = set()
         postings: set[str] = set()
         async with self.sessions() as session:
@@ -613,7 +674,7 @@ class Reconciler:
             for record in await erp.fetch_many(ObjectKind.POSTING, batch):
                 if isinstance(record, Posting) and record.type is PostingType.INVOICE:
                     invoices.add(_key(record))
-        keys = sorted(invoices)
+        keys = sorted(k for k in invoices if not k.startswith((*OWN_POSTINGS, "posting:")))
         billing = self.registry.get(scope.source)
         for batch in _batches(keys):
             bills = await billing.fetch_many(ObjectKind.INVOICE, batch)
@@ -644,39 +705,47 @@ class Reconciler:
                 await session.execute(insert(ItemRow), list(rows))
 
     async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[_Item]]]:
-        """The run's staged records of ``ledger``, a key's together, in key order; read as a
-        stream (a server-side cursor on PostgreSQL)."""
-        query = (
-            select(ItemRow)
-            .where(ItemRow.run_id == run_id, ItemRow.ledger == ledger.value)
-            .order_by(ItemRow.key, ItemRow.side, ItemRow.id)
-            .execution_options(yield_per=TARGET_PAGE)
-        )
-        key: str | None = None
-        items: list[_Item] = []
-        async with self.sessions() as session:
-            rows = await session.stream_scalars(query)
-            async for row in rows:
-                if row.key != key:
-                    if key is not None:
-                        yield key, items
-                    key, items = row.key, []
-                items.append(
-                    _Item(
-                        row.side,
-                        row.key,
-                        row.record_id,
-                        row.customer_ref,
-                        Entry(
-                            row.record_id,
-                            Money(row.amount_minor, row.currency),
-                            Money(row.tax_minor, row.currency),
-                            date.fromisoformat(row.day),
-                        ),
-                    )
+        """The run's staged records of ``ledger``, a key's together, in key order. Read a
+        page of keys at a time, each in a short session: no transaction stays open while
+        the caller asks the systems about what it read."""
+        after = ""
+        while True:
+            query = (
+                select(ItemRow)
+                .where(
+                    ItemRow.run_id == run_id, ItemRow.ledger == ledger.value, ItemRow.key > after
                 )
-        if key is not None:
-            yield key, items
+                .order_by(ItemRow.key, ItemRow.side, ItemRow.id)
+                .limit(TARGET_PAGE)
+            )
+            async with self.sessions() as session:
+                rows = list((await session.scalars(query)).all())
+            if not rows:
+                return
+            full = len(rows) == TARGET_PAGE
+            last_key = rows[-1].key
+            if full and rows[0].key != last_key:
+                rows = [r for r in rows if r.key != last_key]  # the next page starts with it
+            elif full:  # one key fills a page (a ledger gone wrong): read all of it
+                async with self.sessions() as session:
+                    rows = list(
+                        (
+                            await session.scalars(
+                                select(ItemRow)
+                                .where(ItemRow.run_id == run_id, ItemRow.ledger == ledger.value,
+                                       ItemRow.key == last_key)
+                                .order_by(ItemRow.side, ItemRow.id)
+                            )
+                        ).all()
+                    )  # fmt: skip
+            items: dict[str, list[_Item]] = {}
+            for row in rows:
+                items.setdefault(row.key, []).append(_item(row))
+            for key, group in items.items():
+                yield key, group
+            after = rows[-1].key
+            if not full:
+                return
 
     # -- comparing -------------------------------------------------------------------------
 
@@ -733,6 +802,31 @@ class Reconciler:
                 findings = [_as_credit(f, key) for f in findings]
             period = Period.of(min(t.entry.day for t in targets if scope.covers(t.entry.day)))
             found += [_Found(ledger, key, f, customer, entity, period, None) for f in findings]
+        return found
+
+    async def _unposted(
+        self,
+        scope: Scope,
+        ledger: Ledger,
+        sources: Sequence[_Item],
+        directory: _Directory,
+    ) -> list[_Found]:
+        """Source records the target's window did not post: the target is asked for their
+        keys, so that a posting dated further away is compared (a period mismatch, as an
+        incremental run would find it) rather than called missing."""
+        target = self.registry.get(scope.target)
+        wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
+        keys = [s.key for s in sources]
+        posted = await target.run(lambda: _postings_for(target, keys))
+        by_key: dict[str, list[_Item]] = {}
+        for p in posted:
+            if p.type is wanted and p.status is not PostingState.VOIDED:
+                item = _Item("target", _key(p), p.id, p.customer_id, _posting_entry(p))
+                by_key.setdefault(item.key, []).append(item)
+        found: list[_Found] = []
+        for source in sources:
+            targets = by_key.get(source.key, [])
+            found += self._compared(scope, ledger, source.key, source, targets, directory)
         return found
 
     async def _source_records(
@@ -970,6 +1064,16 @@ class Reconciler:
 # -- records as entries ----------------------------------------------------------------------
 
 
+def _item(row: ItemRow) -> _Item:
+    entry = Entry(
+        row.record_id,
+        Money(row.amount_minor, row.currency),
+        Money(row.tax_minor, row.currency),
+        date.fromisoformat(row.day),
+    )
+    return _Item(row.side, row.key, row.record_id, row.customer_ref, entry)
+
+
 def _invoice_entry(invoice: Invoice) -> Entry | None:
     if invoice.status in _UNPOSTED:
         return None
@@ -1083,7 +1187,9 @@ def _notice(values: Mapping[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _why(exc: Exception) -> str:
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):  # a reader's failure, from the TaskGroup
+        return _why(exc.exceptions[0])
     if isinstance(exc, GatewayError):
         return exc.message
     return f"{type(exc).__name__}: the run stopped on an unexpected error"

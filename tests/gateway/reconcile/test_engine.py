@@ -16,6 +16,7 @@ from connectors.money import Money
 from connectors.sandbox.fleet import set_faults
 from gateway.data.services import Services
 from gateway.demo import link_customers
+from gateway.errors import BadUserInput
 from gateway.ownership import OwnershipMap
 from gateway.reconcile.book import ExceptionFilter
 from gateway.reconcile.engine import ReconciliationRunning, RunKind, RunStatus
@@ -181,6 +182,12 @@ async def test_an_incremental_run_compares_only_what_the_change_feeds_named(
     boxes: Sandboxes, services: Services
 ) -> None:
     await services.feeds.poll_all()  # a feed's first poll says where it starts
+    services.reconciler.watermark_lag_s = 0  # every event stored is committed: one process
+    with pytest.raises(BadUserInput) as first:
+        await services.reconciler.start(QUARTER, "ops", RunKind.INCREMENTAL)
+    assert first.value.message == (
+        "no completed run covers this scope yet: an incremental run follows a full one"
+    )
     full = await services.reconciler.run(QUARTER, "finance@example.com")
     assert full.stats["watermark"] == 0  # no event received yet
     (missing,) = [d for d in boxes.world.discrepancies if d.kind == "missing_posting"]
