@@ -4,14 +4,15 @@ exceptions they keep, ranked by business impact; opsgraph's own."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from connectors.models import ReconciliationException, SystemName
+from connectors.models import ObjectKind, Posting, ReconciliationException, SystemName
 from gateway.auth.scopes import Scope, needs
+from gateway.data.reads import Sourced
 from gateway.errors import Forbidden
 from gateway.reconcile.book import ExceptionFilter, cursor_of
 from gateway.reconcile.engine import Phase, RunKind, RunNotFound, RunStatus, RunView
@@ -109,6 +110,15 @@ class ReconciliationExceptionType:
     ) -> list[Annotated[PostingType, strawberry.lazy("resolvers.invoice")]]:
         from resolvers.invoice import PostingType
 
+        if self.target is not SystemName.ERP:  # the shadow's own ids: read from it
+            shadow = info.context.services.registry.get(self.target)
+            records = await shadow.fetch_many(ObjectKind.POSTING, self.posting_ids)
+            at = datetime.now(UTC)
+            return [
+                PostingType.of(r, Sourced(r, self.target, r.id, at, cached=False, stale=False))
+                for r in records
+                if isinstance(r, Posting)
+            ]
         found = await asyncio.gather(*(info.context.loaders.posting(p) for p in self.posting_ids))
         return [PostingType.of(s.value, s) for s in found if s.value is not None]
 

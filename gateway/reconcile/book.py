@@ -121,6 +121,18 @@ class Book:
                 row.note = note
             return exception_of(row)
 
+    async def noted(self, id_: str, by: str, note: str) -> ReconciliationException:
+        """Says what was done about an exception (a repost, a void), whatever its status
+        now; an open one becomes acknowledged: the next run tells whether it worked."""
+        async with self.sessions.begin() as session:
+            row = await session.get(ExceptionRow, id_, with_for_update=True)
+            if row is None:
+                raise ExceptionNotFound(f"no reconciliation exception {id_}")
+            if row.status == ExceptionStatus.OPEN.value:
+                row.status = ExceptionStatus.ACKNOWLEDGED.value
+            row.note, row.status_by, row.updated_at = note, by, datetime.now(UTC)
+            return exception_of(row)
+
     async def runs(
         self, first: int, after: str | None, entities: Entities
     ) -> tuple[list[RunView], bool]:

@@ -53,7 +53,7 @@ from connectors.money import Money
 from connectors.resilience import Resilient
 from gateway.data.detached import stop
 from gateway.data.registry import SHADOWS, Registry
-from gateway.errors import BadUserInput, Conflict, NotFound
+from gateway.errors import BadUserInput, NotFound
 from gateway.events.broadcast import Broadcast
 from gateway.events.canonical import changes_of, restored
 from gateway.reconcile.scope import Period, Scope
@@ -109,7 +109,10 @@ class Ledger(StrEnum):
     CREDIT = "credit"  # approved service credits and the ERP credit memos settling them
 
 
-class ReconciliationRunning(Conflict):
+class ReconciliationRunning(GatewayError):
+    """Not a decided refusal (the idempotency key is released): the same key may start the
+    run once the other has ended."""
+
     code = "RECONCILIATION_RUNNING"
 
     def __init__(self, run_id: str) -> None:
@@ -288,7 +291,9 @@ class Reconciler:
             raise BadUserInput(
                 "no completed run covers this scope yet: an incremental run follows a full one"
             )
-        self.registry.get(scope.source), self.registry.get(scope.target)  # both configured
+        for system in (scope.source, scope.target):
+            if system not in self.registry.systems:
+                raise BadUserInput(f"{system.value} is not configured")
         async with self._starting:
             await self._fail_interrupted()
             now = datetime.now(UTC)
@@ -687,7 +692,7 @@ class Reconciler:
                     rows.append(
                         _row(run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry)
                     )
-            posted = await erp.run(lambda batch=batch: _postings_for(erp, batch))  # type: ignore[misc]
+            posted = await erp.run(lambda batch=batch: postings_for(erp, batch))  # type: ignore[misc]
             rows += [
                 _row(run.id, Ledger.INVOICE, "target", _key(p), p.customer_id, _posting_entry(p))
                 for p in posted
@@ -768,9 +773,9 @@ class Reconciler:
         entity = (customer.entity if customer else None) or "unknown"
         findings = discrepancies(source.entry, [t.entry for t in targets])
         if ledger is Ledger.CREDIT:
-            findings = [
-                _as_credit(f, key) for f in findings if f.kind is not ExceptionKind.PERIOD_MISMATCH
-            ]
+            findings = _as_credit(
+                [f for f in findings if f.kind is not ExceptionKind.PERIOD_MISMATCH], key
+            )
         invoice_id = key if ledger is Ledger.INVOICE else None
         period = Period.of(source.entry.day)
         return [_Found(ledger, key, f, customer, entity, period, invoice_id) for f in findings]
@@ -799,7 +804,7 @@ class Reconciler:
             entity = (customer.entity if customer else None) or "unknown"
             findings = discrepancies(None, [t.entry for t in targets])
             if ledger is Ledger.CREDIT:
-                findings = [_as_credit(f, key) for f in findings]
+                findings = _as_credit(findings, key)
             period = Period.of(min(t.entry.day for t in targets if scope.covers(t.entry.day)))
             found += [_Found(ledger, key, f, customer, entity, period, None) for f in findings]
         return found
@@ -817,7 +822,7 @@ class Reconciler:
         target = self.registry.get(scope.target)
         wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
         keys = [s.key for s in sources]
-        posted = await target.run(lambda: _postings_for(target, keys))
+        posted = await target.run(lambda: postings_for(target, keys))
         by_key: dict[str, list[_Item]] = {}
         for p in posted:
             if p.type is wanted and p.status is not PostingState.VOIDED:
@@ -848,7 +853,7 @@ class Reconciler:
         source = self.registry.get(scope.source)
         if scope.source is not SystemName.BILLING:  # an ERP: its postings of those keys
             wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
-            posted = await source.run(lambda: _postings_for(source, keys))
+            posted = await source.run(lambda: postings_for(source, keys))
             found: dict[str, _Item] = {}
             for p in sorted(posted, key=lambda p: (len(p.id), p.id)):
                 if p.type is wanted and p.status is not PostingState.VOIDED:
@@ -1135,7 +1140,8 @@ async def _ledger(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[l
             return
 
 
-async def _postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
+async def postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
+    """The postings ``erp`` holds of ``keys`` (the invoices or credits they carry)."""
     inner = erp.inner
     if isinstance(inner, ErpConnector):
         return await inner.postings_for(keys)
@@ -1163,14 +1169,20 @@ def _row(
     }  # fmt: skip
 
 
-def _as_credit(finding: Finding, key: str) -> Finding:
-    """A difference on a credit is a credit mismatch, whatever its kind on an invoice."""
-    what = {
+def _as_credit(findings: Sequence[Finding], key: str) -> list[Finding]:
+    """What differs on a credit is one credit mismatch (one exception per credit), whatever
+    its kinds on an invoice: worth the largest of them, saying each."""
+    if not findings:
+        return []
+    said = {
         ExceptionKind.MISSING_IN_TARGET: f"approved credit {key} has no credit memo",
         ExceptionKind.ORPHAN_IN_TARGET: f"credit memo for {key} has no approved credit",
         ExceptionKind.DUPLICATE_IN_TARGET: f"credit {key} has more than one memo",
-    }.get(finding.kind, f"credit {key}")
-    return replace(finding, kind=ExceptionKind.CREDIT_MISMATCH, detail=f"{what}: {finding.detail}")
+    }
+    details = [f"{said.get(f.kind, f'credit {key}')}: {f.detail}" for f in findings]
+    postings = tuple(dict.fromkeys(p for f in findings for p in f.postings))
+    worth = max((f.impact for f in findings), key=lambda m: m.amount_minor)
+    return [Finding(ExceptionKind.CREDIT_MISMATCH, worth, "; ".join(details), postings)]
 
 
 def _notice(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         matched = _PERIOD.fullmatch(text.strip())
-        if matched is None or not 1 <= int(matched["month"]) <= 12:
+        if matched is None or not (1 <= int(matched["month"]) <= 12 and matched["year"] >= "1970"):
             raise BadUserInput(f"{text!r} is not an accounting period: write YYYY-MM (2026-11)")
         return cls(int(matched["year"]), int(matched["month"]))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from connectors.models import ExceptionKind, Invoice, Posting, PostingType
+from connectors.models import ExceptionKind, Invoice, Posting, PostingState, PostingType
 from connectors.money import Money
 
 
@@ -24,7 +24,15 @@ class PostingMatch(StrEnum):
 
 
 def postings_for(invoice: Invoice, postings: Sequence[Posting]) -> list[Posting]:
-    return [p for p in postings if p.type is PostingType.INVOICE and p.external_id == invoice.id]
+    """The postings of ``invoice``: invoices carrying its id, not voided (a voided duplicate
+    stays in the ledger at zero, undone)."""
+    return [
+        p
+        for p in postings
+        if p.type is PostingType.INVOICE
+        and p.external_id == invoice.id
+        and p.status is not PostingState.VOIDED
+    ]
 
 
 def match(invoice: Invoice, postings: Sequence[Posting]) -> PostingMatch:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.commands import WriteCommand, WriteResult
+from connectors.commands import PostingCommand, WriteCommand, WriteResult
 from connectors.errors import GatewayError, UpstreamConflict, UpstreamNotFound, UpstreamRejected
 from connectors.models import SystemName
 from connectors.resilience import Resilient
@@ -133,15 +133,16 @@ class Writes:
             self.ownership.check_write(command.kind, to)
         result = await self.registry.get(owner).write(command, key)
         shadow = self.registry.shadow_of(owner)
-        if shadow is not None:
+        if shadow is not None and isinstance(command, PostingCommand):
             await _mirrored(shadow, command, key)
         return result
 
 
 async def _mirrored(shadow: Resilient, command: WriteCommand, key: str) -> None:
-    """``command`` written to the owner's shadow (the old ERP of a cut-over) as well, under
-    the same key. Its failure fails nothing: the owner has the write, and reconciling the
-    owner with its shadow shows what the shadow lacks."""
+    """A new posting written to the owner's shadow (the old ERP of a cut-over) as well,
+    under the same key. Its failure fails nothing: the owner has the write, and reconciling
+    the owner with its shadow shows what the shadow lacks. Only new postings: a command
+    naming a record by its id (a void) names the owner's record, not the shadow's."""
     try:
         await shadow.write(command, key)
     except GatewayError as failed:

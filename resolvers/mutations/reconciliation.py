@@ -11,7 +11,10 @@ from connectors.models import (
     ExceptionKind,
     ExceptionStatus,
     Invoice,
+    InvoiceStatus,
     ObjectKind,
+    PostingState,
+    PostingType,
     ReconciliationException,
     SystemName,
 )
@@ -19,6 +22,7 @@ from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
 from gateway.reconcile.book import ExceptionStateConflict
 from gateway.reconcile.engine import RunKind
+from gateway.reconcile.engine import postings_for as _postings_for
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
 from resolvers.context import Info
@@ -163,7 +167,22 @@ class ReconciliationFixMutation:
             _expect(found, ExceptionKind.MISSING_IN_TARGET, "repost")
             if found.customer_id is None:
                 raise NotFound(f"the crosswalk knows no customer for invoice {found.key}")
+            erp = services.registry.get(SystemName.ERP)
+            posted = [
+                p
+                for p in await erp.run(lambda: _postings_for(erp, [found.key]))
+                if p.type is PostingType.INVOICE and p.status is not PostingState.VOIDED
+            ]
+            if posted:  # posted since the run, by someone else or another key
+                raise ExceptionStateConflict(
+                    f"invoice {found.key} is posted already, as {posted[0].id}: the next run "
+                    "compares it"
+                )
             invoice = await _invoice(info, found.key)
+            if invoice.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+                raise ExceptionStateConflict(
+                    f"invoice {found.key} is {invoice.status.value} now: it is not to be posted"
+                )
             identity = await identity_of(info, found.customer_id)
             erp_id = identity.external_ids.get(SystemName.ERP)
             if erp_id is None or identity.legal_entity is None:
@@ -178,9 +197,8 @@ class ReconciliationFixMutation:
                 memo=invoice.number,
             )
             result = await services.writes.send(claim, command, to=SystemName.ERP)
-            note = f"reposted as ERP posting {result.id}"
-            await services.book.move(
-                found.id, ExceptionStatus.ACKNOWLEDGED, principal.subject, note, principal.entities
+            await services.book.noted(
+                found.id, principal.subject, f"reposted as ERP posting {result.id}"
             )
             return {"exceptionId": found.id, "postingId": result.id, "userErrors": []}
 
@@ -220,9 +238,7 @@ class ReconciliationFixMutation:
                 claim, VoidPosting(posting_id=posting_id, reason=reason), to=SystemName.ERP
             )
             note = f"voided ERP posting {posting_id}, {reason}"
-            await services.book.move(
-                found.id, ExceptionStatus.ACKNOWLEDGED, principal.subject, note, principal.entities
-            )
+            await services.book.noted(found.id, principal.subject, note)
             return {"exceptionId": found.id, "postingId": result.id, "userErrors": []}
 
         input_ = {"exceptionId": str(exception_id), "postingId": posting_id}
@@ -231,6 +247,12 @@ class ReconciliationFixMutation:
 
 
 def _expect(found: ReconciliationException, kind: ExceptionKind, verb: str) -> None:
+    if (found.source, found.target) != (SystemName.BILLING, SystemName.ERP):
+        raise InvalidField(
+            "exceptionId",
+            f"{found.id} compares {found.source.value} with {found.target.value}: only "
+            "billing's against the ERP's are fixed here",
+        )
     if found.kind is not kind:
         raise InvalidField(
             "exceptionId", f"{found.id} is {found.kind.value}: only {kind.value} can {verb} it"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from connectors.commands import PostInvoice
-from connectors.models import ExceptionStatus, Invoice, SystemName
+from connectors.commands import CreateCreditMemo, PostInvoice
+from connectors.models import ExceptionKind, ExceptionStatus, Invoice, SystemName
 from connectors.money import Money
 from connectors.sandbox.fleet import set_faults
 from gateway.data.services import Services
@@ -23,6 +23,7 @@ from gateway.reconcile.engine import ReconciliationRunning, RunKind, RunStatus
 from gateway.reconcile.scope import Period, Scope
 from gateway.storage.database import sessions
 from gateway.storage.migrate import upgrade
+from gateway.storage.tables import CreditRequestRow
 from gateway.storage.tables import ReconciliationItem as ItemRow
 from gateway.storage.tables import ReconciliationRun as RunRow
 from tests.identity import identity
@@ -290,3 +291,51 @@ async def test_a_gateway_killed_mid_run_leaves_a_failed_run_and_nothing_staged(
         RunStatus.FAILED, "interrupted: its process stopped before it ended",
     )  # fmt: skip
     assert await staged() == 0
+
+
+async def test_approved_credits_and_their_memos_are_reconciled_one_exception_per_credit(
+    boxes: Sandboxes, services: Services
+) -> None:
+    customer = boxes.world.customers[0]
+    erp_id = customer.external_ids[SystemName.ERP]
+    decided = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    async with sessions(services.engine).begin() as session:
+        for credit_id, status in (
+            ("cr_unposted", "approved"),
+            ("cr_posted", "posted"),
+            ("cr_wrong", "posted"),
+            ("cr_pending", "requested"),
+        ):
+            session.add(
+                CreditRequestRow(
+                    id=credit_id, customer_id=customer.id, amount_minor=5000,
+                    currency=customer.currency, reason="outage", status=status,
+                    requested_by="agent", decided_by="finance", decided_at=decided,
+                )
+            )  # fmt: skip
+    erp = services.registry.get(SystemName.ERP)
+    for credit_id, minor, key in (("cr_posted", 5000, "m1"), ("cr_wrong", 4000, "m2"),
+                                  ("cr_pending", 5000, "m3")):  # fmt: skip
+        await erp.write(
+            CreateCreditMemo(
+                customer_id=erp_id, amount=Money(minor, customer.currency),
+                tax=Money(0, customer.currency), subsidiary=customer.legal_entity,
+                tran_date=decided.date(), external_id=credit_id,
+            ),
+            key,
+        )  # fmt: skip
+    await services.reconciler.run(Scope(Period(2026, 11), Period(2026, 11)), "finance")
+    page = await services.book.page(
+        ExceptionFilter(kind=ExceptionKind.CREDIT_MISMATCH), None, 10, None
+    )
+    money = Money(5000, customer.currency)
+    assert sorted((e.key, e.detail.split(":")[0], e.customer_id) for e in page.exceptions) == [
+        ("cr_pending", "credit memo for cr_pending has no approved credit", customer.id),
+        ("cr_unposted", "approved credit cr_unposted has no credit memo", customer.id),
+        ("cr_wrong", "credit cr_wrong", customer.id),
+    ]
+    wrong = next(e for e in page.exceptions if e.key == "cr_wrong")
+    assert wrong.impact == Money(1000, customer.currency)
+    assert wrong.detail.startswith(f"credit cr_wrong: posted {Money(4000, customer.currency)}")
+    unposted = next(e for e in page.exceptions if e.key == "cr_unposted")
+    assert unposted.impact == money and unposted.entity == customer.legal_entity
