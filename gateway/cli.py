@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -271,27 +272,26 @@ def reconcile(
                     )
                     await asyncio.sleep(0.25)
             done = await services.reconciler.wait(started.id)
-            found = []
-            if done.status is RunStatus.COMPLETED:
-                for status in (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED):
-                    for one in scope.periods:
-                        page = await services.book.page(
-                            ExceptionFilter(status=status, period=one), None, 200, None
-                        )
-                        found += [
-                            e for e in page.exceptions
-                            if not scope.entities or e.entity in scope.entities
-                        ]  # fmt: skip
+            entities = scope.entities or None
+            unresolved = ExceptionFilter(
+                source=scope.source, target=scope.target, periods=tuple(scope.periods),
+                statuses=(ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED),
+            )  # fmt: skip
+            shown = await services.book.page(unresolved, entities, 50, None)
+            total = await services.book.count(unresolved, entities)
+            gated = 0
+            if fail_on is not FailOn.NEVER:
+                severe = replace(unresolved, severity=ExceptionSeverity(fail_on.value))
+                gated = await services.book.count(severe, entities)
         finally:
             await services.aclose()
         if done.status is not RunStatus.COMPLETED:
             console.print(f"[red]run {done.id} failed:[/red] {done.error}")
             return 2
-        found.sort(key=lambda e: -e.rank)
-        table = Table(title=f"run {done.id}: {len(found)} open exceptions")
+        table = Table(title=f"run {done.id}: {total} open exceptions (the first 50, by rank)")
         for column in ("severity", "kind", "entity", "period", "customer", "key", "impact"):
             table.add_column(column)
-        for e in found:
+        for e in shown.exceptions:
             table.add_row(
                 e.severity.value, e.kind.value, e.entity, e.period, e.customer_id or "-",
                 e.key, str(e.impact),
@@ -303,11 +303,9 @@ def reconcile(
             f"{stats.get('new', 0)} new, {stats.get('reopened', 0)} reopened, "
             f"{stats.get('autoResolved', 0)} auto-resolved"
         )
-        if fail_on is FailOn.NEVER:
-            return 0
-        order = list(ExceptionSeverity)
-        gate = order[order.index(ExceptionSeverity(fail_on.value)) :]
-        return 1 if any(e.severity in gate for e in found) else 0
+        if gated:
+            console.print(f"{gated} open exceptions are {fail_on.value} or worse")
+        return 1 if gated else 0
 
     try:
         code = asyncio.run(run())

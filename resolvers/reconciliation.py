@@ -263,11 +263,13 @@ class ReconciliationQuery:
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[ReconciliationRunType]:
         check_first(first)
-        runs, more = await info.context.services.book.runs(first, after, _allowed(info))
+        book = info.context.services.book
+        runs, more = await book.runs(first, after, _allowed(info))
         return Connection(
             edges=[Edge(cursor=r.id, node=ReconciliationRunType.of(r)) for r in runs],
             page_info=PageInfo(has_next_page=more, end_cursor=runs[-1].id if runs else None),
-            total_count=len(runs),
+            # One limited to legal entities is not told how many runs it may not see.
+            total_count=await book.run_count() if _allowed(info) is None else len(runs),
         )
 
     @strawberry.federation.field(

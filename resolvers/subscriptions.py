@@ -20,6 +20,7 @@ connection runs at most ``limits.max_subscriptions_per_connection`` at once
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 from datetime import datetime
@@ -49,6 +50,9 @@ from resolvers.customer import CustomerType
 from resolvers.enums import CreditStatus, ExceptionSeverity
 from resolvers.reconciliation import ReconciliationExceptionType, ReconciliationRunType, visible_run
 from resolvers.workflow import WorkflowRunType, visible
+
+# How long a run's subscription waits for a notice before it reads the run itself.
+RUN_RECHECK_S = 5.0
 
 
 @strawberry.type(name="ProcessedEvent", description="An event the gateway has processed.")
@@ -194,20 +198,39 @@ class Subscription:
     async def reconciliation_run_updated(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[ReconciliationRunType, None]:
-        run = await info.context.services.reconciler.get(str(id))
+        reconciler = info.context.services.reconciler
+        run = await reconciler.get(str(id))
         if not visible_run(info, run):
             raise RunNotFound(f"no reconciliation run {quoted(id)}")
         if run.status is not ReconciliationRunStatus.RUNNING:
             yield ReconciliationRunType.of(run)  # it ended already: as it ended
             return
         async with aclosing(_messages(info, RECONCILIATION_RUNS)) as messages:
-            async for message in messages:
-                moved = RunView.of_json(message["run"])
-                if moved.id != str(id):
-                    continue
-                yield ReconciliationRunType.of(moved)
-                if moved.status is not ReconciliationRunStatus.RUNNING:
-                    return
+            stream = aiter(messages)
+            waiting: asyncio.Future[dict[str, Any]] | None = None
+            try:
+                while True:
+                    if waiting is None:
+                        waiting = asyncio.ensure_future(anext(stream))
+                    done, _ = await asyncio.wait({waiting}, timeout=RUN_RECHECK_S)
+                    if not done:
+                        # Quiet: a notice lost (the run ended before this listened, a
+                        # replica died) must not keep the subscription open. Read it.
+                        now = await reconciler.get(str(id))
+                        if now.status is not ReconciliationRunStatus.RUNNING:
+                            yield ReconciliationRunType.of(now)
+                            return
+                        continue
+                    message, waiting = waiting.result(), None
+                    moved = RunView.of_json(message["run"])
+                    if moved.id != str(id):
+                        continue
+                    yield ReconciliationRunType.of(moved)
+                    if moved.status is not ReconciliationRunStatus.RUNNING:
+                        return
+            finally:
+                if waiting is not None:
+                    waiting.cancel()
 
     @strawberry.subscription(
         description="Each reconciliation exception a run finds new (or finds again after it "

@@ -14,6 +14,7 @@ from connectors.models import (
     ExceptionSeverity,
     ExceptionStatus,
     ReconciliationException,
+    SystemName,
 )
 from gateway.data.crosswalk import Entities
 from gateway.data.owned import exception_of
@@ -42,6 +43,10 @@ class ExceptionStateConflict(Conflict):
 @dataclass(frozen=True)
 class ExceptionFilter:
     kind: ExceptionKind | None = None
+    source: SystemName | None = None
+    target: SystemName | None = None
+    statuses: tuple[ExceptionStatus, ...] = ()  # any of these (and ``status``, if given)
+    periods: tuple[Period, ...] = ()  # any of these
     severity: ExceptionSeverity | None = None  # at least this severe
     status: ExceptionStatus | None = None
     customer_id: str | None = None
@@ -84,6 +89,14 @@ class Book:
                 select(func.count()).select_from(ExceptionRow).where(*conditions)
             )
         return Page([exception_of(r) for r in rows[:first]], len(rows) > first, total or 0)
+
+    async def count(self, wanted: ExceptionFilter, entities: Entities) -> int:
+        conditions = _conditions(wanted, entities)
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(func.count()).select_from(ExceptionRow).where(*conditions)
+            )
+        return int(found or 0)
 
     async def get(self, id_: str, entities: Entities) -> ReconciliationException:
         async with self.sessions() as session:
@@ -132,6 +145,10 @@ class Book:
                 row.status = ExceptionStatus.ACKNOWLEDGED.value
             row.note, row.status_by, row.updated_at = note, by, datetime.now(UTC)
             return exception_of(row)
+
+    async def run_count(self) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(RunRow)) or 0)
 
     async def runs(
         self, first: int, after: str | None, entities: Entities
@@ -187,6 +204,14 @@ def _conditions(wanted: ExceptionFilter, entities: Entities) -> list[ColumnEleme
         conditions.append(ExceptionRow.severity.in_([s.value for s in at_least]))
     if wanted.status is not None:
         conditions.append(ExceptionRow.status == wanted.status.value)
+    if wanted.statuses:
+        conditions.append(ExceptionRow.status.in_([s.value for s in wanted.statuses]))
+    if wanted.periods:
+        conditions.append(ExceptionRow.period.in_([str(p) for p in wanted.periods]))
+    if wanted.source is not None:
+        conditions.append(ExceptionRow.source == wanted.source.value)
+    if wanted.target is not None:
+        conditions.append(ExceptionRow.target == wanted.target.value)
     if wanted.customer_id is not None:
         conditions.append(ExceptionRow.customer_id == wanted.customer_id)
     if wanted.entity is not None:

@@ -115,12 +115,17 @@ class ReconciliationRunning(GatewayError):
 
     code = "RECONCILIATION_RUNNING"
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str | None) -> None:
+        which = f"reconciliation run {run_id}" if run_id else "a reconciliation run"
         super().__init__(
-            f"reconciliation run {run_id} is under way over an overlapping scope; "
-            "follow it, or start this one when it ends"
+            f"{which} is under way over an overlapping scope; follow it, or start this one "
+            "when it ends"
         )
         self.run_id = run_id
+
+    def hidden(self) -> ReconciliationRunning:
+        """The same refusal without the other run's id (for one who may not see it)."""
+        return ReconciliationRunning(None)
 
 
 class RunNotFound(NotFound):

@@ -21,7 +21,7 @@ from connectors.models import (
 from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
 from gateway.reconcile.book import ExceptionStateConflict
-from gateway.reconcile.engine import RunKind
+from gateway.reconcile.engine import ReconciliationRunning, RunKind
 from gateway.reconcile.engine import postings_for as _postings_for
 from gateway.writes.idempotency import Claim
 from gateway.writes.pipeline import Answer
@@ -41,6 +41,7 @@ from resolvers.reconciliation import (
     ReconciliationScopeInput,
     plain_scope,
     run_scope,
+    visible_run,
 )
 
 
@@ -82,7 +83,13 @@ class ReconciliationMutation:
 
         async def act(claim: Claim) -> Answer:
             subject = principal_of(info).subject
-            run = await reconciler.start(run_scope(info, scope), subject, kind)
+            try:
+                run = await reconciler.start(run_scope(info, scope), subject, kind)
+            except ReconciliationRunning as running:
+                other = await reconciler.get(running.run_id) if running.run_id else None
+                if other is None or not visible_run(info, other):
+                    raise running.hidden() from None
+                raise
             return {"runId": run.id, "userErrors": []}
 
         input_ = plain_scope(scope) | {"kind": kind.value}

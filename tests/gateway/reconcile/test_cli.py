@@ -29,7 +29,7 @@ def test_reconcile_prints_what_it_found_and_gates_on_severity(
     )
     assert gated.returncode == 1, gated.stderr
     lines = gated.stdout.splitlines()
-    assert "5 open exceptions" in lines[0]
+    assert "5 open exceptions (the first 50, by rank)" in lines[0]
     for kind in ("missing_in_target", "duplicate_in_target", "amount_mismatch",
                  "tax_mismatch", "period_mismatch"):  # fmt: skip
         assert sum(kind in line for line in lines) == 1, gated.stdout

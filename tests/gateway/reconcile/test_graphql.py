@@ -169,24 +169,53 @@ def test_a_viewer_reads_but_may_not_run_and_bad_periods_are_refused(
 def test_an_entity_limited_principal_runs_and_sees_its_entity_only(
     boxes: Sandboxes, client: TestClient
 ) -> None:
-    entity = boxes.world.customers[0].legal_entity
+    everything = ran(client, "all-1")["reconciliationRun"]["id"]
+    finished(client, everything)
+    (missing,) = [d for d in boxes.world.discrepancies if d.kind == "missing_posting"]
+    entity = next(c for c in boxes.world.customers if c.id == missing.customer_id).legal_entity
+    entity_of = {c.id: c.legal_entity for c in boxes.world.customers}
     own = identity().headers(Role.FINANCE_APPROVER, entities=[entity], expires_in=3600)
-    started = client.post(
-        "/graphql", json={"query": RUN, "variables": {"key": "e1", "scope": QUARTER}}, headers=own
-    ).json()["data"]["runReconciliation"]["reconciliationRun"]
+
+    def ask(query: str, **variables: Any) -> dict[str, Any]:
+        body = {"query": query, "variables": variables}
+        answer: dict[str, Any] = client.post("/graphql", json=body, headers=own).json()
+        return answer
+
+    seen = nodes(ask(BOOK)["data"]["reconciliationExceptions"])
+    expected = {
+        d.invoice_id
+        for d in boxes.world.discrepancies
+        if d.invoice_id and entity_of[d.customer_id] == entity
+    }
+    assert {n["invoiceId"] for n in seen} == expected and missing.invoice_id in expected
+    assert {n["entity"] for n in seen} == {entity}
+
+    # Another entity's exception and the all-entity run are not there for it.
+    all_book = nodes(graphql(client, BOOK)["data"]["reconciliationExceptions"])
+    other = next(n for n in all_book if n["entity"] != entity)
+    ack = ask(
+        """mutation($id: ID!) { acknowledgeReconciliationException(id: $id, idempotencyKey: "o1")
+           { userErrors { code message } } }""",
+        id=other["id"],
+    )["data"]["acknowledgeReconciliationException"]
+    assert ack["userErrors"] == [
+        {
+            "code": "RECONCILIATION_EXCEPTION_NOT_FOUND",
+            "message": f"no reconciliation exception {other['id']}",
+        }
+    ]
+    hidden = ask("query($id: ID!) { reconciliationRun(id: $id) { id } }", id=everything)
+    assert hidden["errors"][0]["extensions"]["code"] == "RECONCILIATION_RUN_NOT_FOUND"
+    runs = ask("{ reconciliationRuns { edges { node { id } } } }")["data"]["reconciliationRuns"]
+    assert nodes(runs) == []
+
+    started = ask(RUN, key="e1", scope=QUARTER)["data"]["runReconciliation"]["reconciliationRun"]
     assert started["entities"] == [entity]
     finished(client, started["id"])
-    seen = client.post("/graphql", json={"query": BOOK}, headers=own).json()["data"]
-    assert {n["entity"] for n in nodes(seen["reconciliationExceptions"])} <= {entity}
-    other = client.post(
-        "/graphql",
-        json={
-            "query": RUN,
-            "variables": {"key": "e2", "scope": QUARTER | {"entities": ["Elsewhere"]}},
-        },
-        headers=own,
-    ).json()
-    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    runs = ask("{ reconciliationRuns { edges { node { id } } } }")["data"]["reconciliationRuns"]
+    assert nodes(runs) == [{"id": started["id"]}]
+    elsewhere = ask(RUN, key="e2", scope=QUARTER | {"entities": ["Elsewhere"]})
+    assert elsewhere["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 FIX = """mutation($id: ID!, $key: String!, $posting: String!) {
