@@ -21,6 +21,7 @@ from gateway.data.owned import exception_of
 from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.reconcile.engine import RunView, run_view
 from gateway.reconcile.scope import Period
+from gateway.rules.severity import Severity
 from gateway.storage.tables import ReconciliationException as ExceptionRow
 from gateway.storage.tables import ReconciliationRun as RunRow
 
@@ -59,9 +60,6 @@ class Page:
     exceptions: list[ReconciliationException]
     has_next_page: bool
     total: int
-
-
-_SEVERITY_ORDER = list(ExceptionSeverity)
 
 
 class Book:
@@ -200,8 +198,9 @@ def _conditions(wanted: ExceptionFilter, entities: Entities) -> list[ColumnEleme
     if wanted.kind is not None:
         conditions.append(ExceptionRow.kind == wanted.kind.value)
     if wanted.severity is not None:
-        at_least = _SEVERITY_ORDER[_SEVERITY_ORDER.index(wanted.severity) :]
-        conditions.append(ExceptionRow.severity.in_([s.value for s in at_least]))
+        floor = Severity.of(wanted.severity)
+        at_least = [s.label.value for s in Severity if s >= floor]
+        conditions.append(ExceptionRow.severity.in_(at_least))
     if wanted.status is not None:
         conditions.append(ExceptionRow.status == wanted.status.value)
     if wanted.statuses:

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from connectors import paging
 from connectors.erp.connector import ErpConnector
 from connectors.errors import GatewayError
 from connectors.models import (
@@ -244,6 +245,7 @@ class _Item:
     record_id: str
     customer_ref: str
     entry: Entry
+    entity: str | None = None  # a posting's subsidiary, known without the crosswalk
 
 
 @dataclass
@@ -612,7 +614,15 @@ class Reconciler:
                     filters["subsidiary"] = entity
                 async for page in _ledger(erp, filters):
                     rows = [
-                        _row(run.id, ledger, side, _key(p), p.customer_id, _posting_entry(p))
+                        _row(
+                            run.id,
+                            ledger,
+                            side,
+                            _key(p),
+                            p.customer_id,
+                            _posting_entry(p),
+                            p.subsidiary,
+                        )
                         for p in page
                         if p.status is not PostingState.VOIDED
                     ]
@@ -680,13 +690,13 @@ class Reconciler:
                         postings.add(change.id)
         progress.stats["since"] = since
         erp = self.registry.get(scope.target)
-        for batch in _batches(sorted(postings)):
+        for batch in paging.batches(sorted(postings), PAGE):
             for record in await erp.fetch_many(ObjectKind.POSTING, batch):
                 if isinstance(record, Posting) and record.type is PostingType.INVOICE:
                     invoices.add(_key(record))
         keys = sorted(k for k in invoices if not k.startswith((*OWN_POSTINGS, "posting:")))
         billing = self.registry.get(scope.source)
-        for batch in _batches(keys):
+        for batch in paging.batches(keys, PAGE):
             bills = await billing.fetch_many(ObjectKind.INVOICE, batch)
             rows = []
             for record in bills:
@@ -699,7 +709,15 @@ class Reconciler:
                     )
             posted = await erp.run(lambda batch=batch: postings_for(erp, batch))  # type: ignore[misc]
             rows += [
-                _row(run.id, Ledger.INVOICE, "target", _key(p), p.customer_id, _posting_entry(p))
+                _row(
+                    run.id,
+                    Ledger.INVOICE,
+                    "target",
+                    _key(p),
+                    p.customer_id,
+                    _posting_entry(p),
+                    p.subsidiary,
+                )
                 for p in posted
                 if p.type is PostingType.INVOICE and p.status is not PostingState.VOIDED
             ]
@@ -775,7 +793,7 @@ class Reconciler:
             else SHADOWS.get(scope.source, scope.source)
         )
         customer = directory.customer(system, source.customer_ref)
-        entity = (customer.entity if customer else None) or "unknown"
+        entity = (customer.entity if customer else None) or source.entity or "unknown"
         findings = discrepancies(source.entry, [t.entry for t in targets])
         if ledger is Ledger.CREDIT:
             findings = _as_credit(
@@ -806,7 +824,7 @@ class Reconciler:
             customer = directory.customer(
                 SHADOWS.get(scope.target, scope.target), first.customer_ref
             )
-            entity = (customer.entity if customer else None) or "unknown"
+            entity = (customer.entity if customer else None) or first.entity or "unknown"
             findings = discrepancies(None, [t.entry for t in targets])
             if ledger is Ledger.CREDIT:
                 findings = _as_credit(findings, key)
@@ -831,7 +849,9 @@ class Reconciler:
         by_key: dict[str, list[_Item]] = {}
         for p in posted:
             if p.type is wanted and p.status is not PostingState.VOIDED:
-                item = _Item("target", _key(p), p.id, p.customer_id, _posting_entry(p))
+                item = _Item(
+                    "target", _key(p), p.id, p.customer_id, _posting_entry(p), p.subsidiary
+                )
                 by_key.setdefault(item.key, []).append(item)
         found: list[_Found] = []
         for source in sources:
@@ -880,6 +900,8 @@ class Reconciler:
         if not found:
             return
         standings = await self._standings(found, directory, progress)
+        # Without the CRM's word, a stored severity raised by it is kept, not lowered.
+        crm_down = "crmUnavailable" in progress.stats
         today = self.today()
         now = datetime.now(UTC)
         scope = run.scope
@@ -927,8 +949,10 @@ class Reconciler:
                     progress.stats["new"] = progress.stats.get("new", 0) + 1
                     raised.append(values | {"status": ExceptionStatus.OPEN.value, "createdAt": now})
                     continue
+                kept = crm_down and row.rank > values["rank"]
                 for name, value in values.items():
-                    setattr(row, name, value)
+                    if not (kept and name in ("severity", "rank", "detail")):
+                        setattr(row, name, value)
                 if row.status in (
                     ExceptionStatus.RESOLVED.value,
                     ExceptionStatus.AUTO_RESOLVED.value,
@@ -978,7 +1002,7 @@ class Reconciler:
         compared nothing else)."""
         if keys is not None:
             progress.stats["autoResolved"] = 0
-            for batch in _batches(keys):
+            for batch in paging.batches(keys, PAGE):
                 await self._resolve_where(run, progress, ExceptionRow.key.in_(batch))
             return
         await self._resolve_where(run, progress, None)
@@ -1081,7 +1105,7 @@ def _item(row: ItemRow) -> _Item:
         Money(row.tax_minor, row.currency),
         date.fromisoformat(row.day),
     )
-    return _Item(row.side, row.key, row.record_id, row.customer_ref, entry)
+    return _Item(row.side, row.key, row.record_id, row.customer_ref, entry, row.entity)
 
 
 def _invoice_entry(invoice: Invoice) -> Entry | None:
@@ -1113,10 +1137,6 @@ def _matching(sources: Sequence[_Item], targets: Sequence[_Item]) -> list[_Item]
         return []
     ordered = sorted(targets, key=lambda t: (len(t.record_id), t.record_id))
     return ordered[: len(ordered) - extra]
-
-
-def _batches(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[i : i + PAGE] for i in range(0, len(items), PAGE)]
 
 
 async def _ledger(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[list[Posting]]:
@@ -1164,13 +1184,19 @@ def _key(posting: Posting) -> str:
 
 
 def _row(
-    run_id: str, ledger: Ledger, side: str, key: str, customer_ref: str, entry: Entry
+    run_id: str,
+    ledger: Ledger,
+    side: str,
+    key: str,
+    customer_ref: str,
+    entry: Entry,
+    entity: str | None = None,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id, "ledger": ledger.value, "side": side, "key": key,
         "record_id": entry.record_id, "customer_ref": customer_ref,
         "amount_minor": entry.amount.amount_minor, "tax_minor": entry.tax.amount_minor,
-        "currency": entry.amount.currency, "day": entry.day.isoformat(),
+        "currency": entry.amount.currency, "day": entry.day.isoformat(), "entity": entity,
     }  # fmt: skip
 
 

@@ -269,6 +269,7 @@ class ReconciliationItem(Base):
     tax_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     day: Mapped[str] = mapped_column(String(10))  # ISO date: issued, or posted
+    entity: Mapped[str | None] = mapped_column(String(64), default=None)  # a posting's
 
 
 class ReconciliationException(Base):

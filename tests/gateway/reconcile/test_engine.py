@@ -339,3 +339,26 @@ async def test_approved_credits_and_their_memos_are_reconciled_one_exception_per
     assert wrong.detail.startswith(f"credit cr_wrong: posted {Money(4000, customer.currency)}")
     unposted = next(e for e in page.exceptions if e.key == "cr_unposted")
     assert unposted.impact == money and unposted.entity == customer.legal_entity
+
+
+async def test_a_crm_that_cannot_answer_lowers_no_severity_it_raised(
+    boxes: Sandboxes, services: Services
+) -> None:
+    await services.reconciler.run(QUARTER, "finance@example.com")
+    before = {
+        e.id: (e.severity, e.rank)
+        for e in (await services.book.page(ExceptionFilter(), None, 50, None)).exceptions
+    }
+    raised = [
+        e for e in (await services.book.page(ExceptionFilter(), None, 50, None)).exceptions
+        if "strategic account" in e.detail or "renews in" in e.detail
+    ]  # fmt: skip
+    assert raised  # the seed's world has a strategic account among the planted
+    set_faults(boxes.admin[SystemName.CRM], error_rate=1.0, error_status=503)
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.status is RunStatus.COMPLETED and "crmUnavailable" in run.stats
+    after = {
+        e.id: (e.severity, e.rank)
+        for e in (await services.book.page(ExceptionFilter(), None, 50, None)).exceptions
+    }
+    assert after == before

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("tax_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("entity", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_reconciliation_items"),
     )
     op.create_index(
