@@ -202,14 +202,29 @@ class BillingConnector(Connector):
         if cursor:
             params["starting_after"] = cursor
         try:
-            listed = await self._call(self._service(kind).list_async(params))
+            listed = await self._listed(kind, params)
         except UpstreamNotFound:
             if not filters:
                 raise
             # localstripe answers 404 when the customer filtered on does not exist.
             return Page(items=[], cursor=None)
-        page = _stripe_page(listed.to_dict())
+        page = _stripe_page(listed)
         return Page(items=[wire.READERS[kind](obj) for obj in page.items], cursor=page.cursor)
+
+    async def _listed(self, kind: ObjectKind, params: dict[str, Any]) -> Obj:
+        """One page of a list, as Stripe's JSON. Invoices, which reconciliation reads by
+        the million, come through the SDK's raw request as ``_search_page``'s do: the same
+        request, auth and errors, but a page stays dicts instead of a tree of StripeObjects
+        converted back (that conversion was half the CPU of reading a ledger)."""
+        if kind is K.INVOICE:
+            response = await self._call(
+                self._stripe.raw_request_async("get", "/v1/invoices", **params)
+            )
+            body: Obj = response.data
+            return body
+        listed = await self._call(self._service(kind).list_async(params))
+        as_dict: Obj = listed.to_dict()
+        return as_dict
 
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str]

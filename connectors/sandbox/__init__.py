@@ -24,8 +24,9 @@ sequence), ``auth`` (one guard for every credential check), ``idempotency`` (rep
 ``webhooks`` (signed delivery), ``routing`` (an API as an app, with the vendor's answer to
 a request no route takes), ``errors`` (the root of the vendors' errors), ``faults`` (fault
 injection), ``admin`` (the ``/_sandbox`` routes), ``jsonio`` (JSON with exact decimals),
-``serve`` (running apps on loopback ports), ``seed`` (the deterministic demo world) and
-``fleet`` (the four together: start, seed, drive).
+``serve`` (running apps on loopback ports), ``seed`` (the deterministic demo world),
+``bulk`` (the reconciliation benchmark's world of a million invoices, which billing and the
+ERP make in their stores themselves) and ``fleet`` (the four together: start, seed, drive).
 
 A sandbox never imports ``connectors/<system>/``: a fake must not share the code it tests.
 """

@@ -7,6 +7,12 @@ benchmarks, ``fleet``), never faulted and never counted::
                                     "in_flight": 0, "max_in_flight": 1}
     POST /_sandbox/stats/reset     zero the counters (requests in flight stay counted)
     POST /_sandbox/seed            {"records": [canonical JSON records]} (``connectors.codec``)
+    POST /_sandbox/bulk            {"invoices": N, "seed": S}: the sandbox makes its side of
+                                   the reconciliation benchmark's world
+                                   (``bulk.BenchWorld(N, S)``) itself, in its store, instead
+                                   of a million records sent as JSON; answers how many of
+                                   each it holds ({"customers": ..., "invoices": ...}). 404
+                                   from a sandbox with no side in it (CRM, support)
     GET  /_sandbox/webhooks        {"url": where signed events are delivered, or null}
     PUT  /_sandbox/webhooks        {"url": "http://127.0.0.1:<port>/..." or null}: deliver
                                    there from now on (a loopback URL only); 404 from a
@@ -66,6 +72,20 @@ def app(sandbox: SandboxMiddleware) -> Starlette:
             return _json({"error": f"bad seed: {exc}"}, 400)
         return _json({"seeded": len(records)})
 
+    async def bulk(request: Request) -> Response:
+        if sandbox.bulk is None:
+            return _json({"error": "this sandbox has no side in the bench world"}, 404)
+        try:
+            asked = json.loads(await request.body() or b"{}")
+            invoices, seed = asked["invoices"], asked.get("seed", 1)
+            if not all(type(n) is int for n in (invoices, seed)):
+                raise TypeError("invoices and seed are integers")
+            made = sandbox.bulk(invoices, seed)
+        except (KeyError, TypeError, ValueError) as exc:
+            shape = '{"invoices": N, "seed": S}'
+            return _json({"error": f"bad bulk: {exc}; the body is {shape}"}, 400)
+        return _json(made)
+
     async def webhooks(request: Request) -> Response:
         delivery = sandbox.webhooks
         if delivery is None:
@@ -89,6 +109,7 @@ def app(sandbox: SandboxMiddleware) -> Starlette:
             Route(PREFIX + "stats", stats, methods=["GET"]),
             Route(PREFIX + "stats/reset", reset_stats, methods=["POST"]),
             Route(PREFIX + "seed", seed, methods=["POST"]),
+            Route(PREFIX + "bulk", bulk, methods=["POST"]),
             Route(PREFIX + "webhooks", webhooks, methods=["GET", "PUT"]),
         ],
         exception_handlers={HTTPException: unknown},

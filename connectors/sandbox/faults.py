@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.sandbox import admin
 from connectors.sandbox.errors import VendorError
-from connectors.sandbox.types import Seeder
+from connectors.sandbox.types import Bulk, Seeder
 from connectors.sandbox.webhooks import Webhooks
 
 
@@ -44,12 +44,19 @@ Fault = Callable[[int, str], VendorError]  # (status, what failed) -> the vendor
 
 class SandboxMiddleware:
     def __init__(
-        self, app: ASGIApp, *, seeder: Seeder, fault: Fault, webhooks: Webhooks | None = None
+        self,
+        app: ASGIApp,
+        *,
+        seeder: Seeder,
+        fault: Fault,
+        webhooks: Webhooks | None = None,
+        bulk: Bulk | None = None,
     ) -> None:
         self.app = app
         self.seeder = seeder
         self.fault = fault
         self.webhooks = webhooks  # what it delivers events through, if it does
+        self.bulk = bulk  # what makes its side of the reconciliation benchmark, if it has one
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.in_flight = 0

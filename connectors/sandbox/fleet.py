@@ -10,8 +10,9 @@ seed and drive them together.
                                the four on loopback, in threads of this process or in a
                                process of their own (``python -m connectors.sandbox.fleet``):
                                a ``Fleet``
-    Fleet                      their URLs and admin clients: seed a world, set faults, read
-                               and reset their request counters
+    Fleet                      their URLs and admin clients: seed a world (or make the
+                               reconciliation benchmark's: ``bulk``), set faults, read and
+                               reset their request counters; the process serving them
 
 Driving goes through each sandbox's ``/_sandbox`` admin routes (``admin``), so a fleet in
 another process is driven exactly like one in this.
@@ -24,7 +25,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,24 @@ def serving(create: CreateApp, config: SandboxConfig) -> Iterator[tuple[str, htt
 class Fleet:
     urls: dict[SystemName, str]
     admin: dict[SystemName, httpx.Client]
+    # The process serving them when it is not this one (``in_process``): for its memory.
+    pid: int | None = field(default=None, kw_only=True)
 
     def seed(self, world: World) -> None:
         for system, admin in self.admin.items():
             seed(admin, world.slice(system))
+
+    def bulk(self, invoices: int, seed: int = 1) -> dict[SystemName, dict[str, int]]:
+        """Billing and the ERP make their sides of ``bulk.BenchWorld(invoices, seed)``:
+        how many of each each holds."""
+        made = {}
+        for system in (SystemName.BILLING, SystemName.ERP):
+            body = {"invoices": invoices, "seed": seed}
+            answer = self.admin[system].post("/_sandbox/bulk", json=body)
+            if answer.status_code != 200:
+                raise RuntimeError(f"bulk seeding {system} failed: {answer.text}")
+            made[system] = answer.json()
+        return made
 
     def faults(self, system: SystemName, **faults: Any) -> None:
         set_faults(self.admin[system], **faults)
@@ -155,12 +170,12 @@ class Fleet:
 
 
 @contextmanager
-def _driving(urls: Mapping[SystemName, str]) -> Iterator[Fleet]:
+def _driving(urls: Mapping[SystemName, str], pid: int | None = None) -> Iterator[Fleet]:
     with ExitStack() as stack:
         clients = {
             s: stack.enter_context(httpx.Client(base_url=u, timeout=30)) for s, u in urls.items()
         }
-        yield Fleet(dict(urls), clients)
+        yield Fleet(dict(urls), clients, pid=pid)
 
 
 @contextmanager
@@ -192,7 +207,7 @@ def in_process(state_dir: Path | None = None) -> Iterator[Fleet]:
                     break
             if len(urls) < len(APPS):
                 raise RuntimeError("the sandbox process did not start")
-            with _driving(urls) as fleet:
+            with _driving(urls, proc.pid) as fleet:
                 yield fleet
         finally:
             proc.terminate()

@@ -51,4 +51,6 @@ def app(api: Api, fault: Fault) -> SandboxMiddleware:
     )
     # Billing and support deliver signed events (their ``webhooks``); ERP and CRM do not.
     webhooks = getattr(api, "webhooks", None)
-    return SandboxMiddleware(routed, seeder=api.seed, fault=fault, webhooks=webhooks)
+    # Billing and the ERP make the reconciliation benchmark's world (``bulk``); the others not.
+    bulk = getattr(api, "bulk", None)
+    return SandboxMiddleware(routed, seeder=api.seed, fault=fault, webhooks=webhooks, bulk=bulk)

@@ -1,5 +1,7 @@
 """A sandbox's own storage: JSON documents in SQLite, with a change sequence for change
-feeds and a table of idempotent responses.
+feeds and a table of idempotent responses; and, beside them, generated documents
+(``Generated``): a benchmark's million invoices, made on demand from their position rather
+than stored.
 
 The standard library's ``sqlite3`` is used synchronously on purpose: every statement is
 sub-millisecond on a local file, and a sandbox is a stand-in, not a production service.
@@ -12,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,23 +39,49 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# The body that stands for a generated document deleted (a stored row, so that it rolls back).
+_GONE = "null"
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A collection's documents made on demand: ``count`` positions, ``make(n)`` the
+    document at position ``n`` (a new one each call; None when there is none there) and
+    ``position(id)`` where a document is (None: not one of these). A million Stripe
+    invoices held as dicts take ~9 GB; made from their position, the bytes of their maker.
+    What they hold is what the seed path stores for the same records: the sandbox makes
+    them with the same builders."""
+
+    count: int
+    position: Callable[[str], int | None]
+    make: Callable[[int], Doc | None]
 
 
 class Store:
     """Documents live in SQLite and, decoded, in memory (in insertion order), so the full
     scans a sandbox does per request cost neither SQL nor JSON decoding. Readers get their
     own copies: mutating a returned document never changes what is stored. ``version``
-    changes with every write, for callers that derive tables from the documents."""
+    changes with every write, ``version_of(collection)`` with every write to that
+    collection, for callers that derive tables or orders from the documents.
+
+    A collection may also hold generated documents (``generate``), listed before the stored
+    ones. Writing one stores it (in its place); deleting one stores that it is gone. Their
+    loading is not a change: the change sequence starts from them, as from a restore."""
 
     def __init__(self, path: str = ":memory:") -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        self._docs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
+        self._docs: dict[str, dict[str, tuple[str, Doc | None]]] = {}
+        self._generated: dict[str, Generated] = {}
+        self._written: dict[str, int] = {}  # collection -> ``version`` at its last write
+        self._reset_at = 0  # ``version`` at the last rollback, which may have undone any
         self.version = 0
 
-    def _collection(self, collection: str) -> dict[str, tuple[str, dict[str, Any]]]:
-        """The collection's id -> (JSON text, decoded), loaded once (lock held)."""
+    def _collection(self, collection: str) -> dict[str, tuple[str, Doc | None]]:
+        """The collection's id -> (JSON text, decoded; None for a generated document
+        deleted), loaded once (lock held)."""
         docs = self._docs.get(collection)
         if docs is None:
             rows = self._db.execute(
@@ -60,6 +89,55 @@ class Store:
             ).fetchall()
             docs = self._docs[collection] = {i: (body, json.loads(body)) for i, body in rows}
         return docs
+
+    def _wrote(self, collection: str) -> None:
+        self.version += 1
+        self._written[collection] = self.version
+
+    def version_of(self, collection: str) -> int:
+        """Changes whenever a document of ``collection`` may have."""
+        return max(self._written.get(collection, 0), self._reset_at)
+
+    def generate(self, collection: str, generated: Generated) -> None:
+        """Hold ``generated``'s documents in ``collection`` (instead of any generated
+        before); documents stored under the same ids stand in for them."""
+        with self._lock:
+            self._generated[collection] = generated
+            self._wrote(collection)
+
+    def _made(self, collection: str, id: str) -> Doc | None:
+        generated = self._generated.get(collection)
+        if generated is None:
+            return None
+        at = generated.position(id)
+        return None if at is None else generated.make(at)
+
+    def _entries(self, collection: str) -> Iterator[tuple[str | None, Doc]]:
+        """(JSON text, or None for a document made afresh; the document) in insertion
+        order: the generated ones, each stored one that stands in for one of them in its
+        place, then the other stored ones."""
+        with self._lock:
+            stored = dict(self._collection(collection))
+            generated = self._generated.get(collection)
+        if generated is not None:
+            for n in range(generated.count):
+                made = generated.make(n)
+                if made is None:
+                    continue
+                kept = stored.pop(made["id"], None)
+                if kept is None:
+                    yield None, made
+                elif kept[1] is not None:
+                    yield kept[0], kept[1]
+        for text, doc in stored.values():
+            if doc is not None:
+                yield text, doc
+
+    def each(self, collection: str) -> Iterator[Doc]:
+        """Every document in insertion order as the store holds it, not copied: for
+        reading alone (``all`` hands out copies)."""
+        for _, doc in self._entries(collection):
+            yield doc
 
     def _run(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -70,9 +148,13 @@ class Store:
         text = json.dumps(body)
         with self._lock:
             docs = self._collection(collection)
-            existed = id in docs
+            row = docs.get(id)
+            if row is None:
+                existed = self._made(collection, id) is not None
+            else:
+                existed = row[1] is not None
             # INSERT OR REPLACE would move a replaced row to the end; keep its place.
-            if existed:
+            if row is not None:
                 self._db.execute(
                     "UPDATE docs SET body=? WHERE collection=? AND id=?", (text, collection, id)
                 )
@@ -82,7 +164,7 @@ class Store:
                     (collection, id, text),
                 )
             docs[id] = (text, json.loads(text))
-            self.version += 1
+            self._wrote(collection)
             self._db.execute(
                 "INSERT INTO changes (collection, id, type, at) VALUES (?, ?, ?, ?)",
                 (collection, id, "updated" if existed else "created", _now()),
@@ -92,30 +174,54 @@ class Store:
     def get(self, collection: str, id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._collection(collection).get(id)
-        return None if found is None else json.loads(found[0])
+        if found is None:
+            return self._made(collection, id)
+        return None if found[1] is None else json.loads(found[0])
 
     def get_many(self, collection: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         with self._lock:
             docs = self._collection(collection)
-            found = {id_: docs[id_][0] for id_ in dict.fromkeys(ids) if id_ in docs}
-        return {id_: json.loads(text) for id_, text in found.items()}
+            found = {id_: docs.get(id_) for id_ in dict.fromkeys(ids)}
+        out = {}
+        for id_, row in found.items():
+            if row is None:
+                made = self._made(collection, id_)
+                if made is not None:
+                    out[id_] = made
+            elif row[1] is not None:
+                out[id_] = json.loads(row[0])
+        return out
 
     def all(
         self, collection: str, where: Callable[[dict[str, Any]], bool] | None = None
     ) -> list[dict[str, Any]]:
         """Every document in insertion order, optionally filtered. ``where`` sees the
         stored document and must not change it; only the matches are copied."""
-        with self._lock:
-            docs = list(self._collection(collection).values())
-        return [json.loads(text) for text, doc in docs if where is None or where(doc)]
+        return [
+            doc if text is None else json.loads(text)
+            for text, doc in self._entries(collection)
+            if where is None or where(doc)
+        ]
 
     def delete(self, collection: str, id: str) -> bool:
         with self._lock:
-            self._collection(collection).pop(id, None)
-            self.version += 1
-            gone = self._db.execute(
-                "DELETE FROM docs WHERE collection=? AND id=?", (collection, id)
-            ).rowcount
+            docs = self._collection(collection)
+            row = docs.get(id)
+            self._wrote(collection)
+            if self._made(collection, id) is None:
+                docs.pop(id, None)
+                gone = self._db.execute(
+                    "DELETE FROM docs WHERE collection=? AND id=?", (collection, id)
+                ).rowcount
+            elif row is None or row[1] is not None:  # a generated one: stored as gone
+                docs[id] = (_GONE, None)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO docs (collection, id, body) VALUES (?, ?, ?)",
+                    (collection, id, _GONE),
+                )
+                gone = 1
+            else:
+                gone = 0
             if gone:
                 self._db.execute(
                     "INSERT INTO changes (collection, id, type, at) VALUES (?, ?, 'deleted', ?)",
@@ -163,6 +269,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 self._docs.clear()  # reloaded from the rolled-back tables when next read
                 self.version += 1
+                self._reset_at = self.version
             raise
         self._run("COMMIT")
 

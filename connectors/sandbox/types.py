@@ -11,3 +11,5 @@ from connectors.models import Record
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Seeder = Callable[[list[Record]], None]  # stores a slice of canonical records in wire shape
+# Makes a sandbox's side of ``bulk.BenchWorld(invoices, seed)``: how many of each it holds.
+Bulk = Callable[[int, int], dict[str, int]]

@@ -489,7 +489,8 @@ class Reconciler:
                     kept = [f for f in found if scope.covers_entity(f.entity)]
                     await self._store(run, kept, directory, progress)
                     found = []
-                await self._moved(run, progress, Phase.COMPARING)
+                if progress.stats["compared"] % TARGET_PAGE == 0:
+                    await self._moved(run, progress, Phase.COMPARING)
             if orphans:
                 found += await self._orphans(scope, ledger, orphans, directory)
                 orphans = []
@@ -735,19 +736,23 @@ class Reconciler:
     async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[_Item]]]:
         """The run's staged records of ``ledger``, a key's together, in key order. Read a
         page of keys at a time, each in a short session: no transaction stays open while
-        the caller asks the systems about what it read."""
+        the caller asks the systems about what it read. Ordered by the index's own columns
+        (run, ledger, key) only, so that every page is an index range whatever the
+        planner's statistics say; a key's few records are ordered here."""
+        columns = (ItemRow.side, ItemRow.key, ItemRow.record_id, ItemRow.customer_ref,
+                   ItemRow.amount_minor, ItemRow.tax_minor, ItemRow.currency, ItemRow.day,
+                   ItemRow.entity, ItemRow.id)  # fmt: skip
+        mine = (ItemRow.run_id == run_id, ItemRow.ledger == ledger.value)
         after = ""
         while True:
             query = (
-                select(ItemRow)
-                .where(
-                    ItemRow.run_id == run_id, ItemRow.ledger == ledger.value, ItemRow.key > after
-                )
-                .order_by(ItemRow.key, ItemRow.side, ItemRow.id)
+                select(*columns)
+                .where(*mine, ItemRow.key > after)
+                .order_by(ItemRow.key)
                 .limit(TARGET_PAGE)
             )
             async with self.sessions() as session:
-                rows = list((await session.scalars(query)).all())
+                rows = list(await session.execute(query))
             if not rows:
                 return
             full = len(rows) == TARGET_PAGE
@@ -757,20 +762,16 @@ class Reconciler:
             elif full:  # one key fills a page (a ledger gone wrong): read all of it
                 async with self.sessions() as session:
                     rows = list(
-                        (
-                            await session.scalars(
-                                select(ItemRow)
-                                .where(ItemRow.run_id == run_id, ItemRow.ledger == ledger.value,
-                                       ItemRow.key == last_key)
-                                .order_by(ItemRow.side, ItemRow.id)
-                            )
-                        ).all()
-                    )  # fmt: skip
-            items: dict[str, list[_Item]] = {}
+                        await session.execute(
+                            select(*columns).where(*mine, ItemRow.key == last_key)
+                        )
+                    )
+            items: dict[str, list[Any]] = {}
             for row in rows:
-                items.setdefault(row.key, []).append(_item(row))
+                items.setdefault(row.key, []).append(row)
             for key, group in items.items():
-                yield key, group
+                group.sort(key=lambda r: (r.side, r.id))
+                yield key, [_item(r) for r in group]
             after = rows[-1].key
             if not full:
                 return
@@ -1098,7 +1099,8 @@ class Reconciler:
 # -- records as entries ----------------------------------------------------------------------
 
 
-def _item(row: ItemRow) -> _Item:
+def _item(row: Any) -> _Item:
+    """A staged record (a row of ``_merged``'s columns) as compared."""
     entry = Entry(
         row.record_id,
         Money(row.amount_minor, row.currency),

@@ -300,17 +300,12 @@ def from_records(records: Iterable[Record], lookup: Lookup) -> list[Doc]:
         docs += [prices[offer.id], plan(prices[offer.id])]
     for r in records:
         if isinstance(r, CustomerRecord):
-            metadata = dict(r.metadata)
-            for key, value in (("opsgraph_id", r.ref), ("opsgraph_legal_entity", r.legal_entity)):
-                if value:
-                    metadata[key] = value
-            docs.append(customer(r.id, origin, name=r.name, email=r.email, currency=r.currency,
-                                 metadata=metadata))  # fmt: skip
+            docs.append(seeded_customer(r, origin))
         elif isinstance(r, Subscription):
             price_doc = prices.get(r.plan_id) or lookup("price", r.plan_id)
             docs.append(subscription(r, price_doc or {"id": r.plan_id, "object": "price"}))
         elif isinstance(r, Invoice):
-            docs.append(_seeded_invoice(r))
+            docs.append(seeded_invoice(r))
         elif isinstance(r, Payment):
             docs.append(payment_intent(
                 r.id, customer_id=r.customer_id or None, amount=r.amount.amount_minor,
@@ -319,7 +314,17 @@ def from_records(records: Iterable[Record], lookup: Lookup) -> list[Doc]:
     return docs
 
 
-def _seeded_invoice(r: Invoice) -> Doc:
+def seeded_customer(r: CustomerRecord, created: int) -> Doc:
+    """A seeded customer; opsgraph's facts about it in reserved metadata keys."""
+    metadata = dict(r.metadata)
+    for key, value in (("opsgraph_id", r.ref), ("opsgraph_legal_entity", r.legal_entity)):
+        if value:
+            metadata[key] = value
+    return customer(r.id, created, name=r.name, email=r.email, currency=r.currency,
+                    metadata=metadata)  # fmt: skip
+
+
+def seeded_invoice(r: Invoice) -> Doc:
     created = ts(r.issued_at) or 0
     start, end = ts(r.period_start), ts(r.period_end)
     line = invoice_line(r.id, r.id, r.subtotal.amount_minor, r.subtotal.currency,

@@ -11,7 +11,8 @@ as Stripe does, ``created`` on every list (a Unix time, or a hash of ``gt`` / ``
 
 Lists are newest first (``created``, then id, descending). ``starting_after=<id>`` gives the
 page after ``id``; ``ending_before=<id>`` the page just before it, still newest first, with
-``has_more`` meaning more remain in that direction, as on Stripe.
+``has_more`` meaning more remain in that direction, as on Stripe. ``Pages`` keeps each list's
+order until its documents change, so that a page costs what it holds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from connectors.sandbox.billing.documents import Doc
 from connectors.sandbox.billing.errors import StripeError, no_such, unknown_parameter
+from connectors.sandbox.store import Store
 
 
 @dataclass(frozen=True)
@@ -304,24 +306,66 @@ LISTS: dict[str, Listing] = {
 BALANCE_TRANSACTIONS = _listing("customer_balance_transaction", invoice=_equal("invoice"))
 
 
-def page(object_name: str, docs: list[Doc], params: dict[str, Any], url: str) -> Doc:
-    """One page of ``docs`` (already filtered) as a Stripe list object."""
-    size = limit(params)
-    docs = sorted(docs, key=lambda d: (created(d), d["id"]), reverse=True)
-    after, before = params.get("starting_after"), params.get("ending_before")
-    if after and before:
-        raise StripeError(
-            400, "You may only specify one of these parameters: ending_before, starting_after."
-        )
-    ids = [d["id"] for d in docs]
-    if after or before:
-        cursor, name = (after, "starting_after") if after else (before, "ending_before")
-        if cursor not in ids:
-            raise no_such(object_name, str(cursor), param=name, status=400)
-        at = ids.index(cursor)
-        start = at + 1 if after else max(0, at - size)
-        stop = min(len(docs), start + size) if after else at
-        has_more = stop < len(docs) if after else start > 0
-    else:
-        start, stop, has_more = 0, min(size, len(docs)), size < len(docs)
-    return {"object": "list", "data": docs[start:stop], "has_more": has_more, "url": url}
+_REMEMBERED = 16  # the lists whose order a sandbox keeps, the last asked for
+
+
+@dataclass(frozen=True)
+class _Order:
+    version: int  # the collection's (``Store.version_of``) when the order was taken
+    ids: list[str]  # newest first
+    at: dict[str, int]  # id -> its place in ``ids``
+
+
+class Pages:
+    """The pages of the lists. Each list (a collection, a scope and the filter values:
+    its signature) is kept in order, newest first, with each id's place, until a document
+    of the collection is written: a page then costs the page, not a scan and a sort of the
+    collection and a search for the cursor, and a list of a million invoices is scanned
+    once, not once a page."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._orders: dict[tuple[str, str], _Order] = {}
+
+    def page(
+        self, object_name: str, where: Where, params: dict[str, Any], url: str, scope: str = ""
+    ) -> Doc:
+        """One page of the ``object_name`` documents ``where`` keeps (the filters of
+        ``params``, within ``scope``) as a Stripe list object."""
+        size = limit(params)
+        after, before = params.get("starting_after"), params.get("ending_before")
+        if after and before:
+            raise StripeError(
+                400, "You may only specify one of these parameters: ending_before, starting_after."
+            )
+        filters = {k: v for k, v in params.items() if k not in PAGING}
+        order = self._order(object_name, where, json.dumps([scope, filters], sort_keys=True))
+        total = len(order.ids)
+        if after or before:
+            cursor, name = (after, "starting_after") if after else (before, "ending_before")
+            at = order.at.get(cursor) if isinstance(cursor, str) else None
+            if at is None:
+                raise no_such(object_name, str(cursor), param=name, status=400)
+            start = at + 1 if after else max(0, at - size)
+            stop = min(total, start + size) if after else at
+            has_more = stop < total if after else start > 0
+        else:
+            start, stop, has_more = 0, min(size, total), size < total
+        chosen = order.ids[start:stop]
+        found = self.store.get_many(object_name, chosen)
+        data = [found[id_] for id_ in chosen if id_ in found]
+        return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+    def _order(self, object_name: str, where: Where, signature: str) -> _Order:
+        key = (object_name, signature)
+        version = self.store.version_of(object_name)
+        order = self._orders.pop(key, None)
+        if order is None or order.version != version:
+            kept = [(created(d), d["id"]) for d in self.store.each(object_name) if where(d)]
+            kept.sort(reverse=True)
+            ids = [id_ for _, id_ in kept]
+            order = _Order(version, ids, {id_: n for n, id_ in enumerate(ids)})
+            if len(self._orders) >= _REMEMBERED:
+                del self._orders[next(iter(self._orders))]  # the least lately asked for
+        self._orders[key] = order
+        return order

@@ -106,6 +106,9 @@ class NetSuiteApi:
     def seed(self, records: list[Record]) -> None:
         self.ledger.seed(records)
 
+    def bulk(self, invoices: int, seed: int) -> dict[str, int]:
+        return self.ledger.bulk(invoices, seed)
+
     # -- SuiteQL ----------------------------------------------------------------------------
 
     async def suiteql(self, request: Request) -> Response:

@@ -15,11 +15,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.models import CustomerRecord, Posting, PostingType, Record
+from connectors.models import CustomerRecord, Posting, PostingType, Record, SystemName
 from connectors.money import CURRENCY_EXPONENTS, exponent
+from connectors.sandbox.bulk import BenchWorld
 from connectors.sandbox.erp.errors import NetSuiteError, bad_field
 from connectors.sandbox.erp.query import Row, Table, render_number
-from connectors.sandbox.store import Store
+from connectors.sandbox.seed import ENTITIES
+from connectors.sandbox.store import Generated, Store
 
 TRANSACTIONS = ("invoice", "creditMemo", "journalEntry")
 COLLECTIONS = {
@@ -228,39 +230,41 @@ class Ledger:
         postings = [r for r in records if isinstance(r, Posting)]
         if len(customers) + len(postings) != len(records):
             raise ValueError("the ERP sandbox holds only CustomerRecord and Posting records")
+        modified = now()
         for c in customers:
-            doc: dict[str, Any] = {
-                "id": c.id,
-                "entityId": c.name,
-                "companyName": c.name,
-                "externalId": c.ref,
-                "email": c.email,
-                "currency": _currency_ref(c.currency) if c.currency else None,
-                "subsidiary": self._subsidiary_ref(c.legal_entity) if c.legal_entity else None,
-                METADATA_FIELD: json.dumps(dict(c.metadata)) if c.metadata else None,
-                "lastModifiedDate": now(),
-            }
-            self.store.put("customer", c.id, {k: v for k, v in doc.items() if v is not None})
+            subsidiary = self._subsidiary_ref(c.legal_entity) if c.legal_entity else None
+            self.store.put("customer", c.id, customer_doc(c, subsidiary, modified))
         for p in postings:
             if p.amount.currency != p.tax.currency:
                 raise ValueError(f"posting {p.id} mixes {p.amount.currency} and {p.tax.currency}")
-            customer = self.store.get("customer", p.customer_id) or {}
-            doc = {
-                "id": p.id,
-                "externalId": p.external_id,
-                "entity": {"id": p.customer_id, "refName": customer.get("companyName")},
-                "tranDate": p.tran_date.isoformat(),
-                "subsidiary": self._subsidiary_ref(p.subsidiary),
-                "currency": _currency_ref(p.amount.currency),
-                "subtotal": p.amount.amount_str(),
-                "taxTotal": p.tax.amount_str(),
-                "total": (p.amount + p.tax).amount_str(),
-                "status": {"id": p.status, "refName": STATUS_NAMES.get(p.status, p.status)},
-                "memo": p.memo,
-                "lastModifiedDate": now(),
-            }
-            doc = {k: v for k, v in doc.items() if v is not None}
+            name = (self.store.get("customer", p.customer_id) or {}).get("companyName")
+            doc = posting_doc(p, name, self._subsidiary_ref(p.subsidiary), modified)
             self.store.put(COLLECTIONS[p.type], p.id, doc)
+
+    def bulk(self, invoices: int, seed: int) -> dict[str, int]:
+        """The ERP's side of ``BenchWorld(invoices, seed)``, its customers and the
+        postings of its invoices, made on demand by the seed path's builders
+        (``Store.generate``)."""
+        world = BenchWorld(invoices, seed)
+        modified = now()
+        entities = {entity: self._subsidiary_ref(entity) for entity, _ in ENTITIES.values()}
+
+        def customer(c: int) -> dict[str, Any]:
+            record = world.customer_record(SystemName.ERP, c)
+            return customer_doc(record, dict(entities[record.legal_entity or ""]), modified)
+
+        def posting(p: int) -> dict[str, Any] | None:
+            record = world.posting(p)
+            if record is None:
+                return None
+            c = world.erp_customer_position(record.customer_id)
+            name = None if c is None else world.customer(c).name
+            return posting_doc(record, name, dict(entities[record.subsidiary]), modified)
+
+        customers = Generated(world.customers, world.erp_customer_position, customer)
+        self.store.generate("customer", customers)
+        self.store.generate("invoice", Generated(world.postings, world.posting_position, posting))
+        return {"customers": world.customers, "postings": world.posted}
 
     def _subsidiary_ref(self, name: str) -> dict[str, str]:
         known = self.store.all("subsidiary", lambda d: d["name"] == name)
@@ -273,6 +277,45 @@ class Ledger:
 
 def _currency_ref(code: str) -> dict[str, str]:
     return {"id": CURRENCY_IDS[code], "refName": code}
+
+
+def customer_doc(
+    c: CustomerRecord, subsidiary: dict[str, str] | None, modified: str
+) -> dict[str, Any]:
+    """A seeded customer's document."""
+    doc: dict[str, Any] = {
+        "id": c.id,
+        "entityId": c.name,
+        "companyName": c.name,
+        "externalId": c.ref,
+        "email": c.email,
+        "currency": _currency_ref(c.currency) if c.currency else None,
+        "subsidiary": subsidiary,
+        METADATA_FIELD: json.dumps(dict(c.metadata)) if c.metadata else None,
+        "lastModifiedDate": modified,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def posting_doc(
+    p: Posting, customer_name: str | None, subsidiary: dict[str, str], modified: str
+) -> dict[str, Any]:
+    """A seeded posting's document (an invoice, credit memo or journal entry)."""
+    doc = {
+        "id": p.id,
+        "externalId": p.external_id,
+        "entity": {"id": p.customer_id, "refName": customer_name},
+        "tranDate": p.tran_date.isoformat(),
+        "subsidiary": subsidiary,
+        "currency": _currency_ref(p.amount.currency),
+        "subtotal": p.amount.amount_str(),
+        "taxTotal": p.tax.amount_str(),
+        "total": (p.amount + p.tax).amount_str(),
+        "status": {"id": p.status, "refName": STATUS_NAMES.get(p.status, p.status)},
+        "memo": p.memo,
+        "lastModifiedDate": modified,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
 
 
 def patched(kind: str, doc: dict[str, Any], body: Any) -> dict[str, Any]:

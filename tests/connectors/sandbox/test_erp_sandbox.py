@@ -368,6 +368,20 @@ def test_a_keyset_page_reads_only_its_rows_and_a_binary_search() -> None:
     assert len(set(_Touched.reads)) <= probes + 10 < len(rows) / 100
 
 
+def test_a_lookup_by_values_reads_an_index_of_the_column_not_every_row() -> None:
+    rows: list[Row] = [
+        _Touched(id=str(n), externalid=f"in_{n % 1500}", recordtype="invoice")
+        for n in range(1000, 4000)
+    ]
+    table = Table(rows)
+    q = "SELECT id FROM transaction WHERE externalid IN ({}) AND recordtype = 'invoice' ORDER BY id"
+    execute(parse(q.format("'in_1'")), table)  # the first lookup of the column indexes it
+    _Touched.reads.clear()
+    found, total = execute(parse(q.format("'in_7', 'in_1200', 'in_9999'")), table)
+    assert ([r["id"] for r in found], total) == (["1200", "1507", "2700", "3007"], 4)
+    assert len(set(_Touched.reads)) == 4  # the rows holding those values, and no other
+
+
 def test_suiteql_needs_prefer_transient_and_a_page_of_at_most_1000(sandbox_url: Any) -> None:
     _, admin = sandbox_url
     q = {"q": "SELECT id FROM customer"}
