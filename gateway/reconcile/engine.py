@@ -27,22 +27,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors import paging
-from connectors.erp.connector import ErpConnector
 from connectors.errors import GatewayError
 from connectors.models import (
     Account,
-    CreditStatus,
     ExceptionKind,
     ExceptionStatus,
     Invoice,
-    InvoiceStatus,
     ObjectKind,
     Posting,
     PostingState,
@@ -50,15 +46,40 @@ from connectors.models import (
     Record,
     SystemName,
 )
-from connectors.money import Money
-from connectors.resilience import Resilient
 from gateway.data.detached import stop
 from gateway.data.registry import SHADOWS, Registry
-from gateway.errors import BadUserInput, NotFound
+from gateway.errors import BadUserInput
 from gateway.events.broadcast import Broadcast
 from gateway.events.canonical import changes_of, restored
+from gateway.reconcile.records import (
+    CREDITED,
+    TARGET_PAGE,
+    Item,
+    Ledger,
+    as_credit,
+    credit_entry,
+    invoice_entry,
+    item_of,
+    key_of,
+    ledger_pages,
+    matching,
+    posting_entry,
+    postings_for,
+    staged_row,
+)
+from gateway.reconcile.runs import (
+    RECONCILIATION_EXCEPTIONS,
+    RECONCILIATION_RUNS,
+    Phase,
+    ReconciliationRunning,
+    RunKind,
+    RunNotFound,
+    RunStatus,
+    RunView,
+    run_view,
+)
 from gateway.reconcile.scope import Period, Scope
-from gateway.rules.matching import Entry, Finding, discrepancies
+from gateway.rules.matching import Finding, discrepancies
 from gateway.rules.severity import AccountStanding, SeverityPolicy
 from gateway.storage.tables import CreditRequestRow, Customer, ExternalId, InboundEvent
 from gateway.storage.tables import ReconciliationException as ExceptionRow
@@ -67,10 +88,7 @@ from gateway.storage.tables import ReconciliationRun as RunRow
 
 log = logging.getLogger("opsgraph.reconcile")
 
-RECONCILIATION_RUNS = "reconciliation_runs"
-RECONCILIATION_EXCEPTIONS = "reconciliation_exceptions"
 PAGE = 100  # billing's largest list page
-TARGET_PAGE = 1000  # SuiteQL's
 BATCH = 500  # keys compared, ranked and stored together
 PROGRESS_EVERY_S = 1.0
 STALE_S = 120.0  # a running run whose heartbeat is older was interrupted
@@ -81,133 +99,6 @@ WATERMARK_LAG_S = 5.0
 # billing invoice is theirs.
 OWN_POSTINGS = ("usage:",)
 _LOCK = 0x0C0_2EC0  # the advisory lock that serialises starting runs on PostgreSQL
-# Invoices that were never finalised (or were voided) are not expected in the ledger.
-_UNPOSTED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
-# Credits that must have a memo: approved by finance, or posted already.
-_CREDITED = frozenset({CreditStatus.APPROVED.value, CreditStatus.POSTED.value})
-
-
-class RunKind(StrEnum):
-    FULL = "full"
-    INCREMENTAL = "incremental"
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class Phase(StrEnum):
-    READING = "reading"  # both sides, into the keyed table
-    COMPARING = "comparing"  # merging by key; ranking and storing what differs
-    RESOLVING = "resolving"  # marking what was not found again
-    DONE = "done"
-
-
-class Ledger(StrEnum):
-    INVOICE = "invoice"  # billing invoices and the ERP invoices posting them
-    CREDIT = "credit"  # approved service credits and the ERP credit memos settling them
-
-
-class ReconciliationRunning(GatewayError):
-    """Not a decided refusal (the idempotency key is released): the same key may start the
-    run once the other has ended."""
-
-    code = "RECONCILIATION_RUNNING"
-
-    def __init__(self, run_id: str | None) -> None:
-        which = f"reconciliation run {run_id}" if run_id else "a reconciliation run"
-        super().__init__(
-            f"{which} is under way over an overlapping scope; follow it, or start this one "
-            "when it ends"
-        )
-        self.run_id = run_id
-
-    def hidden(self) -> ReconciliationRunning:
-        """The same refusal without the other run's id (for one who may not see it)."""
-        return ReconciliationRunning(None)
-
-
-class RunNotFound(NotFound):
-    code = "RECONCILIATION_RUN_NOT_FOUND"
-
-
-@dataclass(frozen=True)
-class RunView:
-    id: str
-    kind: RunKind
-    scope: Scope
-    status: RunStatus
-    phase: Phase
-    requested_by: str
-    stats: Mapping[str, Any]
-    error: str | None
-    started_at: datetime
-    heartbeat_at: datetime
-    finished_at: datetime | None
-
-    def json(self) -> dict[str, Any]:
-        """What a broadcast of the run carries; ``of_json`` reads it back."""
-        return {
-            "id": self.id,
-            "kind": self.kind.value,
-            "scope": [str(self.scope.first), str(self.scope.last), list(self.scope.entities),
-                      self.scope.source.value, self.scope.target.value],
-            "status": self.status.value,
-            "phase": self.phase.value,
-            "requestedBy": self.requested_by,
-            "stats": dict(self.stats),
-            "error": self.error,
-            "times": [self.started_at.isoformat(), self.heartbeat_at.isoformat(),
-                      None if self.finished_at is None else self.finished_at.isoformat()],
-        }  # fmt: skip
-
-    @classmethod
-    def of_json(cls, data: Mapping[str, Any]) -> RunView:
-        first, last, entities, source, target = data["scope"]
-        started, heartbeat, finished = data["times"]
-        return cls(
-            id=data["id"],
-            kind=RunKind(data["kind"]),
-            scope=Scope(
-                Period.parse(first),
-                Period.parse(last),
-                tuple(entities),
-                SystemName(source),
-                SystemName(target),
-            ),
-            status=RunStatus(data["status"]),
-            phase=Phase(data["phase"]),
-            requested_by=data["requestedBy"],
-            stats=data["stats"],
-            error=data["error"],
-            started_at=datetime.fromisoformat(started),
-            heartbeat_at=datetime.fromisoformat(heartbeat),
-            finished_at=None if finished is None else datetime.fromisoformat(finished),
-        )
-
-
-def run_view(row: RunRow) -> RunView:
-    return RunView(
-        id=row.id,
-        kind=RunKind(row.kind),
-        scope=Scope(
-            Period.parse(row.period_from),
-            Period.parse(row.period_to),
-            tuple(row.entities),
-            SystemName(row.source),
-            SystemName(row.target),
-        ),
-        status=RunStatus(row.status),
-        phase=Phase(row.phase),
-        requested_by=row.requested_by,
-        stats=dict(row.stats),
-        error=row.error,
-        started_at=row.started_at,
-        heartbeat_at=row.heartbeat_at,
-        finished_at=row.finished_at,
-    )
 
 
 def exception_id(source: str, target: str, kind: ExceptionKind, key: str) -> str:
@@ -236,16 +127,6 @@ class _Directory:
         if system is SystemName.OPSGRAPH:
             return self.by_id.get(ref)
         return self.by_ref.get((system, ref))
-
-
-@dataclass(frozen=True)
-class _Item:
-    side: str  # source, target
-    key: str
-    record_id: str
-    customer_ref: str
-    entry: Entry
-    entity: str | None = None  # a posting's subsidiary, known without the crosswalk
 
 
 @dataclass
@@ -454,8 +335,8 @@ class Reconciler:
             touched = await self._read_touched(run, directory, progress)
         await self._moved(run, progress, Phase.COMPARING, force=True)
         found: list[_Found] = []
-        orphans: list[tuple[str, list[_Item]]] = []
-        unposted: list[_Item] = []
+        orphans: list[tuple[str, list[Item]]] = []
+        unposted: list[Item] = []
         for ledger in Ledger:
             async for key, items in self._merged(run.id, ledger):
                 if key.startswith(OWN_POSTINGS):
@@ -468,7 +349,7 @@ class Reconciler:
                     # Posted more than once in the source as well (an ERP against its
                     # shadow): the target is to hold as many, no more (duplicates) and no
                     # fewer (missing); the first of each is compared.
-                    targets = _matching(sources, targets)
+                    targets = matching(sources, targets)
                 if source is None:
                     if not any(scope.covers(t.entry.day) for t in targets):
                         continue  # a neighbouring period's posting, that period's business
@@ -541,14 +422,16 @@ class Reconciler:
             rows = []
             for record in page.items:
                 assert isinstance(record, Invoice)
-                entry = _invoice_entry(record)
+                entry = invoice_entry(record)
                 customer = directory.customer(scope.source, record.customer_id)
                 if entry is None or not scope.covers(entry.day):
                     continue
                 if customer is None or not scope.covers_entity(customer.entity):
                     continue
                 rows.append(
-                    _row(run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry)
+                    staged_row(
+                        run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry
+                    )
                 )
             await self._stage(rows)
             progress.stats["source"] += len(rows)
@@ -567,7 +450,7 @@ class Reconciler:
             select(CreditRequestRow, Customer.legal_entity)
             .join(Customer, Customer.id == CreditRequestRow.customer_id)
             .where(
-                CreditRequestRow.status.in_(sorted(_CREDITED)),
+                CreditRequestRow.status.in_(sorted(CREDITED)),
                 CreditRequestRow.decided_at >= since,
                 CreditRequestRow.decided_at < until,
             )
@@ -578,13 +461,13 @@ class Reconciler:
         async with self.sessions() as session:
             credits = (await session.execute(query)).all()
         rows = [
-            _row(
+            staged_row(
                 run.id,
                 Ledger.CREDIT,
                 "source",
                 credit.id,
                 credit.customer_id,
-                _credit_entry(credit),
+                credit_entry(credit),
             )
             for credit, _ in credits
         ]
@@ -613,15 +496,15 @@ class Reconciler:
                 }
                 if entity is not None:
                     filters["subsidiary"] = entity
-                async for page in _ledger(erp, filters):
+                async for page in ledger_pages(erp, filters):
                     rows = [
-                        _row(
+                        staged_row(
                             run.id,
                             ledger,
                             side,
-                            _key(p),
+                            key_of(p),
                             p.customer_id,
-                            _posting_entry(p),
+                            posting_entry(p),
                             p.subsidiary,
                         )
                         for p in page
@@ -694,29 +577,31 @@ class Reconciler:
         for batch in paging.batches(sorted(postings), PAGE):
             for record in await erp.fetch_many(ObjectKind.POSTING, batch):
                 if isinstance(record, Posting) and record.type is PostingType.INVOICE:
-                    invoices.add(_key(record))
+                    invoices.add(key_of(record))
         keys = sorted(k for k in invoices if not k.startswith((*OWN_POSTINGS, "posting:")))
         billing = self.registry.get(scope.source)
         for batch in paging.batches(keys, PAGE):
             bills = await billing.fetch_many(ObjectKind.INVOICE, batch)
             rows = []
             for record in bills:
-                if not isinstance(record, Invoice) or (entry := _invoice_entry(record)) is None:
+                if not isinstance(record, Invoice) or (entry := invoice_entry(record)) is None:
                     continue
                 customer = directory.customer(scope.source, record.customer_id)
                 if scope.covers(entry.day) and customer and scope.covers_entity(customer.entity):
                     rows.append(
-                        _row(run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry)
+                        staged_row(
+                            run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry
+                        )
                     )
             posted = await erp.run(lambda batch=batch: postings_for(erp, batch))  # type: ignore[misc]
             rows += [
-                _row(
+                staged_row(
                     run.id,
                     Ledger.INVOICE,
                     "target",
-                    _key(p),
+                    key_of(p),
                     p.customer_id,
-                    _posting_entry(p),
+                    posting_entry(p),
                     p.subsidiary,
                 )
                 for p in posted
@@ -733,7 +618,7 @@ class Reconciler:
             async with self.sessions.begin() as session:
                 await session.execute(insert(ItemRow), list(rows))
 
-    async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[_Item]]]:
+    async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[Item]]]:
         """The run's staged records of ``ledger``, a key's together, in key order. Read a
         page of keys at a time, each in a short session: no transaction stays open while
         the caller asks the systems about what it read. Ordered by the index's own columns
@@ -771,7 +656,7 @@ class Reconciler:
                 items.setdefault(row.key, []).append(row)
             for key, group in items.items():
                 group.sort(key=lambda r: (r.side, r.id))
-                yield key, [_item(r) for r in group]
+                yield key, [item_of(r) for r in group]
             after = rows[-1].key
             if not full:
                 return
@@ -783,8 +668,8 @@ class Reconciler:
         scope: Scope,
         ledger: Ledger,
         key: str,
-        source: _Item,
-        targets: Sequence[_Item],
+        source: Item,
+        targets: Sequence[Item],
         directory: _Directory,
     ) -> list[_Found]:
         from_billing = scope.source is SystemName.BILLING
@@ -797,7 +682,7 @@ class Reconciler:
         entity = (customer.entity if customer else None) or source.entity or "unknown"
         findings = discrepancies(source.entry, [t.entry for t in targets])
         if ledger is Ledger.CREDIT:
-            findings = _as_credit(
+            findings = as_credit(
                 [f for f in findings if f.kind is not ExceptionKind.PERIOD_MISMATCH], key
             )
         invoice_id = key if ledger is Ledger.INVOICE else None
@@ -808,7 +693,7 @@ class Reconciler:
         self,
         scope: Scope,
         ledger: Ledger,
-        orphans: Sequence[tuple[str, list[_Item]]],
+        orphans: Sequence[tuple[str, list[Item]]],
         directory: _Directory,
     ) -> list[_Found]:
         """Target records whose key the source read does not hold: the source is asked for
@@ -828,7 +713,7 @@ class Reconciler:
             entity = (customer.entity if customer else None) or first.entity or "unknown"
             findings = discrepancies(None, [t.entry for t in targets])
             if ledger is Ledger.CREDIT:
-                findings = _as_credit(findings, key)
+                findings = as_credit(findings, key)
             period = Period.of(min(t.entry.day for t in targets if scope.covers(t.entry.day)))
             found += [_Found(ledger, key, f, customer, entity, period, None) for f in findings]
         return found
@@ -837,7 +722,7 @@ class Reconciler:
         self,
         scope: Scope,
         ledger: Ledger,
-        sources: Sequence[_Item],
+        sources: Sequence[Item],
         directory: _Directory,
     ) -> list[_Found]:
         """Source records the target's window did not post: the target is asked for their
@@ -847,11 +732,11 @@ class Reconciler:
         wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
         keys = [s.key for s in sources]
         posted = await target.run(lambda: postings_for(target, keys))
-        by_key: dict[str, list[_Item]] = {}
+        by_key: dict[str, list[Item]] = {}
         for p in posted:
             if p.type is wanted and p.status is not PostingState.VOIDED:
-                item = _Item(
-                    "target", _key(p), p.id, p.customer_id, _posting_entry(p), p.subsidiary
+                item = Item(
+                    "target", key_of(p), p.id, p.customer_id, posting_entry(p), p.subsidiary
                 )
                 by_key.setdefault(item.key, []).append(item)
         found: list[_Found] = []
@@ -862,35 +747,35 @@ class Reconciler:
 
     async def _source_records(
         self, scope: Scope, ledger: Ledger, keys: Sequence[str]
-    ) -> dict[str, _Item]:
+    ) -> dict[str, Item]:
         if ledger is Ledger.CREDIT and scope.source is SystemName.BILLING:
             async with self.sessions() as session:
                 credits = (
                     await session.scalars(
                         select(CreditRequestRow).where(
                             CreditRequestRow.id.in_(keys),
-                            CreditRequestRow.status.in_(sorted(_CREDITED)),
+                            CreditRequestRow.status.in_(sorted(CREDITED)),
                         )
                     )
                 ).all()
             return {
-                c.id: _Item("source", c.id, c.id, c.customer_id, _credit_entry(c)) for c in credits
+                c.id: Item("source", c.id, c.id, c.customer_id, credit_entry(c)) for c in credits
             }
         source = self.registry.get(scope.source)
         if scope.source is not SystemName.BILLING:  # an ERP: its postings of those keys
             wanted = PostingType.INVOICE if ledger is Ledger.INVOICE else PostingType.CREDIT_MEMO
             posted = await source.run(lambda: postings_for(source, keys))
-            found: dict[str, _Item] = {}
+            found: dict[str, Item] = {}
             for p in sorted(posted, key=lambda p: (len(p.id), p.id)):
                 if p.type is wanted and p.status is not PostingState.VOIDED:
-                    found.setdefault(_key(p), _Item("source", _key(p), p.id, p.customer_id,
-                                                    _posting_entry(p)))  # fmt: skip
+                    found.setdefault(key_of(p), Item("source", key_of(p), p.id, p.customer_id,
+                                                    posting_entry(p)))  # fmt: skip
             return found
         records = await source.fetch_many(ObjectKind.INVOICE, keys)
         out = {}
         for record in records:
-            if isinstance(record, Invoice) and (entry := _invoice_entry(record)) is not None:
-                out[record.id] = _Item("source", record.id, record.id, record.customer_id, entry)
+            if isinstance(record, Invoice) and (entry := invoice_entry(record)) is not None:
+                out[record.id] = Item("source", record.id, record.id, record.customer_id, entry)
         return out
 
     # -- storing ---------------------------------------------------------------------------
@@ -1099,125 +984,6 @@ class Reconciler:
 # -- records as entries ----------------------------------------------------------------------
 
 
-def _item(row: Any) -> _Item:
-    """A staged record (a row of ``_merged``'s columns) as compared."""
-    entry = Entry(
-        row.record_id,
-        Money(row.amount_minor, row.currency),
-        Money(row.tax_minor, row.currency),
-        date.fromisoformat(row.day),
-    )
-    return _Item(row.side, row.key, row.record_id, row.customer_ref, entry, row.entity)
-
-
-def _invoice_entry(invoice: Invoice) -> Entry | None:
-    if invoice.status in _UNPOSTED:
-        return None
-    return Entry(invoice.id, invoice.subtotal, invoice.tax, invoice.issued_at.date())
-
-
-def _posting_entry(posting: Posting) -> Entry:
-    return Entry(posting.id, posting.amount, posting.tax, posting.tran_date)
-
-
-def _credit_entry(credit: CreditRequestRow) -> Entry:
-    decided = credit.decided_at or credit.created_at
-    return Entry(
-        credit.id,
-        Money(credit.amount_minor, credit.currency),
-        Money.zero(credit.currency),
-        decided.date(),
-    )
-
-
-def _matching(sources: Sequence[_Item], targets: Sequence[_Item]) -> list[_Item]:
-    """Of the targets of a key the source holds several records of, those to compare with
-    the first: as many extra as the source has extra cancel out; none at all when the
-    target holds fewer than the source (its missing postings are reported as missing)."""
-    extra = len(sources) - 1
-    if len(targets) < len(sources):
-        return []
-    ordered = sorted(targets, key=lambda t: (len(t.record_id), t.record_id))
-    return ordered[: len(ordered) - extra]
-
-
-async def _ledger(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[list[Posting]]:
-    """The target's postings ``filters`` keep, a page at a time: by keyset where the
-    connector pages that way (the ERP's ``postings_after``: each page costs what the first
-    does), else by its cursor."""
-    inner = erp.inner
-    if isinstance(inner, ErpConnector):
-        after = 0
-        while True:
-            page = await erp.run(
-                lambda after=after: inner.postings_after(after, TARGET_PAGE, filters)  # type: ignore[misc]
-            )
-            yield page
-            if len(page) < TARGET_PAGE:
-                return
-            after = int(page[-1].id)
-    cursor: str | None = None
-    while True:
-        listed = await erp.list_page(
-            ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
-        )
-        yield [p for p in listed.items if isinstance(p, Posting)]
-        cursor = listed.cursor
-        if cursor is None:
-            return
-
-
-async def postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
-    """The postings ``erp`` holds of ``keys`` (the invoices or credits they carry)."""
-    inner = erp.inner
-    if isinstance(inner, ErpConnector):
-        return await inner.postings_for(keys)
-    found = []
-    for key in keys:
-        listed = await inner.list_all(ObjectKind.POSTING, filters={"external_id": key})
-        found += [p for p in listed if isinstance(p, Posting)]
-    return found
-
-
-def _key(posting: Posting) -> str:
-    """What a posting carries of its source record; one without is its own key, and an
-    orphan."""
-    return posting.external_id or f"posting:{posting.id}"
-
-
-def _row(
-    run_id: str,
-    ledger: Ledger,
-    side: str,
-    key: str,
-    customer_ref: str,
-    entry: Entry,
-    entity: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id, "ledger": ledger.value, "side": side, "key": key,
-        "record_id": entry.record_id, "customer_ref": customer_ref,
-        "amount_minor": entry.amount.amount_minor, "tax_minor": entry.tax.amount_minor,
-        "currency": entry.amount.currency, "day": entry.day.isoformat(), "entity": entity,
-    }  # fmt: skip
-
-
-def _as_credit(findings: Sequence[Finding], key: str) -> list[Finding]:
-    """What differs on a credit is one credit mismatch (one exception per credit), whatever
-    its kinds on an invoice: worth the largest of them, saying each."""
-    if not findings:
-        return []
-    said = {
-        ExceptionKind.MISSING_IN_TARGET: f"approved credit {key} has no credit memo",
-        ExceptionKind.ORPHAN_IN_TARGET: f"credit memo for {key} has no approved credit",
-        ExceptionKind.DUPLICATE_IN_TARGET: f"credit {key} has more than one memo",
-    }
-    details = [f"{said.get(f.kind, f'credit {key}')}: {f.detail}" for f in findings]
-    postings = tuple(dict.fromkeys(p for f in findings for p in f.postings))
-    worth = max((f.impact for f in findings), key=lambda m: m.amount_minor)
-    return [Finding(ExceptionKind.CREDIT_MISMATCH, worth, "; ".join(details), postings)]
-
-
 def _notice(values: Mapping[str, Any]) -> dict[str, Any]:
     """What a raised exception's broadcast carries."""
     created = values["createdAt"]
@@ -1238,3 +1004,11 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, GatewayError):
         return exc.message
     return f"{type(exc).__name__}: the run stopped on an unexpected error"
+
+
+# What other modules take from here, defined in runs and records.
+__all__ = [
+    "PAGE", "RECONCILIATION_EXCEPTIONS", "RECONCILIATION_RUNS", "TARGET_PAGE", "Phase",
+    "ReconciliationRunning", "Reconciler", "RunKind", "RunNotFound", "RunStatus", "RunView",
+    "exception_id", "postings_for", "run_view",
+]  # fmt: skip
