@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -362,3 +362,28 @@ async def test_a_crm_that_cannot_answer_lowers_no_severity_it_raised(
         for e in (await services.book.page(ExceptionFilter(), None, 50, None)).exceptions
     }
     assert after == before
+
+
+async def test_the_schedule_runs_a_full_reconciliation_first_then_incremental_ones(
+    boxes: Sandboxes, linked_pg: str
+) -> None:
+    settings = boxes.settings(
+        linked_pg, connector={"timeout_s": 5}, reconcile_every_s=0.2, reconcile_periods=3
+    )
+    scheduled = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+    # The schedule's periods end with this month; the seed's world is in 2026-09..11.
+    scheduled.reconciler.today = lambda: date(2026, 11, 15)
+    await scheduled.start()
+    try:
+        for _ in range(200):
+            runs, _ = await scheduled.book.runs(10, None, None)
+            if len([r for r in runs if r.status is RunStatus.COMPLETED]) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await scheduled.aclose()
+    done = [r for r in reversed(runs) if r.status is RunStatus.COMPLETED]
+    assert [r.kind for r in done[:2]] == [RunKind.FULL, RunKind.INCREMENTAL]
+    assert {(str(r.scope.first), str(r.scope.last)) for r in done} == {("2026-09", "2026-11")}
+    assert {r.requested_by for r in done} == {"opsgraph (schedule)"}
+    assert done[0].stats["new"] == 5 and "new" not in done[1].stats
