@@ -231,7 +231,7 @@ def run_scope(info: Info, given: ReconciliationScopeInput) -> RunScope:
     first = Period.parse(given.period_from)
     last = first if given.period_to is None else Period.parse(given.period_to)
     entities = tuple(given.entities or ())
-    allowed = info.context.principal.entities if info.context.principal else frozenset()
+    allowed = _allowed(info)
     if allowed is not None:
         outside = sorted(set(entities) - allowed)
         if outside:

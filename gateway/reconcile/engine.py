@@ -24,12 +24,12 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Delete, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors import paging
@@ -40,6 +40,7 @@ from connectors.models import (
     ExceptionStatus,
     Invoice,
     ObjectKind,
+    Page,
     Posting,
     PostingState,
     PostingType,
@@ -99,6 +100,11 @@ WATERMARK_LAG_S = 5.0
 # billing invoice is theirs.
 OWN_POSTINGS = ("usage:",)
 _LOCK = 0x0C0_2EC0  # the advisory lock that serialises starting runs on PostgreSQL
+
+
+def _staged_by(run_id: str) -> Delete:
+    """Forgets what the run ``run_id`` staged."""
+    return delete(ItemRow).where(ItemRow.run_id == run_id)
 
 
 def exception_id(source: str, target: str, kind: ExceptionKind, key: str) -> str:
@@ -211,8 +217,7 @@ class Reconciler:
     async def run(self, scope: Scope, requested_by: str, kind: RunKind = RunKind.FULL) -> RunView:
         """Starts a run and waits for it to end: the run as it ended."""
         started = await self.start(scope, requested_by, kind)
-        await asyncio.shield(self._tasks[started.id])
-        return await self.get(started.id)
+        return await self.wait(started.id)
 
     async def wait(self, run_id: str) -> RunView:
         task = self._tasks.get(run_id)
@@ -266,7 +271,7 @@ class Reconciler:
                     row.status, row.phase = RunStatus.FAILED.value, Phase.DONE.value
                     row.error = "interrupted: its process stopped before it ended"
                     row.finished_at = datetime.now(UTC)
-                    await session.execute(delete(ItemRow).where(ItemRow.run_id == row.id))
+                    await session.execute(_staged_by(row.id))
 
     async def _refuse_overlap(self, session: AsyncSession, scope: Scope) -> None:
         """``ReconciliationRunning`` if a run over an overlapping scope is under way. On
@@ -318,11 +323,11 @@ class Reconciler:
 
     async def _forget_staged(self, run_id: str) -> None:
         async with self.sessions.begin() as session:
-            await session.execute(delete(ItemRow).where(ItemRow.run_id == run_id))
+            await session.execute(_staged_by(run_id))
 
     async def _reconcile(self, run: RunView, progress: _Progress) -> None:
         scope = run.scope
-        directory = await self._directory(scope)
+        directory = await self._directory()
         # Where the inbox stands now: the next incremental run reads the events after it.
         progress.stats["watermark"] = await self._last_event()
         touched: list[str] = []
@@ -367,8 +372,7 @@ class Reconciler:
                 else:
                     found += self._compared(scope, ledger, key, source, targets, directory)
                 if len(found) >= BATCH:
-                    kept = [f for f in found if scope.covers_entity(f.entity)]
-                    await self._store(run, kept, directory, progress)
+                    await self._store(run, found, directory, progress)
                     found = []
                 if progress.stats["compared"] % TARGET_PAGE == 0:
                     await self._moved(run, progress, Phase.COMPARING)
@@ -378,9 +382,7 @@ class Reconciler:
             if unposted:
                 found += await self._unposted(scope, ledger, unposted, directory)
                 unposted = []
-        await self._store(
-            run, [f for f in found if scope.covers_entity(f.entity)], directory, progress
-        )
+        await self._store(run, found, directory, progress)
         await self._moved(run, progress, Phase.RESOLVING, force=True)
         if run.kind is RunKind.FULL:
             await self._auto_resolve(run, progress)
@@ -389,7 +391,7 @@ class Reconciler:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _directory(self, scope: Scope) -> _Directory:
+    async def _directory(self) -> _Directory:
         query = select(
             ExternalId.system, ExternalId.external_id, Customer.id, Customer.legal_entity
         ).join(Customer, Customer.id == ExternalId.customer_id)
@@ -406,19 +408,16 @@ class Reconciler:
     async def _read_source(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
         scope = run.scope
         if scope.source is not SystemName.BILLING:  # an ERP against its shadow
-            await self._read_postings(run, progress, scope.source, "source", scope.first.start,
-                                      scope.last.shifted(1).start)  # fmt: skip
+            await self._read_postings(run, progress, scope.source, "source", *scope.bounds)
             return
         billing = self.registry.get(scope.source)
-        filters = {
-            "issued_from": scope.first.start.isoformat(),
-            "issued_before": scope.last.shifted(1).start.isoformat(),
-        }
-        cursor: str | None = None
-        while True:
-            page = await billing.list_page(
-                ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters
-            )
+        start, end = scope.bounds
+        filters = {"issued_from": start.isoformat(), "issued_before": end.isoformat()}
+
+        def invoices(cursor: str | None) -> Awaitable[Page[Record]]:
+            return billing.list_page(ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters)
+
+        async for page in paging.Pages(invoices):
             rows = []
             for record in page.items:
                 assert isinstance(record, Invoice)
@@ -436,16 +435,12 @@ class Reconciler:
             await self._stage(rows)
             progress.stats["source"] += len(rows)
             await self._moved(run, progress, Phase.READING)
-            cursor = page.cursor
-            if cursor is None:
-                break
         await self._read_credits(run, directory, progress)
 
     async def _read_credits(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
         """Approved service credits, opsgraph's own, decided in the scope's periods."""
         scope = run.scope
-        since = datetime.combine(scope.first.start, datetime.min.time(), UTC)
-        until = datetime.combine(scope.last.shifted(1).start, datetime.min.time(), UTC)
+        since, until = (datetime.combine(day, datetime.min.time(), UTC) for day in scope.bounds)
         query = (
             select(CreditRequestRow, Customer.legal_entity)
             .join(Customer, Customer.id == CreditRequestRow.customer_id)
@@ -783,6 +778,8 @@ class Reconciler:
     async def _store(
         self, run: RunView, found: Sequence[_Found], directory: _Directory, progress: _Progress
     ) -> None:
+        scope = run.scope
+        found = [f for f in found if scope.covers_entity(f.entity)]  # the run's entities only
         if not found:
             return
         standings = await self._standings(found, directory, progress)
@@ -790,7 +787,6 @@ class Reconciler:
         crm_down = "crmUnavailable" in progress.stats
         today = self.today()
         now = datetime.now(UTC)
-        scope = run.scope
         rows: dict[str, dict[str, Any]] = {}
         for f in found:
             customer_id = f.customer.id if f.customer else None

@@ -4,12 +4,13 @@ target's postings are read (by keyset where the connector pages that way, by key
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from connectors import paging
 from connectors.erp.connector import ErpConnector
 from connectors.models import (
     CreditStatus,
@@ -17,7 +18,9 @@ from connectors.models import (
     Invoice,
     InvoiceStatus,
     ObjectKind,
+    Page,
     Posting,
+    Record,
 )
 from connectors.money import Money
 from connectors.resilience import Resilient
@@ -103,15 +106,12 @@ async def ledger_pages(erp: Resilient, filters: Mapping[str, str]) -> AsyncItera
             if len(page) < TARGET_PAGE:
                 return
             after = int(page[-1].id)
-    cursor: str | None = None
-    while True:
-        listed = await erp.list_page(
-            ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
-        )
+
+    def listing(cursor: str | None) -> Awaitable[Page[Record]]:
+        return erp.list_page(ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters)
+
+    async for listed in paging.Pages(listing):
         yield [p for p in listed.items if isinstance(p, Posting)]
-        cursor = listed.cursor
-        if cursor is None:
-            return
 
 
 async def postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:

@@ -99,6 +99,12 @@ class Scope:
         return same_systems and periods and shared
 
     @property
+    def bounds(self) -> tuple[date, date]:
+        """The scope's days: from the first period's start (inclusive) to the day after the
+        last period (exclusive)."""
+        return self.first.start, self.last.shifted(1).start
+
+    @property
     def window(self) -> tuple[date, date]:
         """The target is read from ``start`` (inclusive) to ``end`` (exclusive)."""
         return self.first.shifted(-self.slack).start, self.last.shifted(1 + self.slack).start

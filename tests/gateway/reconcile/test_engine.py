@@ -176,7 +176,6 @@ async def test_a_second_run_over_an_overlapping_scope_waits_its_turn(
     assert refused.value.code == "RECONCILIATION_RUNNING"
     done = await services.reconciler.wait(first.id)
     assert done.status is RunStatus.COMPLETED
-    await asyncio.sleep(0)
 
 
 async def test_an_incremental_run_compares_only_what_the_change_feeds_named(
