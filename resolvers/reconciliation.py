@@ -249,8 +249,7 @@ def _allowed(info: Info) -> frozenset[str] | None:
 
 
 def visible_run(info: Info, run: RunView) -> bool:
-    allowed = _allowed(info)
-    return allowed is None or (bool(run.scope.entities) and set(run.scope.entities) <= allowed)
+    return run.scope.seen_by(_allowed(info))
 
 
 @strawberry.type

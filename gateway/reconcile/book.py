@@ -170,9 +170,7 @@ class Book:
             stream = await session.stream_scalars(query.execution_options(yield_per=100))
             async for row in stream:
                 run = run_view(row)
-                if entities is not None and not (
-                    run.scope.entities and set(run.scope.entities) <= set(entities)
-                ):
+                if not run.scope.seen_by(entities):
                     continue
                 if len(out) == first:
                     return out, True

@@ -4,6 +4,7 @@ which accounting periods (calendar months)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -90,6 +91,11 @@ class Scope:
 
     def covers_entity(self, entity: str | None) -> bool:
         return not self.entities or entity in self.entities
+
+    def seen_by(self, entities: Collection[str] | None) -> bool:
+        """Whether one limited to ``entities`` (None: every one) may see a run over this
+        scope: only a run over its own entities, named."""
+        return entities is None or (bool(self.entities) and set(self.entities) <= set(entities))
 
     def overlaps(self, other: Scope) -> bool:
         same_systems = (self.source, self.target) == (other.source, other.target)
