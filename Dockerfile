@@ -1,3 +1,10 @@
+# The dashboards' front-end packages, pinned by their lockfile, installed where the gateway
+# serves them from (dashboards/web.py names the files it serves).
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY dashboards/package.json dashboards/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -5,6 +12,7 @@ COPY gateway ./gateway
 COPY resolvers ./resolvers
 COPY connectors ./connectors
 COPY dashboards ./dashboards
+COPY --from=assets /assets/node_modules ./dashboards/node_modules
 # The persisted query manifest is built into the installed package (from /, so that the
 # installed one is imported), then a user of its own runs everything.
 RUN pip install --no-cache-dir . \

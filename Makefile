@@ -11,6 +11,13 @@ DEV_STAMP := $(VENV)/.installed-dev-$(PYPROJECT)
 PORT ?=
 
 JS_STAMP := tests/js/node_modules/.installed
+# The dashboards' front-end packages (GraphiQL, React, uPlot, graphql-sse), pinned by
+# dashboards/package-lock.json: the gateway serves them to the pages from node_modules.
+DASH_STAMP := dashboards/node_modules/.installed
+# The browser tests/browser drives: Debian's Chromium, not a build that `playwright install`
+# would download from outside the package registries. Its own path is the target, so a
+# machine that lacks it gets it, whatever stamps .venv holds.
+CHROMIUM := /usr/bin/chromium
 # The persisted query safelist: every operation of dashboards/operations, by hash.
 MANIFEST := dashboards/operations/manifest.json
 
@@ -35,6 +42,18 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Checked first, so that a machine without Node hears why before anything is installed.
+$(DASH_STAMP): dashboards/package.json dashboards/package-lock.json
+	@command -v npm >/dev/null || { echo "The dashboards need Node.js 20+ and npm to install" \
+		"their front-end packages, and npm is missing: install both (on Debian," \
+		"apt-get install nodejs npm), then run make again." >&2; exit 1; }
+	npm ci --prefix dashboards --no-audit --no-fund --loglevel=error
+	touch $@
+
+# We run as root (README); noninteractive because CI has no terminal to answer debconf.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 manifest: $(MANIFEST)
 
 # What the benchmarks in bench/ drive load with: wrk, from Debian's packages.
@@ -44,7 +63,7 @@ bench-tools: $(DEV_STAMP)
 $(MANIFEST): $(STAMP) $(wildcard dashboards/operations/*.graphql)
 	$(BIN)/python -m gateway.persisted.manifest
 
-demo: $(STAMP) $(MANIFEST)
+demo: $(DASH_STAMP) $(STAMP) $(MANIFEST)
 	$(BIN)/opsgraph demo $(if $(PORT),--port $(PORT))
 
 test: lint typecheck schemacheck pytest
@@ -60,8 +79,9 @@ typecheck: $(DEV_STAMP)
 schemacheck: $(STAMP)
 	$(BIN)/opsgraph schema check
 
-pytest: $(DEV_STAMP) $(JS_STAMP) $(MANIFEST)
+pytest: $(DASH_STAMP) $(DEV_STAMP) $(JS_STAMP) $(CHROMIUM) $(MANIFEST)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache tests/js/node_modules $(MANIFEST)
+	rm -rf $(VENV) .opsgraph .mypy_cache .ruff_cache .pytest_cache tests/js/node_modules \
+		dashboards/node_modules artifacts $(MANIFEST)

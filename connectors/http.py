@@ -101,7 +101,8 @@ class HttpClient:
             headers={"Accept": "application/json"},
             auth=auth,
             timeout=transports.timeout(config.timeout),
-            transport=transport or transports.transport(config.max_connections),
+            transport=transport
+            or transports.transport(config.max_connections, traced=config.traced),
             event_hooks=counter.hooks(),
         )
 

@@ -377,6 +377,8 @@ class ConnectorConfig:
     webhook_secret: str | None = None
     max_connections: int = 16  # HTTP connections to the system at once
     options: Mapping[str, str] = field(default_factory=dict)
+    # A span per HTTP request, which carries the trace to the system (``traceparent``).
+    traced: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,8 @@ breaker state between replicas); this module only composes them in the right ord
     bulkhead (semaphore) -> breaker -> deadline -> connector call,  all inside the retry loop
 
 so a retry waits outside the bulkhead, every attempt the system answers or fails counts
-towards the breaker, and an open breaker fails fast without being retried.
+towards the breaker, and an open breaker fails fast without being retried. Each attempt is
+a span of its own (``connectors.tracing``), with its number and the breaker's state.
 
 The request's deadline (``connectors.deadline``) caps every attempt: an attempt gets no more
 than what the request has left, and no retry starts when no useful attempt fits. A call
@@ -23,6 +24,7 @@ instead of starting the walk again from page 1.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -40,7 +42,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from connectors import deadline, paging
+from connectors import deadline, paging, tracing
 from connectors.base import Connector
 from connectors.commands import WriteCommand, WriteResult
 from connectors.errors import (
@@ -94,6 +96,17 @@ _BREAKER_STATES = {
 }
 
 
+class CallObserver:
+    """Told of each attempt a ``Resilient`` makes and each retry it waits for (the
+    gateway's metrics listen); this one ignores them. A cancelled attempt is not told."""
+
+    def attempted(self, system: SystemName, seconds: float, error: BaseException | None) -> None:
+        """An attempt ended after ``seconds``: answered (``error`` None) or failed."""
+
+    def retrying(self, system: SystemName, error: BaseException | None) -> None:
+        """A failed attempt is to be tried again, after a wait."""
+
+
 class _OutOfTime(stop_base):
     """Stop retrying when the next attempt could not start, after its wait, with time for
     a useful try before the request's deadline."""
@@ -118,10 +131,12 @@ class Resilient:
         policy: Policy | None = None,
         breakers: AsyncCircuitBreakerFactory | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: CallObserver | None = None,
     ) -> None:
         self.inner = inner
         self.policy = policy or Policy()
         self._sleep = sleep
+        self.observer = observer or CallObserver()
         # initial * 2^n plus up to ``initial`` of jitter, capped: retries from many callers
         # spread out instead of arriving together.
         self._backoff = wait_exponential_jitter(
@@ -207,6 +222,7 @@ class Resilient:
             ttl=self.policy.breaker_reset_s,
             exclude=_NOT_THE_SYSTEMS_FAULT,
         )
+        tracing.breaker_state(_BREAKER_STATES[breaker.context.state])
         try:
             await breaker.__aenter__()
         except OpenedState:
@@ -229,26 +245,60 @@ class Resilient:
         await breaker.__aexit__(None, None, None)
         return result
 
-    async def run(self, call: Callable[[], Awaitable[T]], *, attempts: int | None = None) -> T:
+    async def run(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        attempts: int | None = None,
+        operation: str = "call",
+        kind: ObjectKind | None = None,
+        batch: int | None = None,
+    ) -> T:
         """``call`` with the policy; ``attempts`` overrides the policy's count (1: when the
         caller has a stale answer to fall back on, it wants the first failure, not the
-        last)."""
+        last). ``operation``, ``kind`` and ``batch`` (ids asked for) describe each
+        attempt's span (``connectors.tracing``)."""
         retrying = AsyncRetrying(
             stop=stop_any(stop_after_attempt(attempts or self.policy.attempts), _OutOfTime()),
             wait=self._wait,
             retry=retry_if_exception(self._should_retry),
             reraise=True,
             sleep=self._sleep,
+            before_sleep=self._retrying,
         )
         async for attempt in retrying:
-            with attempt:
-                return await self._attempt(call)
+            number = attempt.retry_state.attempt_number
+            with attempt, tracing.attempt(self.system, operation, number, kind, batch):
+                return await self._observed(call)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _observed(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One attempt, told to the observer with how long it took and how it ended."""
+        started = time.perf_counter()
+        try:
+            result = await self._attempt(call)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.observer.attempted(self.system, time.perf_counter() - started, exc)
+            raise
+        self.observer.attempted(self.system, time.perf_counter() - started, None)
+        return result
+
+    def _retrying(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self.observer.retrying(self.system, error)
 
     async def fetch_many(
         self, kind: ObjectKind, ids: Sequence[str], *, attempts: int | None = None
     ) -> list[Record | None]:
-        return await self.run(lambda: self.inner.fetch_many(kind, ids), attempts=attempts)
+        return await self.run(
+            lambda: self.inner.fetch_many(kind, ids),
+            attempts=attempts,
+            operation="fetch_many",
+            kind=kind,
+            batch=len(ids),
+        )
 
     async def list_page(
         self,
@@ -259,7 +309,9 @@ class Resilient:
         filters: Mapping[str, str] | None = None,
     ) -> Page[Record]:
         return await self.run(
-            lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters)
+            lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters),
+            operation="list_page",
+            kind=kind,
         )
 
     async def list_all(
@@ -277,6 +329,8 @@ class Resilient:
             return self.run(
                 lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters),
                 attempts=attempts,
+                operation="list_page",
+                kind=kind,
             )
 
         return await paging.collect(page)
@@ -284,14 +338,20 @@ class Resilient:
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str], *, attempts: int | None = None
     ) -> list[list[Record]]:
-        return await self.run(lambda: self.inner.fetch_related(kind, parent_ids), attempts=attempts)
+        return await self.run(
+            lambda: self.inner.fetch_related(kind, parent_ids),
+            attempts=attempts,
+            operation="fetch_related",
+            kind=kind,
+            batch=len(parent_ids),
+        )
 
     async def write(self, command: WriteCommand, idempotency_key: str) -> WriteResult:
         # Safe to retry: the idempotency key makes a repeated write a replay.
-        return await self.run(lambda: self.inner.write(command, idempotency_key))
+        return await self.run(lambda: self.inner.write(command, idempotency_key), operation="write")
 
     async def changes(self, since: str | None) -> ChangeBatch:
-        return await self.run(lambda: self.inner.changes(since))
+        return await self.run(lambda: self.inner.changes(since), operation="changes")
 
     async def health(self) -> Health:
         """One attempt, no breaker: health must say what the system does right now. It

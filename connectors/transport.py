@@ -61,12 +61,23 @@ def timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, pool=seconds / 2)
 
 
-def transport(max_connections: int, verify: ssl.SSLContext | bool = True) -> CancelSafeTransport:
+def transport(
+    max_connections: int, verify: ssl.SSLContext | bool = True, *, traced: bool = False
+) -> httpx.AsyncBaseTransport:
+    """The cancel-safe transport; ``traced``, inside OpenTelemetry's, which makes a span of
+    each request (its wait for a connection slot included) and sends the trace along in a
+    ``traceparent`` header."""
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
     inner = httpx.AsyncHTTPTransport(limits=limits, verify=verify)
-    return CancelSafeTransport(inner, max_connections)
+    safe = CancelSafeTransport(inner, max_connections)
+    if not traced:
+        return safe
+    # Only a traced connector loads the instrumentation.
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+    return AsyncOpenTelemetryTransport(safe)
 
 
 class CancelSafeTransport(httpx.AsyncBaseTransport):

@@ -1,6 +1,8 @@
 """The Starlette app: ``/graphql`` (queries over GET and POST, mutations only over POST,
 subscriptions over WebSocket), ``/webhooks/<system>`` (signed events from billing and
-support), ``/healthz``, ``/readyz``.
+support), ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus; ``gateway.telemetry``),
+the dashboards (``/dashboards``, ``dashboards.web``) and, in the development profile,
+GraphiQL (``/graphiql``).
 
 Every request passes the HTTP stage's layers, outermost first: the allowed hosts, CORS,
 security headers on HTML pages, the WebSocket origin check, the request scope (deadline,
@@ -18,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
+from dashboards import web as dashboards
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
 from gateway.events.actions import ACTIONS
@@ -30,12 +33,15 @@ from gateway.http.security_headers import GRAPHIQL_CSP, STRICT_CSP, SecurityHead
 from gateway.http.websocket_origin import WebSocketOrigins
 from gateway.limits.windows import Windows
 from gateway.ownership import OwnershipMap
+from gateway.persisted import manifest
 from gateway.persisted.queries import PersistedQueries
 from gateway.readiness import healthz, readyz
 from gateway.request_scope import RequestScopeMiddleware
 from gateway.rules.credit_policy import CreditPolicy
 from gateway.schema import build_schema
 from gateway.settings import Profile, Settings, load_settings
+from gateway.telemetry import scrape, tracing
+from gateway.telemetry.metrics import Metrics
 
 # What a browser page on an allowed origin may send (CORS preflight).
 CORS_HEADERS = [
@@ -59,10 +65,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # In process until the services start; then in Redis, when there is one.
     windows = Windows()
     persisted = PersistedQueries(settings.persisted_queries)
+    # The registered operations (the manifest, where there is one) are counted by name.
+    registered = settings.persisted_queries.manifest
+    metrics = Metrics(manifest.load(registered) if registered.is_file() else ())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        services = Services.build(settings, ownership, policy, routes)
+        services = Services.build(settings, ownership, policy, routes, metrics)
         await services.start()
         if services.redis is not None and settings.redis_url is not None:
             windows.share(services.redis, settings.redis_url)
@@ -74,20 +83,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.aclose()
 
     graphql = GraphQLView(
-        build_schema(settings, windows),
+        build_schema(settings, windows, metrics),
         persisted=persisted,
         graphiql=not production,
         hide_suggestions=production,
         keep_alive_s=settings.http.keep_alive_s,
+        metrics=metrics,
     )
     http = settings.http
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql),  # the view answers other methods (JSON 405)
             WebSocketRoute("/graphql", graphql),  # subscriptions, graphql-transport-ws
             Route("/webhooks/{system}", webhook, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *scrape.route(settings.metrics),
+            *dashboards.routes(settings),
         ],
         middleware=[
             Middleware(AllowedHosts, allowed_hosts=http.allowed_hosts),
@@ -112,3 +124,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    if tracing.configure(settings.telemetry) is not None:
+        tracing.trace_server(app)  # outermost: its span holds every layer's work
+    return app

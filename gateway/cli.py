@@ -51,6 +51,7 @@ def serve(
     requests in flight get OPSGRAPH_SHUTDOWN_GRACE_S to finish."""
     from connectors.sandbox.serve import PortUnavailable, listen, run_together, server
     from gateway.app import create_app
+    from gateway.telemetry.log_format import configure_logging
 
     settings = load_settings()
     app_ = create_app(settings)
@@ -67,6 +68,7 @@ def serve(
         log_level="info",
         access_log=True,
     )
+    configure_logging(settings)  # once the server is made: uvicorn configures its own then
     run_together([gateway])
 
 

@@ -29,6 +29,7 @@ from gateway.reconcile.scope import Period
 from gateway.settings import ConnectorSettings, Profile, Settings, load_settings
 from gateway.storage.database import create_engine, sessions
 from gateway.storage.migrate import upgrade
+from gateway.telemetry.log_format import configure_logging
 
 SANDBOX_SECRET = "sandbox-secret"
 WEBHOOK_SECRET = "whsec_sandbox"
@@ -189,7 +190,10 @@ def run_demo(
     ]
     url = f"http://{HOST}:{settings.port}"
     console.print(f"[bold]opsgraph demo[/] — {customers} customers (seed {seed})")
+    console.print(f"  dashboards  {url}/dashboards  (start here: sign in, find a customer)")
     console.print(f"  GraphQL     {url}/graphql")
+    if settings.profile is Profile.DEVELOPMENT:
+        console.print(f"  GraphiQL    {url}/graphiql")
     console.print(f"  readiness   {url}/readyz")
     for system, p in ports.items():
         sandbox = f"http://{HOST}:{p}"
@@ -212,4 +216,5 @@ def run_demo(
     else:
         console.print("  tokens      none: OPSGRAPH_AUTH__* verifies your identity provider's")
     console.print("Ctrl-C stops everything.")
+    configure_logging(settings)  # once the servers are made: uvicorn configures its own then
     run_together(servers)

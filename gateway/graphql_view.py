@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -78,6 +79,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from connectors.errors import GatewayError
+from dashboards.web import GRAPHIQL_PAGE
 from gateway import request_scope
 from gateway.data.audit import Operation
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
@@ -87,6 +89,7 @@ from gateway.http.ws_keepalive import KeepAliveHandler
 from gateway.limits.errors import LimitExceeded
 from gateway.persisted.errors import PersistedQueryError
 from gateway.persisted.queries import PersistedQueries
+from gateway.telemetry.metrics import NO_TYPE, OTHER, Metrics
 from resolvers.context import Context
 
 log = logging.getLogger("opsgraph.graphql")
@@ -167,6 +170,7 @@ class GraphQLView(GraphQL[Context, None]):
         graphiql: bool = False,
         hide_suggestions: bool = False,
         keep_alive_s: float = 15.0,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -180,6 +184,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.persisted = persisted
         self.hide_suggestions = hide_suggestions
+        # Counts the requests refused before the schema reads them (the schema's
+        # ``OperationMetrics`` counts the rest).
+        self.metrics = metrics
         self.ws_keep_alive_s = keep_alive_s  # read by KeepAliveHandler
         for transport in self._stream_transport_map.values():
             transport.heartbeat_interval = keep_alive_s
@@ -192,22 +199,36 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope, receive=receive)
         media = negotiate(request.headers.get("accept"))
+        started = time.perf_counter()
+        refused_with: str | None = None
         try:
             response = await self.run(request)
         except RequestRefused as refused:
             response = self._refusal(refused, media)
+            refused_with = refused.code
         except HTTPException as error:
-            response = self._refusal(_in_our_words(error), media)
+            worded = _in_our_words(error)
+            response, refused_with = self._refusal(worded, media), worded.code
         except Exception as error:
             internal = GraphQLError(INTERNAL_MESSAGE, original_error=error)
             report(internal)
             response = self._errors(internal, media, status=500)
+            refused_with = "INTERNAL"
         else:
             answer: tuple[int, dict[str, str]] | None = getattr(request.state, "answer", None)
             if answer is not None:  # a GraphQL answer (not GraphiQL's page)
                 response.status_code, headers = answer
                 response.headers.update({**headers, "content-type": media.value})
+        if refused_with is not None and self.metrics is not None:
+            seconds = time.perf_counter() - started
+            self.metrics.graphql_request(OTHER, NO_TYPE, seconds, [refused_with])
         await response(scope, receive, send)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # The gateway's own GraphiQL page: its assets come from the dashboards' pinned
+        # packages, not from a CDN, so it works with no internet.
+        return GRAPHIQL_PAGE.read_text()
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Without GraphiQL (production), a GET without a query is a request without one.

@@ -24,11 +24,14 @@ from gateway.extensions.authorization import Authorization
 from gateway.extensions.error_codes import ErrorCodes, report
 from gateway.extensions.introspection import Introspection
 from gateway.extensions.operation_limits import Checked, LimitedParsing, OperationLimits
+from gateway.extensions.operation_metrics import OperationMetrics
 from gateway.extensions.operation_resolution import OperationResolution
+from gateway.extensions.tracing import Tracing
 from gateway.extensions.warnings import Warnings
 from gateway.limits.windows import Windows
 from gateway.logs import quoted
 from gateway.settings import Profile, Settings
+from gateway.telemetry.metrics import Metrics
 from resolvers.audit import AuditQuery
 from resolvers.credit import CreditQuery
 from resolvers.customer import CustomerQuery
@@ -213,10 +216,14 @@ def _reference(definition: object) -> _Reference | None:
     )
 
 
-def build_schema(settings: Settings | None = None, windows: Windows | None = None) -> GatewaySchema:
+def build_schema(
+    settings: Settings | None = None,
+    windows: Windows | None = None,
+    metrics: Metrics | None = None,
+) -> GatewaySchema:
     """The schema a gateway serves with ``settings``: its profile's closures and the abuse
-    limits, the cost budget spent from ``windows``. Without settings, the schema alone,
-    with no limits (tools, benchmarks)."""
+    limits, the cost budget spent from ``windows``, its operations counted in ``metrics``.
+    Without settings, the schema alone, with no limits (tools, benchmarks)."""
     # Parsing and validating a document costs more than executing a small one.
     parsing: list[Callable[[], SchemaExtension]] = [partial(ParserCache, maxsize=256)]
     production = settings is not None and settings.profile is Profile.PRODUCTION
@@ -226,12 +233,17 @@ def build_schema(settings: Settings | None = None, windows: Windows | None = Non
             partial(OperationLimits, settings.limits, windows, Checked(settings.limits)),
             partial(Introspection, open_to_all=not production),
         ]
+    # Outermost, so that its span holds everything the others do.
+    traced = [Tracing] if settings is not None and settings.telemetry.tracing else []
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         federation_version="2.11",
         extensions=[
+            *traced,
+            # Before the error codes, so that it counts the errors as they leave.
+            *([] if metrics is None else [partial(OperationMetrics, metrics)]),
             partial(ErrorCodes, hide_suggestions=production),
             Warnings,
             *parsing,

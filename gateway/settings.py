@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import (
@@ -53,13 +54,17 @@ class ConnectorSettings(BaseModel):
     @field_validator("secret", "webhook_secret")
     @classmethod
     def _printable(cls, value: str) -> str:
-        # A secret goes into a header (or a signature), where a stray space or newline from a
-        # copy-paste is not a credential but a request httpx refuses to send.
-        if not all("!" <= c <= "~" for c in value):
-            raise PydanticCustomError(
-                "secret_characters", "must not contain whitespace, control or non-ASCII characters"
-            )
-        return value
+        return _printable(value)
+
+
+def _printable(value: str) -> str:
+    # A secret goes into a header (or a signature), where a stray space or newline from a
+    # copy-paste is not a credential but a request httpx refuses to send.
+    if not all("!" <= c <= "~" for c in value):
+        raise PydanticCustomError(
+            "secret_characters", "must not contain whitespace, control or non-ASCII characters"
+        )
+    return value
 
 
 class Profile(StrEnum):
@@ -193,6 +198,47 @@ class PersistedQuerySettings(BaseModel):
         return self
 
 
+class LogFormat(StrEnum):
+    """``json``: one JSON object a line, with the trace and span ids of the record's span
+    (what a log pipeline reads; the production profile's default); ``text``: one readable
+    line (the development profile's, the demo's)."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class TelemetrySettings(BaseModel):
+    """Traces (OpenTelemetry) and the log's format. Tracing is off unless ``enabled`` or an
+    ``otlp_endpoint`` is set: then the gateway makes spans (HTTP, GraphQL operations,
+    connector calls, workflow steps, events, database, Redis) and, with an endpoint, sends
+    them there over OTLP/HTTP (``http://collector:4318``; ``/v1/traces`` is added)."""
+
+    # None: on exactly when an endpoint is set. True without an endpoint still gives log
+    # lines their trace ids.
+    enabled: bool | None = None
+    otlp_endpoint: AnyHttpUrl | None = None
+    service_name: str = Field(default="opsgraph", min_length=1, max_length=200)
+    # The share of traces started here that are kept; a request that arrives with a
+    # sampled ``traceparent`` follows its caller's decision.
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # None: json in the production profile, text in the development profile.
+    log_format: LogFormat | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def tracing(self) -> bool:
+        return self.otlp_endpoint is not None if self.enabled is None else self.enabled
+
+
+class MetricsSettings(BaseModel):
+    """``GET /metrics``, Prometheus's text format: open like ``/healthz`` (scraped on an
+    internal network) unless ``token`` is set, when a scrape must send it as a bearer
+    token; ``enabled`` false removes the route."""
+
+    enabled: bool = True
+    token: Annotated[str, AfterValidator(_printable)] = Field(default="", repr=False)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSGRAPH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -253,6 +299,8 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     billing: ConnectorSettings = ConnectorSettings()
     erp: ConnectorSettings = ConnectorSettings()
     # The ERP being replaced, during a cut-over: it takes every posting the ERP takes, and
@@ -316,6 +364,24 @@ class Settings(BaseSettings):
                     "tokens in the production profile"
                 )
         return self
+
+    @property
+    def log_format(self) -> LogFormat:
+        chosen = self.telemetry.log_format
+        if chosen is not None:
+            return chosen
+        return LogFormat.JSON if self.profile is Profile.PRODUCTION else LogFormat.TEXT
+
+    def secrets(self) -> list[str]:
+        """Every secret these settings hold (connector and webhook secrets, the HS256 key,
+        the database's and Redis's passwords): what no log line may show."""
+        found = [self.auth.hs256_secret, self.metrics.token]
+        for connector in (self.billing, self.erp, self.erp_shadow, self.crm, self.support):
+            found += [connector.secret, connector.webhook_secret]
+        found.append(make_url(self.database_url).password or "")
+        if self.redis_url:
+            found.append(urlsplit(self.redis_url).password or "")
+        return [secret for secret in found if secret]
 
     def connectors(self) -> dict[str, ConnectorSettings]:
         systems = {"billing": self.billing, "erp": self.erp, "crm": self.crm}

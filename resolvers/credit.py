@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -11,9 +12,30 @@ from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
 from gateway.logs import quoted
 from resolvers.context import Info
-from resolvers.enums import CreditStatus
+from resolvers.enums import CreditPeriod, CreditStatus
 from resolvers.money import MoneyType
 from resolvers.pagination import Connection
+
+if TYPE_CHECKING:
+    from resolvers.customer import CustomerType
+
+
+@strawberry.type(
+    name="CreditPolicyContext",
+    description="The credit policy's rule a credit is decided by (its currency, its customer's "
+    "legal entity), and where the customer stands against it now.",
+)
+class CreditPolicyContextType:
+    rule: str = strawberry.field(description='Where the rule is in the policy: USD."Opsgraph Inc."')
+    auto_approve_below: MoneyType
+    max_per_request: MoneyType
+    max_per_customer: MoneyType
+    period: CreditPeriod
+    credited_in_period: MoneyType = strawberry.field(
+        description="The customer's approved and pending credits in this currency since the "
+        "period began, this one included while it is pending or approved."
+    )
+    approvers: list[str] = strawberry.field(description="The roles that may approve.")
 
 
 @strawberry.federation.type(
@@ -23,6 +45,7 @@ from resolvers.pagination import Connection
 )
 class CreditRequestType:
     id: strawberry.ID
+    customer_id: strawberry.ID
     case_id: str | None
     amount: MoneyType
     reason: str
@@ -36,6 +59,7 @@ class CreditRequestType:
     def of(cls, credit: CreditRequest) -> CreditRequestType:
         return cls(
             id=strawberry.ID(credit.id),
+            customer_id=strawberry.ID(credit.customer_id),
             case_id=credit.case_id,
             amount=MoneyType.of(credit.amount),
             reason=credit.reason,
@@ -44,6 +68,37 @@ class CreditRequestType:
             decided_by=credit.decided_by,
             posting_id=credit.posting_id,
             created_at=credit.created_at,
+        )
+
+    @strawberry.field(description="The customer credited.")
+    async def customer(
+        self, info: Info
+    ) -> Annotated[CustomerType, strawberry.lazy("resolvers.customer")] | None:
+        from resolvers.customer import CustomerType  # the customer links back here
+
+        identity = await info.context.loaders.customer(str(self.customer_id))
+        return None if identity is None else CustomerType.of(identity)
+
+    @strawberry.field(
+        description="The policy this credit is decided by, as it stands now (null: no rule "
+        "covers its currency)."
+    )
+    async def policy(self, info: Info) -> CreditPolicyContextType | None:
+        identity = await info.context.loaders.customer(str(self.customer_id))
+        if identity is None:
+            return None
+        credits = info.context.services.credits
+        rule, credited = await credits.standing(identity, self.amount.currency)
+        if rule is None:
+            return None
+        return CreditPolicyContextType(
+            rule=rule.name,
+            auto_approve_below=MoneyType.of(rule.auto_approve_below),
+            max_per_request=MoneyType.of(rule.max_per_request),
+            max_per_customer=MoneyType.of(rule.max_per_customer),
+            period=rule.period,
+            credited_in_period=MoneyType.of(credited),
+            approvers=sorted(role.value for role in rule.approvers),
         )
 
 

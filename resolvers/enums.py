@@ -23,12 +23,14 @@ from connectors.models import (
     SystemName,
 )
 from connectors.resilience import BreakerState
+from gateway.rules.credit_policy import CreditPeriod
 from gateway.rules.matching import PostingMatch
 
 for vocabulary in (
     BreakerState,
     CasePriority,
     CaseStatus,
+    CreditPeriod,
     CreditStatus,
     ExceptionKind,
     ExceptionSeverity,
@@ -49,6 +51,7 @@ __all__ = [
     "BreakerState",
     "CasePriority",
     "CaseStatus",
+    "CreditPeriod",
     "CreditStatus",
     "ExceptionKind",
     "ExceptionSeverity",

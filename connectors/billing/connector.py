@@ -78,12 +78,14 @@ class _Transport(stripe.HTTPXClient):
     stripe-python hands httpx the encoded form as ``data=<str>``, which httpx 0.28
     deprecates (a DeprecationWarning on every POST); ``content=`` is the same bytes."""
 
-    def __init__(self, timeout: float, max_connections: int, counter: RequestCounter) -> None:
+    def __init__(
+        self, timeout: float, max_connections: int, counter: RequestCounter, traced: bool
+    ) -> None:
         super().__init__(timeout=transports.timeout(timeout))
         # The SDK builds a plain client; ours is the same but for the transport and the hook.
         verify = ssl.create_default_context(cafile=stripe.ca_bundle_path)
         self._client_async = httpx.AsyncClient(
-            transport=transports.transport(max_connections, verify),
+            transport=transports.transport(max_connections, verify, traced=traced),
             event_hooks=counter.hooks(),
         )
 
@@ -118,7 +120,9 @@ class BillingConnector(Connector):
 
     def __init__(self, config: ConnectorConfig) -> None:
         super().__init__()
-        self._http = _Transport(config.timeout, config.max_connections, self.requests)
+        self._http = _Transport(
+            config.timeout, config.max_connections, self.requests, config.traced
+        )
         self._stripe = stripe.StripeClient(
             config.secret,
             base_addresses={"api": config.base_url},

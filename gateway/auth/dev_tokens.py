@@ -15,10 +15,28 @@ from gateway.auth.scopes import Role
 VALID_S = 7 * 86400
 
 
-def mint(secret: str, role: Role, valid_s: float = VALID_S) -> str:
+def subject(role: Role) -> str:
+    """Whom a development token of ``role`` speaks for."""
+    return f"demo-{role.value}"
+
+
+def mint(
+    secret: str,
+    role: Role,
+    valid_s: float = VALID_S,
+    *,
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> str:
+    """A token for ``role``, with the issuer and audience the verifier asks for, if any."""
     now = int(time.time())
-    claims = {"sub": f"demo-{role.value}", "roles": [role.value], "iat": now}
-    return jwt.encode(claims | {"exp": now + int(valid_s)}, secret, algorithm="HS256")
+    claims: dict[str, object] = {"sub": subject(role), "roles": [role.value], "iat": now}
+    claims["exp"] = now + int(valid_s)
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def write(path: Path, secret: str) -> dict[Role, str]:

@@ -11,7 +11,7 @@ from purgatory import AsyncCircuitBreakerFactory
 
 from connectors import deadline, systems
 from connectors.models import ConnectorConfig, Health, ObjectKind, SystemName
-from connectors.resilience import RESERVE_S, BreakerState, Policy, Resilient
+from connectors.resilience import RESERVE_S, BreakerState, CallObserver, Policy, Resilient
 from gateway.data.prober import HealthProber
 from gateway.errors import UpstreamUnavailable
 from gateway.ownership import OwnershipMap
@@ -29,7 +29,7 @@ class SystemStatus:
     breaker: BreakerState
 
 
-def _config(settings: ConnectorSettings) -> ConnectorConfig:
+def _config(settings: ConnectorSettings, traced: bool = False) -> ConnectorConfig:
     options = {"email": settings.email} if settings.email else {}
     return ConnectorConfig(
         base_url=str(settings.base_url).rstrip("/"),
@@ -38,6 +38,7 @@ def _config(settings: ConnectorSettings) -> ConnectorConfig:
         webhook_secret=settings.webhook_secret or None,
         max_connections=settings.max_concurrency,
         options=options,
+        traced=traced,
     )
 
 
@@ -62,14 +63,16 @@ class Registry:
         settings: Settings,
         ownership: OwnershipMap,
         breakers: AsyncCircuitBreakerFactory | None = None,
+        observer: CallObserver | None = None,
     ) -> Registry:
+        """``observer`` is told of every call to every system (the gateway's metrics)."""
         breakers = breakers or AsyncCircuitBreakerFactory()
         built: dict[SystemName, Resilient] = {}
         for name, conf in settings.connectors().items():
             system = SystemName(name)
-            inner = systems.connect(system, _config(conf))
+            inner = systems.connect(system, _config(conf, settings.telemetry.tracing))
             policy = Policy(timeout_s=conf.timeout_s, max_concurrency=conf.max_concurrency)
-            built[system] = Resilient(inner, policy, breakers)
+            built[system] = Resilient(inner, policy, breakers, observer=observer)
         return cls(built, ownership, settings.health_interval_s)
 
     @property
@@ -103,6 +106,12 @@ class Registry:
             return SystemStatus(connector.system, health, breaker)
 
         return list(await asyncio.gather(*(one(self._connectors[s]) for s in self.systems)))
+
+    async def breakers(self) -> dict[SystemName, BreakerState]:
+        """Each system's breaker state now (shared between replicas with Redis); no
+        system is called, and no probe waited for."""
+        states = await asyncio.gather(*(self._connectors[s].breaker_state() for s in self.systems))
+        return dict(zip(self.systems, states, strict=True))
 
     async def _health(self, system: SystemName) -> Health:
         left = deadline.remaining()

@@ -39,6 +39,8 @@ from gateway.rules.credit_policy import CreditPolicy
 from gateway.rules.severity import SeverityPolicy
 from gateway.settings import Settings
 from gateway.storage.database import PoolSize, create_engine, sessions
+from gateway.telemetry import tracing
+from gateway.telemetry.metrics import Metrics
 from gateway.workflows.engine import Engine, run_json
 from gateway.writes.credits import SERVICE_CREDIT, Credits
 from gateway.writes.idempotency import Idempotency
@@ -96,6 +98,8 @@ class Services:
     streams_per_principal: int
     background_interval_s: float
     change_feed_interval_s: float
+    # What ``/metrics`` exports; every service here records into it.
+    metrics: Metrics
     # The HTTP streams each principal holds open now (``resolvers.subscriptions``).
     streams: Counter[str] = field(default_factory=Counter)
     _background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -107,9 +111,12 @@ class Services:
         ownership: OwnershipMap,
         policy: CreditPolicy | None = None,
         routes: Routes | None = None,
+        metrics: Metrics | None = None,
     ) -> Services:
         """The services for ``settings``; ``policy`` and ``routes`` are the credit policy
-        and event routes the caller loaded (else the settings' files are loaded here)."""
+        and event routes the caller loaded (else the settings' files are loaded here), and
+        ``metrics`` the app's (else they have their own)."""
+        metrics = metrics or Metrics()
         engine = create_engine(
             settings.database_url,
             PoolSize(
@@ -126,12 +133,16 @@ class Services:
             if settings.redis_url
             else None
         )
+        if settings.telemetry.tracing:
+            tracing.trace_engine(engine)
+            if redis is not None:
+                tracing.trace_redis(redis.redis)
         # With Redis, breaker state is shared: a system one replica finds down is paused
         # for every replica, not rediscovered by each. While Redis is down, each keeps its own.
         breakers = AsyncCircuitBreakerFactory(
             uow=None if redis is None else FallbackUnitOfWork(redis)
         )
-        registry = Registry.from_settings(settings, ownership, breakers)
+        registry = Registry.from_settings(settings, ownership, breakers, metrics.calls)
         cache: EntityCache = MemoryCache() if redis is None else FallbackCache(redis)
         fresh = {SystemName(name): c.cache_ttl_s for name, c in settings.connectors().items()}
         keys = ApiKeys(session_factory)
@@ -143,13 +154,16 @@ class Services:
             settings.cache_keep_s,
             catalogs={ObjectKind.PLAN: settings.catalog_ttl_s},
         )
-        writes = Writes(ownership, registry, reader, Idempotency(session_factory), audit)
+        writes = Writes(
+            ownership, registry, reader, Idempotency(session_factory), audit, metrics=metrics
+        )
         crosswalk = Crosswalk(session_factory)
         credits = Credits(
             session_factory,
             writes,
             crosswalk,
             policy or CreditPolicy.load(settings.credit_policy_file),
+            metrics=metrics,
         )
         broadcast = Broadcast(redis)
 
@@ -169,6 +183,7 @@ class Services:
             lease_s=settings.workflow_lease_s,
             step_timeout_s=settings.workflow_lease_s / 2,
             moved=run_moved,
+            ended=metrics.workflow_finished,
         )
 
         async def credit_moved(credit_id: str) -> None:
@@ -178,7 +193,9 @@ class Services:
 
         credits.moved = credit_moved
         secrets = {SystemName(n): c.webhook_secret for n, c in settings.connectors().items()}
-        intake = Intake(session_factory, reader, audit, secrets, broadcast, crosswalk)
+        intake = Intake(
+            session_factory, reader, audit, secrets, broadcast, crosswalk, metrics=metrics
+        )
         router = Router(session_factory, credits.engine, routes)
         claim_after_s = settings.event_claim_after_s
         return cls(
@@ -225,6 +242,7 @@ class Services:
             streams_per_principal=settings.limits.max_streams_per_principal,
             background_interval_s=settings.workflow_interval_s,
             change_feed_interval_s=settings.change_feed_interval_s,
+            metrics=metrics,
         )
 
     async def start(self) -> None:

@@ -28,6 +28,7 @@ from gateway.data.registry import Registry
 from gateway.events.canonical import from_change
 from gateway.events.intake import Intake
 from gateway.storage.tables import ChangeFeedWatermark
+from gateway.telemetry.tracing import tracer
 
 log = logging.getLogger("opsgraph.events")
 
@@ -88,7 +89,14 @@ class ChangeFeeds:
         return Polled(system, stored, cursor)
 
     async def poll_all(self) -> list[Polled]:
-        return [await self.poll(system) for system in self.systems]
+        polled = []
+        for system in self.systems:
+            # A trace per poll: the events it finds are processed in it.
+            with tracer.start_as_current_span(
+                f"change_feed {system.value}", attributes={"connector.system": system.value}
+            ):
+                polled.append(await self.poll(system))
+        return polled
 
     async def poll_forever(self, interval_s: float) -> None:
         """``poll_all`` every ``interval_s`` until cancelled, the first ``interval_s`` after

@@ -44,6 +44,8 @@ from gateway.data.reads import Reader
 from gateway.events.broadcast import CUSTOMERS, EVENTS, Broadcast
 from gateway.events.canonical import canonical, changes_of, restored, stored
 from gateway.storage.tables import InboundEvent, OutboxMessage
+from gateway.telemetry.metrics import EventOutcome, Metrics
+from gateway.telemetry.tracing import TRACEPARENT, current_traceparent
 
 log = logging.getLogger("opsgraph.events")
 
@@ -108,12 +110,14 @@ class Intake:
         secrets: Mapping[SystemName, str],
         broadcast: Broadcast | None = None,
         crosswalk: Crosswalk | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.reader = reader
         self.audit = audit
         self.broadcast = broadcast
         self.crosswalk = crosswalk
+        self.metrics = metrics or Metrics()
         self._inbox = _Inbox(sessions, self._forget)
         # Events stored and forgotten by the cache, waiting to be marked and told.
         self._told: asyncio.Queue[tuple[int, CloudEvent]] = asyncio.Queue()
@@ -133,6 +137,7 @@ class Intake:
             event = canonical(system, VERIFIERS[system](body, headers, self.secrets[system]))
         except WebhookRejected as refused:
             self._rejected(system, refused)
+            self.metrics.event_received(system, EventOutcome.REJECTED)
             raise
         return await self.store(system, event)
 
@@ -140,7 +145,14 @@ class Intake:
         """Stores a canonical event (a proved delivery's, a change feed's) once, and
         processes it: the cache forgets what it names before this answers; marking it and
         telling subscribers is the processor's (``start``), else done here too."""
+        traceparent = current_traceparent()
+        if traceparent is not None and event.get(TRACEPARENT) is None:
+            # CloudEvents' distributed tracing extension: what the event causes, wherever
+            # it is processed, joins the trace of what delivered it.
+            event[TRACEPARENT] = traceparent
         row_id, forgotten = await self._inbox.add(system, event)
+        outcome = EventOutcome.STORED if row_id is not None else EventOutcome.DUPLICATE
+        self.metrics.event_received(system, outcome)
         if row_id is None:
             return Received(event["id"], event["type"], duplicate=True)
         if forgotten:
@@ -233,14 +245,23 @@ class Intake:
         if not batch:
             return
         events = dict(batch)
+        now = datetime.now(UTC)
         async with self.sessions.begin() as session:
-            marked = await session.scalars(
+            marked = await session.execute(
                 update(InboundEvent)
                 .where(InboundEvent.id.in_(events), InboundEvent.processed_at.is_(None))
-                .values(processed_at=datetime.now(UTC))
-                .returning(InboundEvent.id)
+                .values(processed_at=now)
+                .returning(
+                    InboundEvent.id,
+                    InboundEvent.source,
+                    InboundEvent.type,
+                    InboundEvent.received_at,
+                )
             )
-            ids = sorted(marked.all())
+            rows = marked.all()
+        for _, source, type_, received_at in rows:
+            self.metrics.event_processed(source, type_, received_at, now)
+        ids = sorted(row[0] for row in rows)
         if self.broadcast is None or not ids:
             return
         told = [events[id_] for id_ in ids]
@@ -399,6 +420,7 @@ class _Inbox:
                             "topic": OUTBOX_TOPIC,
                             "key": f"{source}:{event_id}",
                             "payload": rows[(source, event_id)]["payload"],
+                            "traceparent": rows[(source, event_id)]["payload"].get(TRACEPARENT),
                         }
                         for source, event_id in sorted(new, key=new.__getitem__)
                     ],

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.errors import BadUserInput, ConfigurationError
 from gateway.events.canonical import restored, stored
 from gateway.storage.tables import InboundEvent, WorkflowRun
+from gateway.telemetry.tracing import TRACEPARENT, continued
 from gateway.workflows.engine import Engine, RunStatus, Step, StepCall, Workflow
 from gateway.workflows.errors import RunStateConflict
 
@@ -246,6 +247,28 @@ class Router:
         self.routes = routes
 
     async def route(
+        self,
+        event: CloudEvent,
+        *,
+        retry_stopped: bool = False,
+        advance: bool = True,
+        routes: Sequence[Route] | None = None,
+    ) -> Routed:
+        """``_route`` in a span ``event <type>`` in the trace of what delivered the event
+        (its ``traceparent``): the runs it starts, and what they call, are that trace's."""
+        attributes = {
+            "cloudevents.event_id": str(event["id"]),
+            "cloudevents.event_source": str(event["source"]),
+            "cloudevents.event_type": str(event["type"]),
+        }
+        with continued(f"event {event['type']}", event.get(TRACEPARENT), attributes) as span:
+            routed = await self._route(
+                event, retry_stopped=retry_stopped, advance=advance, routes=routes
+            )
+            span.set_attribute("workflow.runs_started", len(routed.started))
+            return routed
+
+    async def _route(
         self,
         event: CloudEvent,
         *,

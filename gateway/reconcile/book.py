@@ -96,6 +96,16 @@ class Book:
             )
         return int(found or 0)
 
+    async def open_by_kind(self) -> dict[tuple[str, str], int]:
+        """How many exceptions are open, by (kind, severity), across every entity."""
+        query = (
+            select(ExceptionRow.kind, ExceptionRow.severity, func.count())
+            .where(ExceptionRow.status == ExceptionStatus.OPEN.value)
+            .group_by(ExceptionRow.kind, ExceptionRow.severity)
+        )
+        async with self.sessions() as session:
+            return {(kind, severity): n for kind, severity, n in await session.execute(query)}
+
     async def get(self, id_: str, entities: Entities) -> ReconciliationException:
         async with self.sessions() as session:
             row = await session.get(ExceptionRow, id_)

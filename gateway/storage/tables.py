@@ -187,6 +187,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The W3C trace context of the transaction that wrote it (None: it was not traced):
+    # delivering it continues that trace.
+    traceparent: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class InboundEvent(Base):

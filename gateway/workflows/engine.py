@@ -6,6 +6,7 @@ evidence, calls it, and commits what it answered before the next step starts. A 
 that dies mid-step leaves the run ``running`` under a lease that runs out; ``resume_due``,
 in any process, takes it over and calls the step again with the same ``idempotency_key``,
 which the step's owner dedupes: a step that reached its owner takes effect there once.
+Each call of a step is a span, ``workflow <workflow>.<step>``.
 
 Taking a run is a compare-and-swap on ``WorkflowRun.version`` (on SQLite as on
 PostgreSQL): it succeeds only if the row is still what was read and nobody holds the
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from connectors.errors import CircuitOpen, GatewayError, UpstreamRateLimited, UpstreamTimeout
 from gateway.errors import BadUserInput
 from gateway.storage.tables import WorkflowRun, WorkflowStep, utcnow
+from gateway.telemetry.tracing import tracer
 from gateway.workflows.errors import RunNotFound, RunStateConflict, UnknownWorkflow
 
 log = logging.getLogger("opsgraph.workflows")
@@ -223,6 +225,7 @@ class Engine:
         lease_s: float = 120.0,
         step_timeout_s: float = 60.0,
         moved: Callable[[str], Awaitable[None]] | None = None,
+        ended: Callable[[str, RunStatus], None] | None = None,
     ) -> None:
         if any(name != workflow.name for name, workflow in workflows.items()):
             raise ValueError("workflows are registered under their own names")
@@ -239,6 +242,9 @@ class Engine:
         # Told the id of each run that moved on (its status or a step's changed), once the
         # change is committed: what ``workflowRunUpdated`` subscribers hear.
         self.moved = moved
+        # Told the workflow and the status of each run that ends (succeeded, failed, parked,
+        # cancelled) as it is committed, in the process that ended it: the metrics.
+        self.ended = ended
 
     async def start(
         self,
@@ -371,6 +377,8 @@ class Engine:
         if stopped:
             await self._moved(run_id)
         run = await self._get(run_id)
+        if stopped and self.ended is not None:
+            self.ended(run.workflow, RunStatus.CANCELLED)
         if run.status != RunStatus.CANCELLED:
             raise RunStateConflict(run_id, run.status, "cancelled")
         return run
@@ -426,6 +434,21 @@ class Engine:
         query = query.where(*_filters(status, workflow_prefix))
         async with self.sessions() as session:
             return await session.scalar(query) or 0
+
+    async def tally(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow_prefix: str | None = None,
+    ) -> dict[tuple[str, str], int]:
+        """How many runs there are by (workflow, status), of those ``count`` counts."""
+        runs = WorkflowRun
+        query = select(runs.workflow, runs.status, func.count()).where(
+            *_filters(status, workflow_prefix)
+        )
+        query = query.group_by(runs.workflow, runs.status)
+        async with self.sessions() as session:
+            return {(workflow, state): n for workflow, state, n in await session.execute(query)}
 
     def _takeable(self, *, due_only: bool) -> ColumnElement[bool]:
         """Runs that no engine holds: not yet taken, or whose holder's lease ran out; and
@@ -498,8 +521,17 @@ class Engine:
             key = idempotency_key(run.id, row.name)
             context = StepContext(info, MappingProxyType(dict(outputs)), attempt, key)
             try:
-                async with asyncio.timeout(self.step_timeout_s):
-                    output = _json_object(await call(context))
+                with tracer.start_as_current_span(
+                    f"workflow {run.workflow}.{row.name}",
+                    attributes={
+                        "workflow.name": run.workflow,
+                        "workflow.step": row.name,
+                        "workflow.run_id": run.id,
+                        "workflow.attempt": attempt,
+                    },
+                ):
+                    async with asyncio.timeout(self.step_timeout_s):
+                        output = _json_object(await call(context))
             except Exception as exc:
                 await self._step_failed(run.id, token, row.id, attempt, exc)
                 return
@@ -553,15 +585,20 @@ class Engine:
         if running:
             hold = hold.where(WorkflowRun.status == RunStatus.RUNNING)
         hold = hold.values(lease_expires_at=now + self.lease, updated_at=now)
+        workflow = None  # of the run moved on
         async with self.sessions.begin() as session:
             if not await _rows(session, hold):
                 return False
             if step is not None:
                 await _rows(session, update(WorkflowStep).filter_by(id=step_id).values(step))
             if run is not None:
-                await _rows(
-                    session, runs.where(WorkflowRun.status == RunStatus.RUNNING).values(run)
-                )
+                let_go = runs.where(WorkflowRun.status == RunStatus.RUNNING).values(run)
+                connection = await session.connection()
+                moved_on = await connection.execute(let_go.returning(WorkflowRun.workflow))
+                workflow = moved_on.scalar()
+        if workflow is not None and run is not None and run["status"] in _ENDED:
+            if self.ended is not None:
+                self.ended(workflow, run["status"])
         await self._moved(run_id)
         return True
 
@@ -595,6 +632,8 @@ def _filters(
 
 
 _FINAL = [RunStatus.SUCCEEDED, RunStatus.CANCELLED]
+# What a holder lets a run go as when it is over (until an operator retries it).
+_ENDED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.PARKED})
 _STOPPED = [RunStatus.PARKED, RunStatus.FAILED]
 
 

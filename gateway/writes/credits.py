@@ -53,7 +53,7 @@ from gateway.data.crosswalk import Crosswalk, CustomerIdentity
 from gateway.data.owned import credit_of
 from gateway.data.reads import settled
 from gateway.errors import BadUserInput, Conflict, NotFound
-from gateway.rules.credit_policy import CreditOutcome, CreditPolicy
+from gateway.rules.credit_policy import CreditOutcome, CreditPolicy, CreditRule
 from gateway.rules.entitlements import entitlements
 from gateway.storage.tables import (
     CreditRequestRow,
@@ -62,6 +62,8 @@ from gateway.storage.tables import (
     WorkflowRun,
     WorkflowStep,
 )
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.tracing import current_traceparent
 from gateway.workflows.engine import (
     Engine,
     RunStatus,
@@ -102,11 +104,13 @@ class Credits:
         writes: Writes,
         crosswalk: Crosswalk,
         policy: CreditPolicy,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.writes = writes
         self.crosswalk = crosswalk
         self.policy = policy
+        self.metrics = metrics or Metrics()
         # Built by the services with this workflow among its own (``workflow()``).
         self.engine: Engine | None = None
         # Told the id of each credit whose status changed, once committed: what
@@ -148,9 +152,7 @@ class Credits:
                     return await self.get(credit_id), None
         case = await self._breached_case(identity, case_id)
         await self._covered_sla(identity)
-        rule = self.policy.rule_for(amount.currency, identity.legal_entity)
-        since = None if rule is None else CreditPolicy.period_start(rule.period, _today())
-        already = await self._credited(identity.id, amount.currency, since)
+        _, already = await self.standing(identity, amount.currency)
         decision = self.policy.decide(amount, identity.legal_entity, already)
         if decision.outcome is CreditOutcome.REFUSED:
             raise PolicyRefused(decision.reason)
@@ -179,6 +181,8 @@ class Credits:
 
     async def approve(self, principal: Principal, credit_id: str) -> tuple[CreditRequest, RunView]:
         row, identity = await self._decide(principal, credit_id, CreditStatus.APPROVED)
+        if row.decided_at is not None:
+            self.metrics.credit_approved(row.created_at, row.decided_at)
         async with self.sessions.begin() as session:
             run = await self._start(session, row, identity)
         advanced = await self._advance(run.id)
@@ -305,6 +309,8 @@ class Credits:
                     },
                 ),
             ]
+        for message in messages:  # delivered, they continue this step's trace
+            message.traceparent = current_traceparent()
         async with self.sessions.begin() as session:
             # The same keys again (the step re-run after a crash) queue nothing twice.
             queued = set(
@@ -387,6 +393,16 @@ class Credits:
                     invoice = output["invoice"]
                     credited[invoice] = credited.get(invoice, 0) + int(output["amountMinor"])
         return credited
+
+    async def standing(
+        self, identity: CustomerIdentity, currency: str
+    ) -> tuple[CreditRule | None, Money]:
+        """The policy's rule for a credit in ``currency`` to this customer (none: the
+        currency cannot be credited), and what the customer has been credited, approved or
+        pending, in the rule's current period."""
+        rule = self.policy.rule_for(currency, identity.legal_entity)
+        since = None if rule is None else CreditPolicy.period_start(rule.period, _today())
+        return rule, await self._credited(identity.id, currency, since)
 
     async def _credited(self, customer: str, currency: str, since: date | None) -> Money:
         query = select(func.coalesce(func.sum(CreditRequestRow.amount_minor), 0)).where(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from connectors.commands import CommentOnCase, LogAccountActivity, WriteCommand
 from connectors.errors import GatewayError
 from gateway.storage.tables import OutboxMessage
+from gateway.telemetry.tracing import continued
 from gateway.writes.credits import NOTIFY_CRM, NOTIFY_SUCCESS, NOTIFY_SUPPORT
 from gateway.writes.pipeline import Writes
 
@@ -75,6 +76,12 @@ class Notifications:
         return delivered
 
     async def _deliver(self, message: OutboxMessage) -> int:
+        # In the trace of the step that queued it (its span a child of that step's).
+        attributes: dict[str, str | int] = {"outbox.topic": message.topic, "outbox.id": message.id}
+        with continued(f"outbox {message.topic}", message.traceparent, attributes):
+            return await self._send(message)
+
+    async def _send(self, message: OutboxMessage) -> int:
         try:
             await self.writes.apply(command_of(message), f"outbox:{message.id}")
         except GatewayError as error:

@@ -33,6 +33,7 @@ from gateway.data.registry import Registry
 from gateway.errors import BadUserInput, Conflict, NotFound, OwnershipViolation
 from gateway.extensions.error_codes import leaving_message
 from gateway.ownership import OwnershipMap
+from gateway.telemetry.metrics import Metrics, Via, WriteOutcome
 from gateway.writes.idempotency import Claim, Idempotency, Replay
 
 log = logging.getLogger("opsgraph.writes")
@@ -73,12 +74,14 @@ class Writes:
         reader: Reader,
         idempotency: Idempotency,
         audit: AuditLog,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ownership = ownership
         self.registry = registry
         self.reader = reader
         self.idempotency = idempotency
         self.audit = audit
+        self.metrics = metrics or Metrics()
 
     async def run(
         self,
@@ -94,6 +97,7 @@ class Writes:
         the same key and input. ``refused`` turns a decided refusal into an answer."""
         claimed = await self.idempotency.claim(principal.subject, key, operation, arguments)
         if isinstance(claimed, Replay):
+            self.metrics.duplicate_blocked(Via.IDEMPOTENCY_KEY, operation)
             return Outcome(claimed.response, replayed=True)
         described = Operation(operation, "mutation", {**arguments, "idempotencyKey": key})
         try:
@@ -129,9 +133,17 @@ class Writes:
         """``command`` applied by its owner under ``key`` (a workflow step's, an outbox
         message's): the owner applies it once however often it is sent."""
         owner = self.ownership.owner(command.kind)
-        if to is not None:
-            self.ownership.check_write(command.kind, to)
-        result = await self.registry.get(owner).write(command, key)
+        try:
+            if to is not None:
+                self.ownership.check_write(command.kind, to)
+            result = await self.registry.get(owner).write(command, key)
+        except DECIDED:
+            self.metrics.owner_write(owner, command.kind.value, WriteOutcome.REFUSED)
+            raise
+        except Exception:
+            self.metrics.owner_write(owner, command.kind.value, WriteOutcome.FAILED)
+            raise
+        self.metrics.owner_write(owner, command.kind.value, WriteOutcome.DONE)
         shadow = self.registry.shadow_of(owner)
         if shadow is not None and isinstance(command, PostingCommand):
             await _mirrored(shadow, command, key)

@@ -6,6 +6,7 @@ operations run; and the manifest, built from dashboards/operations."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,19 +155,47 @@ def test_the_safelist_needs_its_manifest(tmp_path: Path) -> None:
     )
 
 
+# Every operation the dashboards send (dashboards/operations/*.graphql), by type.
+DASHBOARD_OPERATIONS = {
+    "query": [
+        "ApprovalsQueue", "CheckEntitlement", "Customer360", "CustomerFinance", "CustomerPage",
+        "CustomersPage", "DeadLetters", "FindCustomerByExternalId", "FindCustomersByName",
+        "OperationsSystems", "ReconciliationExceptionCounts", "ReconciliationExceptions",
+        "ReconciliationRuns", "SupportCustomer", "WorkflowRunCounts",
+    ],
+    "mutation": [
+        "AcknowledgeReconciliationException", "ApproveCredit", "RejectCredit", "ReplayEvents",
+        "RepostInvoice", "RequestCredit", "ResolveReconciliationException", "RetryDeadLetter",
+        "StartReconciliationRun", "VoidDuplicatePosting",
+    ],
+    "subscription": [
+        "ApprovalsUpdates", "CreditUpdates", "CustomerPageUpdated", "OperationsEvents",
+        "OperationsWorkflowRuns", "ReconciliationExceptionRaised", "ReconciliationRunProgress",
+    ],
+}  # fmt: skip
+
+
 def test_the_manifest_holds_every_dashboard_operation_whole(tmp_path: Path) -> None:
     out = tmp_path / "manifest.json"
     main(["--out", str(out)])
     manifest = json.loads(out.read_text())
     assert (manifest["format"], manifest["version"]) == (FORMAT, 1)
-    assert {(o["name"], o["type"]) for o in manifest["operations"]} == {
-        ("Customer360", "query"),
-        ("CustomersPage", "query"),
-    }
+    found = {(o["name"], o["type"]) for o in manifest["operations"]}
+    assert found == {(name, kind) for kind, names in DASHBOARD_OPERATIONS.items() for name in names}
     for operation in manifest["operations"]:
         assert operation["id"] == sha256(operation["body"])
-        names = [d.name.value for d in parse(operation["body"]).definitions]  # type: ignore[attr-defined]
-        assert names == [operation["name"], "C360"]
+        document = parse(operation["body"])
+        operation_def, *fragments = document.definitions
+        assert operation_def.name.value == operation["name"]  # type: ignore[attr-defined]
+        # Whole: every fragment it spreads, each once, and nothing else.
+        spread = set(re.findall(r"\.\.\.([A-Za-z_]\w*)", operation["body"]))
+        names = [f.name.value for f in fragments]  # type: ignore[attr-defined]
+        assert sorted(names) == sorted(spread)
+    customer360 = next(o for o in manifest["operations"] if o["name"] == "Customer360")
+    assert [d.name.value for d in parse(customer360["body"]).definitions] == [  # type: ignore[attr-defined]
+        "Customer360",
+        "C360",
+    ]
     assert load(out) == {o["id"]: o["body"] for o in manifest["operations"]}
 
 

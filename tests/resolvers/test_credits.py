@@ -452,3 +452,54 @@ def test_runs_and_the_audit_log_can_be_listed(boxes: Sandboxes, gateway: Gateway
     assert entries["totalCount"] >= len(entries["edges"]) == min(5, entries["totalCount"])
     refused = ask(client, AUDIT, LEAD)
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+
+
+POLICY = """query($status: CreditStatus) {
+  creditRequests(status: $status, first: 100) {
+    edges { node { id customerId customer { id name } policy {
+      rule period approvers
+      autoApproveBelow { amount currency } maxPerRequest { amount currency }
+      maxPerCustomer { amount currency } creditedInPeriod { minorUnits currency }
+    } } }
+  }
+}"""
+
+
+def test_the_queue_shows_each_credit_s_policy_and_what_its_customer_was_credited(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    """What the approvals page shows a finance approver beside each request: the rule that
+    decides it and the customer's credits this period, pending ones included, rejected
+    ones not."""
+    client = gateway()
+    customer, case = breached(boxes)
+    name = next(c.name for c in boxes.world.customers if c.id == customer)
+
+    def standing(credit_id: str) -> dict[str, Any]:
+        edges = ask(client, POLICY, FINANCE)["data"]["creditRequests"]["edges"]
+        return next(e["node"] for e in edges if e["node"]["id"] == credit_id)
+
+    first = ask(client, REQUEST, LEAD, **credit(customer, case.id, "70.00", "cr-p1"))
+    first_id = first["data"]["requestCredit"]["credit"]["id"]
+    before = standing(first_id)
+    assert before["customerId"] == customer
+    assert before["customer"] == {"id": customer, "name": name}
+    policy = before["policy"]
+    credited = int(policy.pop("creditedInPeriod")["minorUnits"])
+    assert policy == {
+        "rule": 'EUR."Opsgraph B.V."',
+        "period": "QUARTER",
+        "approvers": ["finance_approver"],
+        "autoApproveBelow": {"amount": "50.00", "currency": "EUR"},
+        "maxPerRequest": {"amount": "450.00", "currency": "EUR"},
+        "maxPerCustomer": {"amount": "1400.00", "currency": "EUR"},
+    }
+    second = ask(client, REQUEST, LEAD, **credit(customer, case.id, "80.00", "cr-p2"))
+    second_id = second["data"]["requestCredit"]["credit"]["id"]
+    assert standing(first_id)["policy"]["creditedInPeriod"] == {
+        "minorUnits": str(credited + 8000),
+        "currency": "EUR",
+    }
+    ask(client, REJECT, FINANCE, id=second_id, key="rj-p2")
+    assert standing(first_id)["policy"]["creditedInPeriod"]["minorUnits"] == str(credited)
+    ask(client, REJECT, FINANCE, id=first_id, key="rj-p1")
