@@ -21,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from dashboards import web as dashboards
+from gateway import collector
 from gateway.auth.middleware import AuthMiddleware
 from gateway.data.services import Services
 from gateway.events.actions import ACTIONS
@@ -77,10 +78,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             windows.share(services.redis, settings.redis_url)
             persisted.share(services.redis)
         app.state.services = services
+        tuned = collector.tune(settings.gc_threshold)
         try:
             yield {}
         finally:
             await services.aclose()
+            if tuned:
+                collector.untune()
 
     graphql = GraphQLView(
         build_schema(settings, windows, metrics),

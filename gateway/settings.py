@@ -294,6 +294,9 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     database_max_overflow: Annotated[int, Field(ge=0, le=500)] = 20
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # The garbage collector's first-generation threshold once the app has started (what
+    # start-up made is frozen first; gateway.collector); 0 leaves CPython's defaults.
+    gc_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
     profile: Profile = Profile.PRODUCTION
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()

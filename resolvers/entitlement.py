@@ -52,7 +52,12 @@ class EntitlementDecision:
     source: ProvenanceType | None = strawberry.field(
         description="The billing answer the decision rests on (None: no billing account)."
     )
-    checked_at: datetime
+    checked_at: datetime = strawberry.field(
+        description="When what the decision rests on was read from its owner (the oldest of "
+        "the subscriptions and plans it used; the crosswalk's read without a billing "
+        "account): the decision is exactly as fresh as that, and the same cached data "
+        "gives the same answer."
+    )
 
 
 @strawberry.type
@@ -85,6 +90,7 @@ class EntitlementQuery:
         sourced = await loaders.subscriptions(billing_id)
         plans = await plans_for(info, sourced.value)
         decision = decide(feature, sourced.value, {i: s.value for i, s in plans.items()})
+        read_at = min([sourced.fetched_at, *(p.fetched_at for p in plans.values())])
         plan = decision.plan
         return EntitlementDecision(
             allowed=decision.allowed,
@@ -97,5 +103,5 @@ class EntitlementQuery:
                 strawberry.ID(decision.subscription.id) if decision.subscription else None
             ),
             source=ProvenanceType.of(sourced),
-            checked_at=now,
+            checked_at=read_at,
         )

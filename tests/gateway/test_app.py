@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,19 @@ def test_a_bad_credit_policy_stops_the_gateway_before_it_serves(tmp_path: Path) 
     with pytest.raises(ConfigurationError) as refused:
         create_app(load_settings(credit_policy_file=policy))
     assert str(policy) in refused.value.message
+
+
+def test_a_started_gateway_freezes_its_start_up_and_collects_less_often(empty_db: str) -> None:
+    """gateway.collector: while the app serves, what start-up made is frozen and the first
+    generation's threshold is the setting's; once it stops, CPython's defaults are back and
+    nothing stays frozen. ``gc_threshold=0`` touches nothing."""
+    settings = load_settings(database_url=empty_db, auth=identity().settings())
+    with TestClient(create_app(settings)):
+        assert gc.get_threshold() == (10_000, 20, 20)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
+    untouched = load_settings(database_url=empty_db, auth=identity().settings(), gc_threshold=0)
+    with TestClient(create_app(untouched)):
+        assert gc.get_threshold() == (700, 10, 10)
+        assert gc.get_freeze_count() == 0

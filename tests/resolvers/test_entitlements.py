@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 from connectors.models import ObjectKind, SystemName, kind_of
 from tests.gateways import Gateway, graphql
 from tests.world import Sandboxes
@@ -56,3 +59,28 @@ def test_unknown_features_and_customers_are_typed_errors(
     unknown_customer = graphql(client, CHECK, id="cust_9999", feature="sso")
     assert unknown_customer["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
     assert unknown_customer["errors"][0]["message"] == "no customer with id 'cust_9999'"
+
+
+FRESHNESS = """query($id: ID!, $feature: String!) {
+  entitlementCheck(customerId: $id, feature: $feature) {
+    allowed checkedAt
+    source { fetchedAt cached }
+    plan { source { fetchedAt cached } }
+  }
+}"""
+
+
+def test_a_check_is_as_fresh_as_what_it_rests_on_not_the_time_it_is_asked(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    """``checkedAt`` is when the subscriptions and plans it used were read from billing
+    (the older of them), so asking again while they are cached answers the same."""
+    client = gateway()
+    customer = next(c for c in boxes.world.customers if c.plan == "enterprise")
+    first = graphql(client, FRESHNESS, id=customer.id, feature="sso")["data"]["entitlementCheck"]
+    read = [first["source"]["fetchedAt"], first["plan"]["source"]["fetchedAt"]]
+    assert first["checkedAt"] == min(read, key=datetime.fromisoformat)
+    time.sleep(0.05)
+    again = graphql(client, FRESHNESS, id=customer.id, feature="sso")["data"]["entitlementCheck"]
+    assert again["source"]["cached"] is True and again["plan"]["source"]["cached"] is True
+    assert again["checkedAt"] == first["checkedAt"]
