@@ -294,6 +294,10 @@ class Settings(BaseSettings):
     database_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     database_max_overflow: Annotated[int, Field(ge=0, le=500)] = 20
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # How long opsgraph's own data (the crosswalk, credits, open exceptions) read for a
+    # customer 360 is kept in memory at most; the writes that change it forget it at once,
+    # on every replica (gateway.data.remembered). 0 reads it from the database every time.
+    owned_ttl_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # The garbage collector's first-generation threshold once the app has started (what
     # start-up made is frozen first; gateway.collector); 0 leaves CPython's defaults.
     gc_threshold: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000

@@ -118,8 +118,8 @@ class CustomerType(Node):
         return ProvenanceType(
             system=SystemName.OPSGRAPH,
             external_id=self.identity.id,
-            fetched_at=datetime.now(UTC),
-            cached=False,
+            fetched_at=self.identity.read_at,
+            cached=self.identity.cached,
             stale=False,
         )
 

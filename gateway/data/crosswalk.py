@@ -7,7 +7,8 @@ count. Tenancy is decided here, in the query, not in each resolver."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.models import SystemName
+from gateway.data.remembered import Kind, Remembered
 from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.logs import quoted
 from gateway.storage.tables import Customer, ExternalId
@@ -29,6 +31,18 @@ class CustomerIdentity:
     name: str
     external_ids: Mapping[SystemName, str]
     legal_entity: str | None = None
+    # When it was read from the database, and whether it came from what this process
+    # remembers of it (``gateway.data.remembered``) rather than from that read just now.
+    # Not part of who the customer is: two reads of one customer are equal.
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
+    cached: bool = field(default=False, compare=False)
+
+
+def _seen(identity: CustomerIdentity | None, entities: Entities) -> CustomerIdentity | None:
+    """``identity``, if ``entities`` may see it (as ``_visible`` decides in SQL)."""
+    if identity is None or entities is None or identity.legal_entity in entities:
+        return identity
+    return None
 
 
 def _visible(customers: Select[Any], entities: Entities) -> Select[Any]:
@@ -39,8 +53,15 @@ def _visible(customers: Select[Any], entities: Entities) -> Select[Any]:
 
 
 class Crosswalk:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        remembered: Remembered | None = None,
+    ) -> None:
         self._sessions = sessions
+        # By id, what ``get_many`` read (every customer 360 starts there); nothing when
+        # not given one.
+        self.remembered = remembered or Remembered(ttl_s=0)
 
     async def _read(self, session: AsyncSession, customers: Select[Any]) -> list[CustomerIdentity]:
         """The identities of the customers ``customers`` selects (ids), in its order: one
@@ -72,11 +93,27 @@ class Crosswalk:
     async def get_many(
         self, ids: Sequence[str], *, entities: Entities
     ) -> list[CustomerIdentity | None]:
-        """Identities in the order of ``ids``; None where there is no such customer."""
-        async with self._sessions() as session:
-            wanted = _visible(select(Customer.id).where(Customer.id.in_(set(ids))), entities)
-            found = {c.id: c for c in await self._read(session, wanted)}
-        return [found.get(i) for i in ids]
+        """Identities in the order of ``ids``; None where there is no such customer (or
+        ``entities`` hides it). Those read lately are answered from memory."""
+        memory = self.remembered
+        found: dict[str, CustomerIdentity | None] = {}
+        for id_ in set(ids):
+            kept = memory.get(Kind.IDENTITIES, id_)
+            if kept is not None:
+                identity = kept.value
+                found[id_] = None if identity is None else replace(identity, cached=True)
+        missing = [i for i in set(ids) if i not in found]
+        if missing:
+            generation = memory.generation
+            async with self._sessions() as session:
+                wanted = select(Customer.id).where(Customer.id.in_(missing))
+                read = {c.id: c for c in await self._read(session, wanted)}
+            for id_ in missing:
+                identity = read.get(id_)
+                found[id_] = identity
+                at = identity.read_at if identity else datetime.now(UTC)
+                memory.put(Kind.IDENTITIES, id_, identity, at, generation)
+        return [_seen(found.get(i), entities) for i in ids]
 
     async def by_external_id(
         self, system: SystemName, external_id: str, *, entities: Entities
@@ -162,6 +199,7 @@ class Crosswalk:
                     )
                 else:
                     link.external_id = external_id
+        await self.remembered.forget(Kind.IDENTITIES, [customer_id])
 
     async def attach(self, customer_id: str, system: SystemName, external_id: str) -> None:
         """Record that ``customer_id`` is ``external_id`` in ``system``. Linking what is
@@ -201,6 +239,7 @@ class Crosswalk:
             raise Conflict(
                 f"{quoted(external_id)} in {system.value} was linked at the same time"
             ) from None
+        await self.remembered.forget(Kind.IDENTITIES, [customer_id])
 
     async def detach(self, customer_id: str, system: SystemName) -> str:
         """Forget ``customer_id``'s id in ``system``; answers the id it was."""
@@ -213,4 +252,6 @@ class Crosswalk:
             if link is None:
                 raise NotFound(f"{customer_id} has no id in {system.value}")
             await session.delete(link)
-            return link.external_id
+            was = link.external_id
+        await self.remembered.forget(Kind.IDENTITIES, [customer_id])
+        return was

@@ -3,7 +3,9 @@ reconciliation exceptions, as canonical records (the ORM rows stay in this stage
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,43 +20,82 @@ from connectors.models import (
     SystemName,
 )
 from connectors.money import Money
+from gateway.data.remembered import Kind, Remembered
 from gateway.storage.tables import CreditRequestRow
 from gateway.storage.tables import ReconciliationException as ExceptionRow
 
+Row = TypeVar("Row", CreditRequestRow, ExceptionRow)
+R = TypeVar("R")
+
 
 class Owned:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], remembered: Remembered | None = None
+    ) -> None:
         self._sessions = sessions
+        # Each customer's lists as last read; the writes that change them forget them.
+        self.remembered = remembered or Remembered(ttl_s=0)
 
     async def credits(self, customer_ids: Sequence[str]) -> list[list[CreditRequest]]:
         """Each customer's credit requests, newest first."""
-        query = (
-            select(CreditRequestRow)
-            .where(CreditRequestRow.customer_id.in_(customer_ids))
-            .order_by(CreditRequestRow.created_at.desc())
-        )
-        async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return [[credit_of(r) for r in rows if r.customer_id == c] for c in customer_ids]
+
+        async def read(missing: Sequence[str]) -> Sequence[CreditRequestRow]:
+            query = (
+                select(CreditRequestRow)
+                .where(CreditRequestRow.customer_id.in_(missing))
+                .order_by(CreditRequestRow.created_at.desc())
+            )
+            async with self._sessions() as session:
+                return (await session.scalars(query)).all()
+
+        return await self._each(Kind.CREDITS, customer_ids, read, credit_of)
 
     async def open_exceptions(
         self, customer_ids: Sequence[str]
     ) -> list[list[ReconciliationException]]:
         """Each customer's open and acknowledged reconciliation exceptions, highest rank
         (severity, then impact) first."""
-        query = (
-            select(ExceptionRow)
-            .where(
-                ExceptionRow.customer_id.in_(customer_ids),
-                ExceptionRow.status.in_(
-                    [ExceptionStatus.OPEN.value, ExceptionStatus.ACKNOWLEDGED.value]
-                ),
+
+        async def read(missing: Sequence[str]) -> Sequence[ExceptionRow]:
+            query = (
+                select(ExceptionRow)
+                .where(
+                    ExceptionRow.customer_id.in_(missing),
+                    ExceptionRow.status.in_(
+                        [ExceptionStatus.OPEN.value, ExceptionStatus.ACKNOWLEDGED.value]
+                    ),
+                )
+                .order_by(ExceptionRow.rank.desc(), ExceptionRow.id)
             )
-            .order_by(ExceptionRow.rank.desc(), ExceptionRow.id)
-        )
-        async with self._sessions() as session:
-            rows = (await session.scalars(query)).all()
-        return [[exception_of(r) for r in rows if r.customer_id == c] for c in customer_ids]
+            async with self._sessions() as session:
+                return (await session.scalars(query)).all()
+
+        return await self._each(Kind.EXCEPTIONS, customer_ids, read, exception_of)
+
+    async def _each(
+        self,
+        kind: Kind,
+        customer_ids: Sequence[str],
+        read: Callable[[Sequence[str]], Awaitable[Sequence[Row]]],
+        record: Callable[[Row], R],
+    ) -> list[list[R]]:
+        """Each customer's list: from memory where it is kept, else from one read of all
+        the others (kept for next time)."""
+        memory = self.remembered
+        lists: dict[str, list[R]] = {}
+        for customer in customer_ids:
+            kept = memory.get(kind, customer)
+            if kept is not None:
+                lists[customer] = kept.value
+        missing = [c for c in dict.fromkeys(customer_ids) if c not in lists]
+        if missing:
+            generation = memory.generation
+            rows = await read(missing)
+            read_at = datetime.now(UTC)
+            for customer in missing:
+                lists[customer] = [record(r) for r in rows if r.customer_id == customer]
+                memory.put(kind, customer, lists[customer], read_at, generation)
+        return [list(lists[c]) for c in customer_ids]
 
 
 def credit_of(row: CreditRequestRow) -> CreditRequest:

@@ -24,6 +24,7 @@ from gateway.data.owned import Owned
 from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
+from gateway.data.remembered import Kind, Remembered
 from gateway.events.actions import ACTIONS, Actions
 from gateway.events.broadcast import CREDITS, CUSTOMERS, WORKFLOW_RUNS, Broadcast
 from gateway.events.consumer import StreamConsumer, sweep_forever
@@ -88,6 +89,8 @@ class Services:
     # Status out: what subscriptions hear, on every replica (Redis pub/sub when configured),
     # and how many may run at once on one connection.
     broadcast: Broadcast
+    # What opsgraph owns, kept in memory for the read path, forgotten by the writes.
+    remembered: Remembered
     # Billing against the ERP: runs, and the book of exceptions they keep.
     reconciler: Reconciler
     book: Book
@@ -157,7 +160,8 @@ class Services:
         writes = Writes(
             ownership, registry, reader, Idempotency(session_factory), audit, metrics=metrics
         )
-        crosswalk = Crosswalk(session_factory)
+        remembered = Remembered(settings.owned_ttl_s)
+        crosswalk = Crosswalk(session_factory, remembered)
         credits = Credits(
             session_factory,
             writes,
@@ -187,8 +191,9 @@ class Services:
         )
 
         async def credit_moved(credit_id: str) -> None:
-            await broadcast.publish(CREDITS, {"credit": credit_id})
             credit = await credits.get(credit_id)
+            await remembered.forget(Kind.CREDITS, [credit.customer_id])
+            await broadcast.publish(CREDITS, {"credit": credit_id})
             await broadcast.publish(CUSTOMERS, {"customer": credit.customer_id})
 
         credits.moved = credit_moved
@@ -205,7 +210,8 @@ class Services:
             redis=redis,
             breakers=breakers,
             reader=reader,
-            owned=Owned(session_factory),
+            owned=Owned(session_factory, remembered),
+            remembered=remembered,
             authenticate=Authenticator(TokenVerifier(settings.auth), keys),
             keys=keys,
             audit=audit,
@@ -229,8 +235,9 @@ class Services:
                 registry,
                 SeverityPolicy.load(settings.reconciliation_policy_file),
                 broadcast,
+                remembered=remembered,
             ),
-            book=Book(session_factory),
+            book=Book(session_factory, remembered),
             reconcile_at_start=(
                 None
                 if settings.reconcile_at_start is None
@@ -259,6 +266,7 @@ class Services:
             asyncio.create_task(self.intake.process_forever(interval)),
             asyncio.create_task(self.feeds.poll_forever(self.change_feed_interval_s)),
             asyncio.create_task(self.relay.run_forever(RELAY_INTERVAL_S, PURGE_EVERY_S)),
+            asyncio.create_task(self.remembered.listen(self.broadcast)),
             asyncio.create_task(
                 sweep_forever(self.router, timedelta(seconds=self.event_claim_after_s), interval)
             ),

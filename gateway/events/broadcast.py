@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -56,6 +56,10 @@ class Broadcast:
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Called each time the listener (re)subscribes to Redis: what other replicas said
+        # while it was away is lost, and whoever keeps state on the strength of their
+        # messages must not trust it any more.
+        self.on_reconnect: list[Callable[[], None]] = []
 
     def subscribers(self, topic: str) -> int:
         return len(self._subscribers[topic])
@@ -134,6 +138,8 @@ class Broadcast:
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    for reconnected in self.on_reconnect:
+                        reconnected()
                     while not self._stopping.is_set():
                         raw = await pubsub.get_message(timeout=1.0)
                         if raw is not None:

@@ -18,6 +18,7 @@ from connectors.models import (
 )
 from gateway.data.crosswalk import Entities
 from gateway.data.owned import exception_of
+from gateway.data.remembered import Kind, Remembered
 from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.reconcile.engine import RunView, run_view
 from gateway.reconcile.scope import Period
@@ -63,8 +64,12 @@ class Page:
 
 
 class Book:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], remembered: Remembered | None = None
+    ) -> None:
         self.sessions = sessions
+        # What the read path keeps of each customer's open exceptions: a move forgets it.
+        self.remembered = remembered or Remembered(ttl_s=0)
 
     async def page(
         self, wanted: ExceptionFilter, entities: Entities, first: int, after: str | None
@@ -132,15 +137,17 @@ class Book:
                 if note is not None and note != row.note:  # what was done, said again
                     row.note, row.status_by = note, by
                     row.updated_at = datetime.now(UTC)
-                return exception_of(row)
-            if status not in _MOVES[to]:
+            elif status not in _MOVES[to]:
                 raise ExceptionStateConflict(
                     f"exception {id_} is {status.value}: it cannot be {to.value}"
                 )
-            row.status, row.status_by, row.updated_at = to.value, by, datetime.now(UTC)
-            if note is not None:
-                row.note = note
-            return exception_of(row)
+            else:
+                row.status, row.status_by, row.updated_at = to.value, by, datetime.now(UTC)
+                if note is not None:
+                    row.note = note
+            moved = exception_of(row)
+        await self._forget(moved)
+        return moved
 
     async def noted(self, id_: str, by: str, note: str) -> ReconciliationException:
         """Says what was done about an exception (a repost, a void), whatever its status
@@ -152,7 +159,13 @@ class Book:
             if row.status == ExceptionStatus.OPEN.value:
                 row.status = ExceptionStatus.ACKNOWLEDGED.value
             row.note, row.status_by, row.updated_at = note, by, datetime.now(UTC)
-            return exception_of(row)
+            noted = exception_of(row)
+        await self._forget(noted)
+        return noted
+
+    async def _forget(self, changed: ReconciliationException) -> None:
+        if changed.customer_id is not None:
+            await self.remembered.forget(Kind.EXCEPTIONS, [changed.customer_id])
 
     async def run_count(self) -> int:
         async with self.sessions() as session:

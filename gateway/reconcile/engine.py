@@ -49,6 +49,7 @@ from connectors.models import (
 )
 from gateway.data.detached import stop
 from gateway.data.registry import SHADOWS, Registry
+from gateway.data.remembered import Kind, Remembered
 from gateway.errors import BadUserInput
 from gateway.events.broadcast import Broadcast
 from gateway.events.canonical import changes_of, restored
@@ -162,8 +163,12 @@ class Reconciler:
         broadcast: Broadcast | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         stale_s: float = STALE_S,
+        remembered: Remembered | None = None,
     ) -> None:
         self.sessions = sessions
+        # What the read path keeps of customers' open exceptions: a run that stores or
+        # resolves any forgets all of it.
+        self.remembered = remembered or Remembered(ttl_s=0)
         self.stale_s = stale_s
         self.watermark_lag_s = WATERMARK_LAG_S
         self.registry = registry
@@ -845,6 +850,7 @@ class Reconciler:
                     raised.append(
                         values | {"status": ExceptionStatus.OPEN.value, "createdAt": row.created_at}
                     )
+        await self.remembered.forget(Kind.EXCEPTIONS)
         if self.broadcast is not None and raised:
             await self.broadcast.publish_many(
                 [(RECONCILIATION_EXCEPTIONS, {"exception": _notice(values)}) for values in raised]
@@ -919,6 +925,8 @@ class Reconciler:
         async with self.sessions.begin() as session:
             resolved = (await session.scalars(query)).all()
         progress.stats["autoResolved"] = progress.stats.get("autoResolved", 0) + len(resolved)
+        if resolved:
+            await self.remembered.forget(Kind.EXCEPTIONS)
 
     # -- progress --------------------------------------------------------------------------
 
