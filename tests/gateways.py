@@ -99,6 +99,19 @@ def graphql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
     return body
 
 
+def answered(
+    client: TestClient, query: str, headers: dict[str, str] | None = None, **variables: Any
+) -> Any:
+    """The ``data`` of an answer that must have no errors (asked with ``headers``, else the
+    client's own)."""
+    body = {"query": query, "variables": variables}
+    response = client.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
 def nodes(connection: dict[str, Any]) -> list[Any]:
     """The nodes of a Relay connection in an answer."""
     return [edge["node"] for edge in connection["edges"]]

@@ -24,6 +24,7 @@ from gateway.demo import link_customers
 from gateway.events.broadcast import Broadcast
 from gateway.storage.migrate import upgrade
 from tests.gateways import AUTH
+from tests.gateways import answered as ask
 from tests.identity import identity
 from tests.world import Sandboxes, migrated_database, sandboxes
 
@@ -144,16 +145,6 @@ class Statements:
     def _heard(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if any(table in statement for table in OWN_TABLES):
             self.seen.append(statement)
-
-
-def ask(client: TestClient, query: str, headers: dict[str, str] = AUTH, **variables: Any) -> Any:
-    response = client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def test_a_cached_customer_reads_nothing_of_its_own_from_the_database(

@@ -25,6 +25,7 @@ from tests.gateway.conftest import Bare
 from tests.gateway.events.vendor_events import invoice_paid
 from tests.gateway.telemetry.prometheus import scrape, scrape_text, value
 from tests.gateways import Gateway, graphql
+from tests.gateways import answered as ask
 from tests.identity import identity
 from tests.world import SECRET, Sandboxes, migrated_database, sandboxes, until
 
@@ -192,16 +193,6 @@ APPROVE = """mutation($id: ID!, $key: String!) {
     credit { status } workflowRun { status } userErrors { code }
   }
 }"""
-
-
-def ask(client: TestClient, query: str, headers: dict[str, str], **variables: Any) -> Any:
-    response = client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def test_an_approved_credit_observes_its_delay_and_its_replay_is_blocked(
