@@ -53,6 +53,7 @@ from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.postgres import fresh_database
+from bench.processes import serving
 from bench.refusals import free_port
 from connectors.sandbox import fleet
 from connectors.sandbox.billing import documents
@@ -107,29 +108,10 @@ def gateway(database_url: str, boxes: fleet.Fleet, secret: str) -> Iterator[str]
         env[prefix + "BASE_URL"] = url
         env[prefix + "SECRET"] = SANDBOX_SECRET
         env[prefix + "WEBHOOK_SECRET"] = WHSEC
-    with tempfile.TemporaryFile() as log:
-        command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"the gateway did not start:\n{log.read().decode()}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
+    ready = f"http://127.0.0.1:{port}/readyz"
+    with serving("the gateway", command, env, ready) as server:
+        yield server.url
 
 
 def delivery(event_id: str) -> tuple[bytes, dict[str, str]]:

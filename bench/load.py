@@ -46,8 +46,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -56,6 +56,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench.processes import Server, serving
 from bench.refusals import free_port
 from connectors.sandbox import fleet
 from connectors.sandbox.seed import PLANS, generate
@@ -74,13 +75,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    url: str
-    pid: int  # CPU and RSS are summed over it and every process under it (uvicorn's workers)
 
 
 def _tree(pid: int) -> list[int]:
@@ -118,33 +112,6 @@ def rss_mb(pid: int) -> float:
         found = re.search(r"VmRSS:\s+(\d+) kB", status)
         total_kb += int(found.group(1)) if found else 0
     return total_kb / 1024
-
-
-@contextmanager
-def serving(name: str, command: list[str], env: dict[str, str], ready: str) -> Iterator[Server]:
-    """``command`` in a process of its own, its output in a temporary file, until ``ready``
-    (a URL) answers 200."""
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(ready, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"{name} did not start:\n{log.read().decode()[-3000:]}")
-                time.sleep(0.1)
-            yield Server(name, ready.rsplit("/", 1)[0], proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def gateway_env(boxes: fleet.Fleet, database_url: str, secret: str) -> dict[str, str]:

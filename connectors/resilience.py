@@ -103,7 +103,7 @@ class CallObserver:
     def attempted(self, system: SystemName, seconds: float, error: BaseException | None) -> None:
         """An attempt ended after ``seconds``: answered (``error`` None) or failed."""
 
-    def retrying(self, system: SystemName, error: BaseException | None) -> None:
+    def retrying(self, system: SystemName) -> None:
         """A failed attempt is to be tried again, after a wait."""
 
 
@@ -277,17 +277,14 @@ class Resilient:
         started = time.perf_counter()
         try:
             result = await self._attempt(call)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
+        except Exception as exc:  # a cancelled attempt (BaseException) is not told
             self.observer.attempted(self.system, time.perf_counter() - started, exc)
             raise
         self.observer.attempted(self.system, time.perf_counter() - started, None)
         return result
 
     def _retrying(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        self.observer.retrying(self.system, error)
+        self.observer.retrying(self.system)
 
     async def fetch_many(
         self, kind: ObjectKind, ids: Sequence[str], *, attempts: int | None = None

@@ -11,6 +11,7 @@ through the same persisted operations, authorization and limits as any other cli
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -111,12 +112,19 @@ async def _operations(request: Request) -> Response:
     page sends an operation's hash, and its text only when the gateway (automatic persisted
     queries) asks for it."""
     try:
-        manifest = json.loads(MANIFEST.read_text())
+        names = _published()
     except FileNotFoundError:
         unbuilt = "The persisted operations are not built: run `make manifest`."
         return _error(503, "NOT_INSTALLED", unbuilt)
-    names = {o["name"]: {k: o[k] for k in ("id", "type", "body")} for o in manifest["operations"]}
     return JSONResponse(names, headers={"cache-control": "no-cache"})
+
+
+@functools.cache
+def _published() -> dict[str, dict[str, str]]:
+    """The manifest by operation name, read once (the safelist too reads it at start); a
+    missing manifest is not remembered."""
+    manifest = json.loads(MANIFEST.read_text())
+    return {o["name"]: {k: o[k] for k in ("id", "type", "body")} for o in manifest["operations"]}
 
 
 async def _vendor(request: Request) -> Response:

@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     persisted = PersistedQueries(settings.persisted_queries)
     # The registered operations (the manifest, where there is one) are counted by name.
     registered = settings.persisted_queries.manifest
-    metrics = Metrics(manifest.load(registered) if registered.is_file() else ())
+    metrics = Metrics(
+        persisted.registered or (manifest.load(registered) if registered.is_file() else ())
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

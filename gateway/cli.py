@@ -280,7 +280,7 @@ def reconcile(
                 statuses=(ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED),
             )  # fmt: skip
             shown = await services.book.page(unresolved, entities, 50, None)
-            total = await services.book.count(unresolved, entities)
+            total = shown.total
             gated = 0
             if fail_on is not FailOn.NEVER:
                 severe = replace(unresolved, severity=ExceptionSeverity(fail_on.value))

@@ -182,7 +182,11 @@ def run_demo(
     upgrade(settings.database_url)
     asyncio.run(link_customers(settings.database_url, world))
     secret = settings.auth.hs256_secret
-    tokens = dev_tokens.write(state_dir / "tokens.json", secret) if secret else {}
+    tokens = {}
+    if secret:
+        auth = settings.auth
+        path = state_dir / "tokens.json"
+        tokens = dev_tokens.write(path, secret, issuer=auth.issuer, audience=auth.audience)
 
     servers = [
         server(gateway, gateway_socket, lifespan="on", grace_s=settings.shutdown_grace_s),

@@ -45,6 +45,7 @@ error message, and runs only as JSON, within its deadline.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -228,7 +229,7 @@ class GraphQLView(GraphQL[Context, None]):
     def graphql_ide_html(self) -> str:
         # The gateway's own GraphiQL page: its assets come from the dashboards' pinned
         # packages, not from a CDN, so it works with no internet.
-        return GRAPHIQL_PAGE.read_text()
+        return _graphiql_page()
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Without GraphiQL (production), a GET without a query is a request without one.
@@ -501,3 +502,8 @@ def _wrong_type(error: InvalidOperationTypeError) -> RequestRefused:
     return RequestRefused(
         f"A {operation} is only accepted over POST.", status=405, headers={"Allow": "POST"}
     )
+
+
+@functools.cache
+def _graphiql_page() -> str:
+    return GRAPHIQL_PAGE.read_text()

@@ -3,7 +3,7 @@ this customer get this feature or SLA right now, and why."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
@@ -80,12 +80,11 @@ class EntitlementQuery:
                 f"unknown feature {quoted(feature)}; known features: {', '.join(sorted(known))}"
             )
         billing_id = loaders.id_in(identity, ObjectKind.SUBSCRIPTION)
-        now = datetime.now(UTC)
         if billing_id is None:
             return EntitlementDecision(
                 allowed=False, reason="no billing account", feature=feature, plan=None,
                 support_tier=None, sla_hours=None, subscription_id=None, source=None,
-                checked_at=now,
+                checked_at=identity.read_at,
             )  # fmt: skip
         sourced = await loaders.subscriptions(billing_id)
         plans = await plans_for(info, sourced.value)

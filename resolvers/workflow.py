@@ -13,7 +13,7 @@ from gateway.auth.scopes import Scope, needs
 from gateway.errors import NotFound
 from gateway.events.routing import PREFIX
 from gateway.logs import quoted
-from gateway.workflows.engine import RunStatus, RunView, StepStatus
+from gateway.workflows.engine import STOPPED, RunStatus, RunView, StepStatus
 from resolvers.context import Info
 from resolvers.pagination import Connection, Edge, PageInfo, check_first
 
@@ -193,14 +193,13 @@ class WorkflowQuery:
             empty = PageInfo(has_next_page=False, end_cursor=None)
             return Connection(edges=[], page_info=empty, total_count=0)
         engine = info.context.services.workflows
-        stopped = (RunStatus.FAILED, RunStatus.PARKED)
         page = await engine.list_runs(
-            status=stopped, workflow_prefix=PREFIX, first=first, after=after
+            status=STOPPED, workflow_prefix=PREFIX, first=first, after=after
         )
         return Connection(
             edges=[Edge(cursor=r.id, node=WorkflowRunType.of(r)) for r in page.runs],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-            total_count=await engine.count(status=stopped, workflow_prefix=PREFIX),
+            total_count=await engine.count(status=STOPPED, workflow_prefix=PREFIX),
         )
 
 

@@ -47,7 +47,9 @@ class Identity:
         *roles: Role,
         entities: list[str] | None = None,
         subject: str = "test-user",
-        expires_in: float = 600,
+        # A day: tests keep tokens minted at import as module constants, and the whole
+        # suite outlasts ten minutes; a test of expiry says so itself.
+        expires_in: float = 86400,
         key: rsa.RSAPrivateKey | None = None,
         kid: str = KID,
         **claims: Any,

@@ -39,9 +39,11 @@ def mint(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def write(path: Path, secret: str) -> dict[Role, str]:
+def write(
+    path: Path, secret: str, *, issuer: str | None = None, audience: str | None = None
+) -> dict[Role, str]:
     """``{"<role>": "<bearer token>"}`` for every role, written to ``path`` (owner-only)."""
-    tokens = {role: mint(secret, role) for role in Role}
+    tokens = {role: mint(secret, role, issuer=issuer, audience=audience) for role in Role}
     path.write_text(json.dumps({role.value: token for role, token in tokens.items()}, indent=2))
     path.chmod(0o600)
     return tokens

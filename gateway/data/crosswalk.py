@@ -97,21 +97,23 @@ class Crosswalk:
         ``entities`` hides it). Those read lately are answered from memory."""
         memory = self.remembered
         found: dict[str, CustomerIdentity | None] = {}
-        for id_ in set(ids):
+        unique = set(ids)
+        for id_ in unique:
             kept = memory.get(Kind.IDENTITIES, id_)
             if kept is not None:
                 identity = kept.value
                 found[id_] = None if identity is None else replace(identity, cached=True)
-        missing = [i for i in set(ids) if i not in found]
+        missing = [i for i in unique if i not in found]
         if missing:
             generation = memory.generation
             async with self._sessions() as session:
                 wanted = select(Customer.id).where(Customer.id.in_(missing))
                 read = {c.id: c for c in await self._read(session, wanted)}
+            now = datetime.now(UTC)
             for id_ in missing:
                 identity = read.get(id_)
                 found[id_] = identity
-                at = identity.read_at if identity else datetime.now(UTC)
+                at = identity.read_at if identity else now
                 memory.put(Kind.IDENTITIES, id_, identity, at, generation)
         return [_seen(found.get(i), entities) for i in ids]
 

@@ -92,9 +92,12 @@ class Owned:
             generation = memory.generation
             rows = await read(missing)
             read_at = datetime.now(UTC)
-            for customer in missing:
-                lists[customer] = [record(r) for r in rows if r.customer_id == customer]
-                memory.put(kind, customer, lists[customer], read_at, generation)
+            fresh: dict[str, list[R]] = {customer: [] for customer in missing}
+            for row in rows:  # in the read's order; every row is of a customer asked for
+                fresh[str(row.customer_id)].append(record(row))
+            for customer, records in fresh.items():
+                lists[customer] = records
+                memory.put(kind, customer, records, read_at, generation)
         return [list(lists[c]) for c in customer_ids]
 
 

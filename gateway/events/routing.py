@@ -33,7 +33,7 @@ from gateway.errors import BadUserInput, ConfigurationError
 from gateway.events.canonical import restored, stored
 from gateway.storage.tables import InboundEvent, WorkflowRun
 from gateway.telemetry.tracing import TRACEPARENT, continued
-from gateway.workflows.engine import Engine, RunStatus, Step, StepCall, Workflow
+from gateway.workflows.engine import STOPPED, Engine, Step, StepCall, Workflow
 from gateway.workflows.errors import RunStateConflict
 
 log = logging.getLogger("opsgraph.events")
@@ -316,7 +316,7 @@ class Router:
         if advance:
             for id_ in new:
                 await self.engine.advance(id_)
-        stopped = {RunStatus.FAILED.value, RunStatus.PARKED.value}
+        stopped = {s.value for s in STOPPED}
         retried = []
         if retry_stopped:
             for id_, status in existing.items():

@@ -24,7 +24,6 @@ breakers (``opsgraph_reconciliation_exceptions_open``, ``opsgraph_dead_letters``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -34,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from connectors.errors import CircuitOpen, GatewayError
 from connectors.models import ExceptionKind, ExceptionSeverity, SystemName
 from connectors.resilience import BreakerState, CallObserver
+from gateway.persisted.manifest import sha256
 
 ANONYMOUS = "anonymous"
 OTHER = "other"
@@ -74,7 +74,7 @@ def operation_label(query: str | None, name: str | None, registered: frozenset[s
     ``registered`` holds the SHA-256 (hex) of each registered operation's text."""
     if name is None:
         return ANONYMOUS
-    if query is not None and hashlib.sha256(query.encode()).hexdigest() in registered:
+    if registered and query is not None and sha256(query) in registered:
         return name
     return OTHER
 
@@ -274,5 +274,5 @@ class _CallMetrics(CallObserver):
         if error is not None:
             self.metrics.connector_errors.labels(system.value, error_code(error)).inc()
 
-    def retrying(self, system: SystemName, error: BaseException | None) -> None:
+    def retrying(self, system: SystemName) -> None:
         self.metrics.connector_retries.labels(system.value).inc()

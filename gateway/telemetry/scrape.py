@@ -23,13 +23,11 @@ from connectors.errors import GatewayError
 from gateway.data.services import Services
 from gateway.events.routing import PREFIX
 from gateway.settings import MetricsSettings
-from gateway.workflows.engine import RunStatus
+from gateway.workflows.engine import STOPPED
 
 log = logging.getLogger("opsgraph.metrics")
 
 REFRESH_S = 2.0
-# The dead letters: as the ``deadLetters`` query lists them.
-DEAD = (RunStatus.FAILED, RunStatus.PARKED)
 
 
 async def refresh(services: Services) -> None:
@@ -39,7 +37,7 @@ async def refresh(services: Services) -> None:
         async with asyncio.timeout(REFRESH_S):
             metrics.breakers(await services.registry.breakers())
             metrics.reconciliation(await services.book.open_by_kind())
-            metrics.dead(await services.workflows.tally(status=DEAD, workflow_prefix=PREFIX))
+            metrics.dead(await services.workflows.tally(status=STOPPED, workflow_prefix=PREFIX))
     except (TimeoutError, OSError, GatewayError) as failed:
         log.warning("metrics not refreshed: %r", failed)
     except Exception:  # a database error: the scrape answers what it has

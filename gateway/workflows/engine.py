@@ -324,7 +324,7 @@ class Engine:
         or (``advance`` False) by the next ``resume_due``."""
         again = (
             update(WorkflowRun)
-            .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(_STOPPED))
+            .where(WorkflowRun.id == run_id, WorkflowRun.status.in_(STOPPED))
             .values(
                 status=RunStatus.RUNNING,
                 version=WorkflowRun.version + 1,
@@ -633,8 +633,9 @@ def _filters(
 
 _FINAL = [RunStatus.SUCCEEDED, RunStatus.CANCELLED]
 # What a holder lets a run go as when it is over (until an operator retries it).
-_ENDED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.PARKED})
-_STOPPED = [RunStatus.PARKED, RunStatus.FAILED]
+# Runs that stopped short of succeeding: the dead letters.
+STOPPED = (RunStatus.PARKED, RunStatus.FAILED)
+_ENDED = frozenset({RunStatus.SUCCEEDED, *STOPPED})
 
 
 def _transient(exc: Exception) -> bool:

@@ -80,7 +80,8 @@ def test_a_credit_from_a_breached_case_to_its_posting_live(demo: Demo, tabs: Tab
     lead.evaluate("window.notReloaded = true")
     shot(lead, "newcomer-2-credit-requested")
 
-    finance = tabs().new_page()
+    approvals = tabs()
+    finance = approvals.new_page()
     _sign_in(finance, demo, Role.FINANCE_APPROVER, "/dashboards/approvals")
     row = finance.locator("tr", has=finance.locator(f'[data-approve="{credit_id}"]'))
     expect(row.locator('td[data-label="Customer"]')).to_have_text(customer["name"])
@@ -102,6 +103,7 @@ def test_a_credit_from_a_breached_case_to_its_posting_live(demo: Demo, tabs: Tab
     assert lead.evaluate("window.notReloaded") is True
     shot(lead, "newcomer-5-posted-live")
     assert support.errors == [] and support.off_host == []
+    assert approvals.errors == [] and approvals.off_host == []
 
     after = _metrics(demo)
 

@@ -52,6 +52,8 @@ def test_no_page_loads_anything_from_another_host() -> None:
 
 def test_every_module_a_page_imports_exists() -> None:
     """A page's broken import is a blank page: each relative import resolves to a file."""
+    for page in PAGES:  # the shell imports pages/<page>.js by name
+        assert (STATIC / "js" / "pages" / f"{page}.js").is_file(), page
     for module in (STATIC / "js").rglob("*.js"):
         for target in re.findall(r"""from\s+['"](\.{1,2}/[^'"]+)['"]""", module.read_text()):
             assert (module.parent / target).resolve().is_file(), f"{module}: {target}"

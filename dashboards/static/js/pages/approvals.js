@@ -25,15 +25,24 @@ export async function render(main) {
   ], done, { name: 'decided', empty: 'Nothing yet.' });
   const queueTable = table(columns(me, approver, decide), [], { name: 'queue', empty: 'No credit is waiting for approval.', pageSize: 20 });
 
+  // One key per intended decision, kept while it is retried after no answer: a retry is
+  // the same write, never a second one.
+  const keys = new Map();
+
   async function decide(credit, approve) {
     const reason = approve ? null : window.prompt(`Why reject the credit of ${money(credit.amount)} for ${credit.customer?.name}?`);
     if (!approve && !reason) return;
     const row = document.querySelector(`[data-actions="${CSS.escape(credit.id)}"]`);
-    for (const button of row?.querySelectorAll('button') ?? []) button.disabled = true;
+    const buttons = [...(row?.querySelectorAll('button') ?? [])];
+    for (const button of buttons) button.disabled = true;
+    const intent = approve ? `${credit.id} approve` : `${credit.id} reject ${reason}`;
+    if (!keys.has(intent)) keys.set(intent, newKey());
+    const idempotencyKey = keys.get(intent);
     try {
       const { data } = approve
-        ? await run('ApproveCredit', { id: credit.id, idempotencyKey: newKey() })
-        : await run('RejectCredit', { id: credit.id, reason, idempotencyKey: newKey() });
+        ? await run('ApproveCredit', { id: credit.id, idempotencyKey })
+        : await run('RejectCredit', { id: credit.id, reason, idempotencyKey });
+      keys.delete(intent);
       const payload = approve ? data.approveCredit : data.rejectCredit;
       if (payload.userErrors.length) {
         row?.replaceChildren(...payload.userErrors.map((e) => failed(e)));
@@ -41,7 +50,10 @@ export async function render(main) {
       }
       moved(payload.credit);
     } catch (error) {
-      row?.replaceChildren(failed(error));
+      // No decided answer: the buttons stay, for the same decision again.
+      row?.querySelector('.error')?.remove();
+      row?.append(failed(error));
+      for (const button of buttons) button.disabled = false;
     }
   }
 

@@ -8,7 +8,7 @@ import { money, time, date, provenance, duration, words, system } from '../forma
 import { table } from '../table.js';
 import * as session from '../session.js';
 import { severity } from './customers.js';
-import { writeButton, act, refusal } from '../writes.js';
+import { writeButton, act } from '../writes.js';
 
 const KINDS = [
   'MISSING_IN_TARGET', 'ORPHAN_IN_TARGET', 'DUPLICATE_IN_TARGET', 'AMOUNT_MISMATCH',
@@ -281,7 +281,8 @@ function refilter(board, change) {
   history.replaceState(null, '', `${location.pathname}?${query}`);
   board.cursors = [null];
   exceptions(board);
-  counts(board);
+  // The counts follow the status and period alone: a kind or a severity changes none.
+  if ('status' in change || 'period' in change) counts(board);
 }
 
 async function exceptions(board) {
