@@ -18,10 +18,16 @@ in this order, by wrk (Debian's; ``make bench-tools``) ``-t2 -c<connections>``:
 2. the cached-document floor (``bench.floors:cached``): the same with the parser and
    validation caches opsgraph uses;
 3. the bytes floor (``bench.floors:raw``): a Starlette route returning that answer's bytes;
-4. opsgraph's ``Customer360`` for one customer (the page's with the most fields), cached;
-5. ``CustomersPage`` with ``first: 50``, cached;
-6. ``CheckEntitlement`` (``entitlementCheck``) at 50 connections;
-7. 4-6 again on two workers.
+4. opsgraph's ``Customer360`` for one customer (the page's with the most fields), every
+   system's answer cached: served by the response cache (``gateway.data.responses``);
+5. the same executed (``Cache-Control: no-cache``: GraphQL execution over the caches);
+6. ``CustomersPage`` with ``first: 50``, cached (a database page: never response-cached);
+7. ``CheckEntitlement`` (``entitlementCheck``) at 50 connections, response cache...
+8. ...and executed;
+9. 4-8 again on two workers.
+
+The gateway keeps opsgraph's own data in memory for its default ``OWNED_TTL_S`` (5 s), so
+every 5 s the answers built from it execute again, as they would in production.
 
 Operations are sent as the dashboards send them: by their persisted hash, with a viewer's
 development token. For each case: the median over the rounds of req/s, p50 and p99 (wrk
@@ -166,6 +172,7 @@ class Case:
     connections: int
     fields: int  # in the answer's ``data``, counted by ``fields``
     target: str = ""
+    executed: bool = False  # sent with Cache-Control: no-cache: past the response cache
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
 wrk.body = [==[{body}]==]
 """
+NO_CACHE = 'wrk.headers["Cache-Control"] = "no-cache"\n'
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -201,6 +209,8 @@ def wrk(case: Case, token: str, seconds: float) -> Sample:
     (``settle``), over wrk's requests and one more per connection."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_SCRIPT.format(token=token, body=case.body.decode()))
+        if case.executed:
+            script.write(NO_CACHE)
         script.flush()
         command = ["wrk", "-t2", f"-c{case.connections}", f"-d{seconds:g}s", "--latency",
                    "--timeout", "60s", "-s", script.name, f"{case.server.url}/graphql"]  # fmt: skip
@@ -330,12 +340,17 @@ def cases(setup: Setup, floors: dict[str, Server], connections: int) -> list[Cas
         label = f"{workers} worker{'s' if workers > 1 else ''}"
         one = workers == 1
         made += [
-            Case(f"cached customer 360, {label}", server, setup.bodies["360"], connections,
-                 count["360"], ">= 1x the cached-document floor" if one else ""),
+            Case(f"cached customer 360, response cache, {label}", server, setup.bodies["360"],
+                 connections, count["360"], ">= 10x the bare floor" if one else ""),
+            Case(f"cached customer 360, executed, {label}", server, setup.bodies["360"],
+                 connections, count["360"], ">= 1x the cached-document floor" if one else "",
+                 executed=True),
             Case(f"page of {PAGE}, {label}", server, setup.bodies["page"], connections,
                  count["page"]),
-            Case(f"entitlementCheck, {label}", server, setup.bodies["check"],
+            Case(f"entitlementCheck, response cache, {label}", server, setup.bodies["check"],
                  ENTITLEMENT_CONNECTIONS, count["check"], "p99 < 100 ms" if one else ""),
+            Case(f"entitlementCheck, executed, {label}", server, setup.bodies["check"],
+                 ENTITLEMENT_CONNECTIONS, count["check"], executed=True),
         ]  # fmt: skip
     return made
 
@@ -399,6 +414,8 @@ def print_table(console: Console, run: Sequence[Case], samples: dict[str, list[S
         if target.startswith(">= 1x"):
             met = "met" if rate >= cached_floor else "**not met**"
             target = f"{target}: {met} ({rate / cached_floor:.2f}x)"
+        elif target.startswith(">= 10x"):
+            target = f"{target}: {'met' if rate >= 10 * bare else '**not met**'}"
         elif target.startswith("p99"):
             target = f"{target}: {'met' if p99 < 100 else '**not met**'}"
         table.add_row(
@@ -409,7 +426,8 @@ def print_table(console: Console, run: Sequence[Case], samples: dict[str, list[S
         )  # fmt: skip
     console.print(table)
     gateway_cases = [c for c in run if "worker" in c.name]
-    for one, two in zip(gateway_cases[:3], gateway_cases[3:], strict=False):
+    half = len(gateway_cases) // 2
+    for one, two in zip(gateway_cases[:half], gateway_cases[half:], strict=False):
         if median(one.name, "rate"):
             ratio = median(two.name, "rate") / median(one.name, "rate")
             console.print(f"{two.name}: {ratio:.2f}x one worker's req/s")

@@ -42,7 +42,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from connectors import deadline, paging, tracing
+from connectors import deadline, inputs, paging, tracing
 from connectors.base import Connector
 from connectors.commands import WriteCommand, WriteResult
 from connectors.errors import (
@@ -258,6 +258,7 @@ class Resilient:
         caller has a stale answer to fall back on, it wants the first failure, not the
         last). ``operation``, ``kind`` and ``batch`` (ids asked for) describe each
         attempt's span (``connectors.tracing``)."""
+        inputs.spoil(f"called {self.system}")
         retrying = AsyncRetrying(
             stop=stop_any(stop_after_attempt(attempts or self.policy.attempts), _OutOfTime()),
             wait=self._wait,

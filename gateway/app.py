@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hide_suggestions=production,
         keep_alive_s=settings.http.keep_alive_s,
         metrics=metrics,
+        windows=windows,
+        limits=settings.limits,
     )
     http = settings.http
     app = Starlette(

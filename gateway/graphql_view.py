@@ -51,7 +51,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
@@ -79,21 +79,27 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from connectors import inputs
 from connectors.errors import GatewayError
 from dashboards.web import GRAPHIQL_PAGE
 from gateway import request_scope
 from gateway.data.audit import Operation
+from gateway.data.responses import Answer, Key, Responses
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
+from gateway.extensions.operation_limits import spend
 from gateway.http import csrf
 from gateway.http.media import Media, negotiate
 from gateway.http.ws_keepalive import KeepAliveHandler
-from gateway.limits.errors import LimitExceeded
+from gateway.limits.errors import LimitExceeded, RateLimited
+from gateway.limits.windows import Windows
 from gateway.persisted.errors import PersistedQueryError
 from gateway.persisted.queries import PersistedQueries
-from gateway.telemetry.metrics import NO_TYPE, OTHER, Metrics
+from gateway.settings import LimitSettings
+from gateway.telemetry.metrics import NO_TYPE, OTHER, Metrics, operation_label
 from resolvers.context import Context
 
 log = logging.getLogger("opsgraph.graphql")
+QUERY = OperationType.QUERY.value
 MAX_NESTING = 64
 TOO_DEEP = f"The request nests JSON deeper than {MAX_NESTING} levels."
 # JSON may escape half a UTF-16 surrogate pair (``"\\ud800"``), which is no character:
@@ -172,6 +178,8 @@ class GraphQLView(GraphQL[Context, None]):
         hide_suggestions: bool = False,
         keep_alive_s: float = 15.0,
         metrics: Metrics | None = None,
+        windows: Windows | None = None,
+        limits: LimitSettings | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -188,6 +196,10 @@ class GraphQLView(GraphQL[Context, None]):
         # Counts the requests refused before the schema reads them (the schema's
         # ``OperationMetrics`` counts the rest).
         self.metrics = metrics
+        # An answer served from the response cache spends the cost budget as executing it
+        # would (``gateway.extensions.operation_limits``).
+        self.windows = windows
+        self.limits = limits
         self.ws_keep_alive_s = keep_alive_s  # read by KeepAliveHandler
         for transport in self._stream_transport_map.values():
             transport.heartbeat_interval = keep_alive_s
@@ -204,6 +216,11 @@ class GraphQLView(GraphQL[Context, None]):
         refused_with: str | None = None
         try:
             response = await self.run(request)
+        except _Served as served:
+            response = Response(served.answer.body, media_type=media.value)
+            if self.metrics is not None:
+                seconds = time.perf_counter() - started
+                self.metrics.graphql_request(served.answer.label, QUERY, seconds, [])
         except RequestRefused as refused:
             response = self._refusal(refused, media)
             refused_with = refused.code
@@ -220,6 +237,11 @@ class GraphQLView(GraphQL[Context, None]):
             if answer is not None:  # a GraphQL answer (not GraphiQL's page)
                 response.status_code, headers = answer
                 response.headers.update({**headers, "content-type": media.value})
+            keeping: _Keeping | None = getattr(request.state, "keeping", None)
+            if keeping is not None and response.status_code == 200:
+                keeping.responses.keep(
+                    keeping.key, bytes(response.body), keeping.label, keeping.cost, keeping.inputs
+                )
         if refused_with is not None and self.metrics is not None:
             seconds = time.perf_counter() - started
             self.metrics.graphql_request(OTHER, NO_TYPE, seconds, [refused_with])
@@ -309,6 +331,20 @@ class GraphQLView(GraphQL[Context, None]):
         # multipart: ``execute_operation`` sends them to ``schema.stream``, not here), and
         # without a stream one would run as a query.
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        responses = context.services.responses
+        key = responses.key(
+            request_data.query,
+            request_data.operation_name,
+            request_data.variables,
+            context.principal,
+        )
+        if key is not None:
+            if _no_cache(request.headers):
+                responses.bypassed(key)
+            elif (kept := await responses.get(key)) is not None:
+                return await self._served(kept, context)
+        recording = inputs.Inputs()
+        token = inputs.begin(recording)
         try:
             result = await self.schema.execute(
                 request_data.query,
@@ -325,9 +361,30 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPException(400, unknown.as_http_error_reason()) from unknown
         except MissingQueryError as missing:
             raise HTTPException(400, "No GraphQL query found in the request") from missing
+        finally:
+            inputs.end(token)
         if self.persisted is not None and not _request_error(result):
             await self.persisted.keep(request_data.query, request_data.extensions)
+        scope = request_scope.current()
+        if key is not None and not result.errors and not (scope and scope.warnings):
+            label = operation_label(
+                request_data.query, key.name or None, responses.metrics.registered
+            )
+            request.state.keeping = _Keeping(responses, key, label, context.cost, recording)
         return result
+
+    async def _served(self, kept: Answer, context: Context) -> ExecutionResult:
+        """A kept answer, once the principal's cost budget has room for it; the view
+        sends its bytes (``_Served``)."""
+        try:
+            if self.limits is not None:
+                await spend(self.windows, self.limits, context.principal, kept.cost)
+        except RateLimited as refused:
+            error = GraphQLError(refused.message, original_error=refused)
+            if self.metrics is not None:
+                self.metrics.graphql_request(kept.label, QUERY, None, [refused.code])
+            return ExecutionResult(data=None, errors=[error])
+        raise _Served(kept)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -402,6 +459,30 @@ class GraphQLView(GraphQL[Context, None]):
             media_type=media.value,
             headers=headers,
         )
+
+
+class _Served(Exception):  # noqa: N818 - not an error: how a kept answer reaches the view
+    """A kept answer, sent as its bytes without execution (``gateway.data.responses``)."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Keeping:
+    """What the view keeps once it has the bytes of an answer execution gave."""
+
+    responses: Responses
+    key: Key
+    label: str
+    cost: int
+    inputs: inputs.Inputs
+
+
+def _no_cache(headers: Headers) -> bool:
+    """Whether the request's ``Cache-Control`` asks for an answer executed now."""
+    value = headers.get("cache-control")
+    return value is not None and "no-cache" in value.lower()
 
 
 def _request_error(result: ExecutionResult) -> bool:

@@ -198,6 +198,17 @@ class PersistedQuerySettings(BaseModel):
         return self
 
 
+class ResponseCacheSettings(BaseModel):
+    """The response cache (``gateway.data.responses``): a registered query's answer, kept as
+    bytes per variables and principal while everything it was built from is unchanged.
+    ``max_entries`` answers and ``max_bytes`` of them at most, least recently used dropped
+    first; an answer larger than ``max_bytes / 64`` is not kept."""
+
+    enabled: bool = True
+    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    max_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024**3)] = 256 * 1024**2
+
+
 class LogFormat(StrEnum):
     """``json``: one JSON object a line, with the trace and span ids of the record's span
     (what a log pipeline reads; the production profile's default); ``text``: one readable
@@ -306,6 +317,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
     persisted_queries: PersistedQuerySettings = PersistedQuerySettings()
+    response_cache: ResponseCacheSettings = ResponseCacheSettings()
     metrics: MetricsSettings = MetricsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     billing: ConnectorSettings = ConnectorSettings()

@@ -28,6 +28,8 @@ class Context:
     # subscriptions run on it now.
     connection_params: Any = None
     subscriptions: int = 0
+    # The operation's estimated cost, once its limits are checked (gateway.extensions).
+    cost: int = 0
     loaders: Loaders = field(init=False)
     _once: dict[str, asyncio.Future[Any]] = field(init=False, default_factory=dict)
 

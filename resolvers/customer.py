@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 
 import strawberry
 
+from connectors import inputs
 from connectors.models import Account, Case, ObjectKind
 from gateway.auth.scopes import Scope, needs
 from gateway.data.crosswalk import CustomerIdentity
@@ -245,7 +246,7 @@ class CustomerType(Node):
         assessed = customer_health.assess(
             None if account is None else account[0],
             [] if cases is None else cases.value,
-            datetime.now(UTC).date(),
+            inputs.today(),
         )
         return CustomerHealthType(
             score=assessed.score, at_risk=assessed.at_risk, signals=assessed.signals

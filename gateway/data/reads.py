@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar, cast
 
-from connectors import codec, deadline
+from connectors import codec, deadline, inputs
 from connectors.errors import DeadlineExceeded, GatewayError, UpstreamUnavailable
 from connectors.flight import Flight, FlightCancelled, SingleFlight
 from connectors.models import ObjectKind, Record, SystemName
@@ -214,11 +214,16 @@ class Reader:
         entries = await self.cache.get_many(keys)
         out: list[Any] = [None] * len(ids)
         missed = [n for n, e in enumerate(entries) if e is None or not e.fresh(now)]
+        recording = inputs.current()
         for n, entry in enumerate(entries):
             if entry is not None and entry.fresh(now):
                 out[n] = _cached(read, ids[n], entry, stale=False)
+                if recording is not None:
+                    recording.entry(keys[n], entry.fetched_at, entry.fresh_until)
         if not missed:
             return out
+        if recording is not None:
+            recording.spoil(f"read {read.subject(ids[missed[0]])} from {read.system}")
         # Each key's generation (``gateway.data.cache``) before the owner is asked: a call
         # already in flight from before an invalidation (on any replica) is not joined, and
         # what a call answers is not cached if an invalidation overtakes it.

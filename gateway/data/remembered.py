@@ -24,6 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from connectors import inputs
 from gateway.events.broadcast import Broadcast, Overflowed
 
 log = logging.getLogger("opsgraph.remembered")
@@ -62,7 +63,15 @@ class Remembered:
         return self.ttl_s > 0
 
     def get(self, kind: Kind, key: str) -> Kept[Any] | None:
-        """What is kept for ``key``, if it is younger than ``ttl_s``."""
+        """What is kept for ``key``, if it is younger than ``ttl_s``. An answer built from
+        it (``connectors.inputs``) holds while it is kept."""
+        kept = self._get(kind, key)
+        recording = inputs.current()
+        if kept is not None and recording is not None:
+            recording.check(lambda: self._get(kind, key) is kept)
+        return kept
+
+    def _get(self, kind: Kind, key: str) -> Kept[Any] | None:
         entries = self._kept[kind]
         found = entries.get(key)
         if found is None:

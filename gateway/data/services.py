@@ -25,6 +25,7 @@ from gateway.data.reads import Reader
 from gateway.data.redis_guard import RedisGuard
 from gateway.data.registry import Registry
 from gateway.data.remembered import Kind, Remembered
+from gateway.data.responses import Responses
 from gateway.events.actions import ACTIONS, Actions
 from gateway.events.broadcast import CREDITS, CUSTOMERS, WORKFLOW_RUNS, Broadcast
 from gateway.events.consumer import StreamConsumer, sweep_forever
@@ -91,6 +92,8 @@ class Services:
     broadcast: Broadcast
     # What opsgraph owns, kept in memory for the read path, forgotten by the writes.
     remembered: Remembered
+    # Registered queries' answers, served again while what they were built from holds.
+    responses: Responses
     # Billing against the ERP: runs, and the book of exceptions they keep.
     reconciler: Reconciler
     book: Book
@@ -212,6 +215,7 @@ class Services:
             reader=reader,
             owned=Owned(session_factory, remembered),
             remembered=remembered,
+            responses=Responses(settings.response_cache, cache, metrics),
             authenticate=Authenticator(TokenVerifier(settings.auth), keys),
             keys=keys,
             audit=audit,

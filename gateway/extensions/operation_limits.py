@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from graphql import DocumentNode, GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import ParserCache, SchemaExtension
 
+from gateway.auth.principal import Principal
 from gateway.limits.cost import estimate
 from gateway.limits.document import check_document
 from gateway.limits.errors import CostLimit, RateLimited, TokenLimit
@@ -104,7 +105,6 @@ class OperationLimits(SchemaExtension):
         self.limits = limits
         self.windows = windows
         self.checked = checked
-        self.budget = rates(limits.cost_budget)
         self.cost = 0
 
     def on_parse(self) -> Iterator[None]:
@@ -117,12 +117,22 @@ class OperationLimits(SchemaExtension):
         self.cost = self.checked.cost(schema, context.query, document, context.variables)
 
     async def on_execute(self) -> AsyncIterator[None]:
-        principal = getattr(self.execution_context.context, "principal", None)
-        if self.windows is not None and principal is not None and self.cost > 0:
-            wait = await self.windows.spend(self.budget, holder(principal), self.cost)
-            if wait is not None:
-                raise RateLimited(
-                    f"The cost budget is spent: the limit is {self.limits.cost_budget}",
-                    retry_after=wait,
-                )
+        context = self.execution_context.context
+        if hasattr(context, "cost"):  # what an answer served again costs (gateway.data.responses)
+            context.cost = self.cost
+        await spend(self.windows, self.limits, getattr(context, "principal", None), self.cost)
         yield
+
+
+async def spend(
+    windows: Windows | None, limits: LimitSettings, principal: Principal | None, cost: int
+) -> None:
+    """Spends ``cost`` of ``principal``'s budget for the window; raises ``RateLimited`` when
+    it is spent."""
+    if windows is None or principal is None or cost <= 0:
+        return
+    wait = await windows.spend(rates(limits.cost_budget), holder(principal), cost)
+    if wait is not None:
+        raise RateLimited(
+            f"The cost budget is spent: the limit is {limits.cost_budget}", retry_after=wait
+        )

@@ -10,7 +10,9 @@ rate on its own until Redis is back): Redis accelerates, it never gates.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Sequence
 
 import limits
 from limits import RateLimitItem
@@ -26,9 +28,10 @@ SCHEMES = {"redis://": "async+redis://", "rediss://": "async+rediss://"}
 SCHEMES["unix://"] = "async+redis+unix://"
 
 
-def rates(text: str) -> list[RateLimitItem]:
+@functools.lru_cache(maxsize=64)
+def rates(text: str) -> tuple[RateLimitItem, ...]:
     """``600/minute`` (or several, ``10/second;600/minute``) as the library's items."""
-    return limits.parse_many(text)
+    return tuple(limits.parse_many(text))
 
 
 def holder(principal: Principal) -> str:
@@ -53,7 +56,9 @@ class Windows:
         )
         self._guard, self._redis = guard, SlidingWindowCounterRateLimiter(storage)
 
-    async def spend(self, items: list[RateLimitItem], who: str, amount: int = 1) -> float | None:
+    async def spend(
+        self, items: Sequence[RateLimitItem], who: str, amount: int = 1
+    ) -> float | None:
         """Takes ``amount`` from each of ``who``'s windows in turn; None if each had room,
         else the seconds until the first that had none has room again."""
         for item in items:

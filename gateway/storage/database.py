@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from connectors import inputs
+
 
 @dataclass(frozen=True)
 class PoolSize:
@@ -41,8 +43,16 @@ def create_engine(url: str, pool: PoolSize | None = None) -> AsyncEngine:
         else:
             engine = create_async_engine(url)  # one shared in-memory connection
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, **sizing)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True, **sizing)
+    event.listen(engine.sync_engine, "checkout", _spoils)
+    return engine
+
+
+def _spoils(*_: object) -> None:
+    # What an execution reads from the database no response cache can tell has changed
+    # (``connectors.inputs``); the checkout runs in the execution's context.
+    inputs.spoil("read the gateway's database")
 
 
 def _sqlite_pragmas(dbapi_connection: object, record: ConnectionPoolEntry) -> None:

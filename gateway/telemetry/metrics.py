@@ -111,6 +111,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.response_cache_lookups = Counter(
+            "opsgraph_response_cache_lookups",
+            "Registered queries looked up in the response cache: hit (served without "
+            "execution), miss, changed (kept, but built from what has changed since) or "
+            "bypassed (Cache-Control: no-cache).",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.response_cache_entries = Gauge(
+            "opsgraph_response_cache_entries", "Answers the response cache holds.", registry=r
+        )
+        self.response_cache_bytes = Gauge(
+            "opsgraph_response_cache_bytes", "The bytes of the answers it holds.", registry=r
+        )
         # Calls to the systems of record
         self.connector_duration = Histogram(
             "opsgraph_connector_call_duration_seconds",
@@ -218,6 +232,13 @@ class Metrics:
             self.graphql_duration.labels(operation, type).observe(seconds)
         for code in sorted(set(codes)):
             self.graphql_errors.labels(operation, code).inc()
+
+    def response_cache_lookup(self, operation: str, outcome: str) -> None:
+        self.response_cache_lookups.labels(operation, outcome).inc()
+
+    def response_cache_size(self, entries: int, size: int) -> None:
+        self.response_cache_entries.set(entries)
+        self.response_cache_bytes.set(size)
 
     # -- events, writes, credits, workflows -------------------------------------------------
 

@@ -17,10 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.models import Case, Subscription, SystemName
 from connectors.sandbox.billing.writes import signed as stripe_signed
 from connectors.support import webhooks as zendesk
+from gateway.persisted.manifest import operations, sha256
 from tests.gateway.events.vendor_events import invoice_paid
 from tests.gateways import AUTH, Served
 from tests.world import SECRET, Sandboxes, migrated_database, sandboxes, until
@@ -186,6 +188,65 @@ def test_a_case_changed_in_support_shows_in_the_next_360_read(
 
     expected = ["support.ticket.priority_changed", "support.ticket.status_changed"]
     assert until(lambda: processed() == expected), processed()
+
+
+def test_an_invoice_billed_shows_in_the_next_360_the_response_cache_served(
+    boxes: Sandboxes, served: Served, linked_db: str, delivering: Callable[[str], None]
+) -> None:
+    # The dashboards' customer 360, by hash, answered from the response cache once warm
+    # (gateway.data.responses); billing's webhook makes the next one execute again.
+    url = served(connector=CACHED, owned_ttl_s=3600)
+    delivering(url)
+    customer = boxes.world.customers[-1]
+    c360 = next(o for o in operations() if o.name == "Customer360")
+    asked = {
+        "query": c360.body,
+        "variables": {"id": customer.id},
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(c360.body)}},
+    }
+
+    def c360_invoices() -> dict[str, Any]:
+        answer = httpx.post(f"{url}/graphql", json=asked, headers=AUTH)
+        assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+        invoices: dict[str, Any] = answer.json()["data"]["customer"]["invoices"]
+        return invoices
+
+    before = c360_invoices()
+    c360_invoices()
+    boxes.reset_stats()
+    assert c360_invoices() == before
+    assert sum(boxes.totals().values()) == 0
+    assert lookups(url) == {"miss": 2.0, "hit": 1.0, "changed": 0.0}
+
+    with httpx.Client(base_url=boxes.urls[BILLING], headers=SANDBOX) as billing:
+        draft = billing.post("/v1/invoices", data={"customer": customer.external_ids[BILLING]})
+        assert draft.status_code == 200, draft.text
+        billed = billing.post(f"/v1/invoices/{draft.json()['id']}/finalize")
+        assert billed.status_code == 200, billed.text
+    invoice = billed.json()
+
+    def processed() -> bool:
+        found = [t for t, e, done in inbox(linked_db, "billing").values()
+                 if done and e["data"]["data"]["object"]["id"] == invoice["id"]]  # fmt: skip
+        return "billing.invoice.finalized" in found
+
+    assert until(processed)
+    after = c360_invoices()
+    assert after["totalCount"] == before["totalCount"] + 1
+    assert invoice["id"] in [e["node"]["id"] for e in after["edges"]]
+    assert lookups(url) == {"miss": 2.0, "hit": 1.0, "changed": 1.0}
+
+
+def lookups(url: str) -> dict[str, float]:
+    """The response cache's lookups of Customer360 so far, by outcome, from /metrics."""
+    scraped = httpx.get(f"{url}/metrics").text
+    samples = {
+        (s.name, s.labels.get("operation"), s.labels.get("outcome")): s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+    }
+    name = "opsgraph_response_cache_lookups_total"
+    return {o: samples.get((name, "Customer360", o), 0.0) for o in ("miss", "hit", "changed")}
 
 
 def _post(url: str, system: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
