@@ -84,7 +84,7 @@ from connectors.errors import GatewayError
 from dashboards.web import GRAPHIQL_PAGE
 from gateway import request_scope
 from gateway.data.audit import Operation
-from gateway.data.responses import Answer, Key, Responses
+from gateway.data.responses import Answer, Key, Responses, Turn
 from gateway.extensions.error_codes import INTERNAL_MESSAGE, coded, report
 from gateway.extensions.operation_limits import spend
 from gateway.http import csrf
@@ -215,7 +215,7 @@ class GraphQLView(GraphQL[Context, None]):
         started = time.perf_counter()
         refused_with: str | None = None
         try:
-            response = await self.run(request)
+            response = await self._answer(request)
         except _Served as served:
             response = Response(served.answer.body, media_type=media.value)
             if self.metrics is not None:
@@ -237,15 +237,26 @@ class GraphQLView(GraphQL[Context, None]):
             if answer is not None:  # a GraphQL answer (not GraphiQL's page)
                 response.status_code, headers = answer
                 response.headers.update({**headers, "content-type": media.value})
-            keeping: _Keeping | None = getattr(request.state, "keeping", None)
-            if keeping is not None and response.status_code == 200:
-                keeping.responses.keep(
-                    keeping.key, bytes(response.body), keeping.label, keeping.cost, keeping.inputs
-                )
         if refused_with is not None and self.metrics is not None:
             seconds = time.perf_counter() - started
             self.metrics.graphql_request(OTHER, NO_TYPE, seconds, [refused_with])
         await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        """strawberry's answer; what the response cache may keep of it is kept, and a turn
+        the cache gave this request (``Responses.get``) ended, whatever happens."""
+        try:
+            response = await self.run(request)
+            keeping: _Keeping | None = getattr(request.state, "keeping", None)
+            if keeping is not None and _status(request) == 200:
+                keeping.responses.keep(
+                    keeping.key, bytes(response.body), keeping.label, keeping.cost, keeping.inputs
+                )
+            return response
+        finally:
+            turn: Turn | None = getattr(request.state, "turn", None)
+            if turn is not None:
+                turn.done()
 
     @property
     def graphql_ide_html(self) -> str:
@@ -341,8 +352,11 @@ class GraphQLView(GraphQL[Context, None]):
         if key is not None:
             if _no_cache(request.headers):
                 responses.bypassed(key)
-            elif (kept := await responses.get(key)) is not None:
-                return await self._served(kept, context)
+            else:
+                kept = await responses.get(key)
+                if isinstance(kept, Answer):
+                    return await self._served(kept, context)
+                request.state.turn = kept  # ended by the view once the answer is kept
         recording = inputs.Inputs()
         token = inputs.begin(recording)
         try:
@@ -477,6 +491,12 @@ class _Keeping:
     label: str
     cost: int
     inputs: inputs.Inputs
+
+
+def _status(request: Request) -> int:
+    """The status the view gives a GraphQL answer (``process_result`` says)."""
+    answer: tuple[int, dict[str, str]] | None = getattr(request.state, "answer", None)
+    return 200 if answer is None else answer[0]
 
 
 def _no_cache(headers: Headers) -> bool:

@@ -24,11 +24,18 @@ honest with no rewriting: the answer was built from cached entries, so it says
 ``cached: true`` and each ``fetchedAt`` is the entry's, exactly what executing again would
 say. ``tests/gateway/test_responses.py`` proves the bytes equal over every dashboard query.
 
+Requests for a key with no answer kept wait for the one already executing it (they would
+compute the same thing): once it is done they are served what it kept, or the next of them
+executes. So when an answer changes under load (an event, opsgraph's own data read again
+every ``OPSGRAPH_OWNED_TTL_S``), a key is executed about twice, not once per request in
+flight. A waiter waits no longer than its request's deadline.
+
 ``Cache-Control: no-cache`` on a request executes it (and keeps the new answer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import time
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 
+from connectors import deadline
 from connectors.inputs import Inputs
 from gateway.auth.principal import Principal
 from gateway.data.cache import EntityCache
@@ -84,6 +92,21 @@ class Answer:
     until: float  # unix seconds
 
 
+class Turn:
+    """A request's turn to execute a key no answer is kept for: ``done`` lets the next
+    request waiting for the key go on."""
+
+    __slots__ = ("_release",)
+
+    def __init__(self, release: Callable[[], None] | None) -> None:
+        self._release = release
+
+    def done(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
 class Responses:
     def __init__(
         self, settings: ResponseCacheSettings, cache: EntityCache, metrics: Metrics
@@ -95,6 +118,8 @@ class Responses:
         self.metrics = metrics
         self._answers: OrderedDict[Key, Answer] = OrderedDict()
         self._bytes = 0
+        # Keys a request is executing now, done when it has kept what it could.
+        self._running: dict[Key, asyncio.Future[None]] = {}
 
     def key(
         self,
@@ -121,20 +146,39 @@ class Responses:
             return None
         return Key(operation, named, given, principal)
 
-    async def get(self, key: Key) -> Answer | None:
+    async def get(self, key: Key) -> Answer | Turn:
         """The answer kept for ``key`` if all it was built from is unchanged (else it is
-        dropped); counted by outcome."""
-        answer = self._answers.get(key)
-        if answer is None:
-            self._count(key, Outcome.MISS)
-            return None
-        if not await self._holds(answer):
-            self._drop(key)
-            self._count(key, Outcome.CHANGED)
-            return None
-        self._answers.move_to_end(key)
-        self._count(key, Outcome.HIT)
-        return answer
+        dropped), once a request executing ``key`` has finished; counted by outcome. Else
+        the caller's turn to execute it, to be ended (``Turn.done``) once it has kept what
+        it could, or failed."""
+        outcome: str | None = None
+        while True:
+            answer = self._answers.get(key)
+            if answer is not None and await self._holds(answer):
+                self._answers.move_to_end(key)
+                self._count(key, Outcome.HIT)
+                return answer
+            if answer is not None:
+                self._drop(key)
+            outcome = outcome or (Outcome.MISS if answer is None else Outcome.CHANGED)
+            running = self._running.get(key)
+            if running is None:
+                running = self._running[key] = asyncio.get_running_loop().create_future()
+                self._count(key, outcome)
+                return Turn(functools.partial(self._executed, key, running))
+            try:
+                async with asyncio.timeout(deadline.remaining()):
+                    await asyncio.shield(running)
+            except TimeoutError:
+                # Out of time to wait: executed now, the deadline answers for what is slow.
+                self._count(key, outcome)
+                return Turn(None)
+
+    def _executed(self, key: Key, running: asyncio.Future[None]) -> None:
+        if self._running.get(key) is running:
+            del self._running[key]
+        if not running.done():
+            running.set_result(None)
 
     def bypassed(self, key: Key) -> None:
         self._count(key, Outcome.BYPASSED)

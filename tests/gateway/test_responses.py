@@ -12,10 +12,12 @@ compares the bytes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import Any
 
+import httpx
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -26,8 +28,10 @@ from graphql import (
     parse,
     type_from_ast,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from connectors.models import SystemName
 from connectors.sandbox.seed import PLANS
 from gateway.auth.scopes import Role
 from gateway.data.responses import _cacheable
@@ -36,7 +40,7 @@ from gateway.persisted.manifest import Operation, operations, sha256
 from gateway.schema import build_schema
 from gateway.settings import LimitSettings
 from tests.gateway.telemetry.prometheus import scrape, value
-from tests.gateways import Gateway
+from tests.gateways import Gateway, Served
 from tests.identity import identity
 from tests.world import Sandboxes
 
@@ -255,3 +259,60 @@ def test_an_answer_served_again_spends_the_cost_budget(gateway: Gateway, boxes: 
         )
         == 1
     )
+
+
+async def _together(url: str, body: dict[str, Any], auth: dict[str, str], n: int) -> list[Any]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return list(
+            await asyncio.gather(
+                *(client.post("/graphql", json=body, headers=auth) for _ in range(n))
+            )
+        )
+
+
+def http_lookups(url: str, operation: str) -> dict[str, float]:
+    samples = {
+        (s.name, s.labels.get("operation"), s.labels.get("outcome")): s.value
+        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        for s in family.samples
+    }
+    outcomes = ("hit", "miss", "changed", "bypassed")
+    return {o: samples.get((LOOKUPS, operation, o), 0.0) for o in outcomes}
+
+
+def test_requests_for_an_answer_being_built_wait_for_it(served: Served, boxes: Sandboxes) -> None:
+    url = served(**STEADY)
+    body = by_hash(operation("Customer360"), {"id": boxes.world.customers[3].id})
+    warm = {**identity().headers(Role.VIEWER, subject="warm"), "Cache-Control": "no-cache"}
+    for _ in range(2):  # every system's answer and opsgraph's own data now cached
+        assert httpx.post(f"{url}/graphql", json=body, headers=warm).status_code == 200
+    boxes.reset_stats()
+    before = http_lookups(url, "Customer360")
+    # Twenty at once for a key nothing is kept for yet (another principal): one executes,
+    # the others are served what it kept.
+    auth = identity().headers(Role.VIEWER, subject="twenty")
+    answers = asyncio.run(_together(url, body, auth, 20))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    after = http_lookups(url, "Customer360")
+    assert {o: after[o] - before[o] for o in after} == {
+        "hit": 19, "miss": 1, "changed": 0, "bypassed": 0,
+    }  # fmt: skip
+    assert sum(boxes.totals().values()) == 0
+
+
+def test_a_request_waits_for_another_no_longer_than_its_deadline(
+    served: Served, boxes: Sandboxes
+) -> None:
+    url = served(**STEADY, request_deadline_s=1)
+    body = by_hash(operation("Customer360"), {"id": boxes.world.customers[4].id})
+    boxes.faults(SystemName.BILLING, hang_next=100, hang_s=300)
+    answers = asyncio.run(_together(url, body, identity().headers(Role.VIEWER), 5))
+    # Each ends within its deadline with what the systems that answered gave: billing's
+    # fields null with UPSTREAM_TIMEOUT, and nothing kept from such an answer.
+    for answer in answers:
+        assert answer.status_code == 200
+        codes = {e["extensions"]["code"] for e in answer.json()["errors"]}
+        assert codes == {"UPSTREAM_TIMEOUT"}, answer.text
+        assert answer.json()["data"]["customer"]["account"] is not None
+    assert http_lookups(url, "Customer360")["hit"] == 0
