@@ -87,8 +87,7 @@ class CreditRequestType:
         identity = await info.context.loaders.customer(str(self.customer_id))
         if identity is None:
             return None
-        credits = info.context.services.credits
-        rule, credited = await credits.standing(identity, self.amount.currency)
+        rule, credited = await info.context.loaders.credit_standing(identity, self.amount.currency)
         if rule is None:
             return None
         return CreditPolicyContextType(

@@ -32,12 +32,14 @@ from connectors.models import (
     Subscription,
     SystemName,
 )
+from connectors.money import Money
 from gateway import request_scope
 from gateway.auth.principal import Principal
 from gateway.data.crosswalk import CustomerIdentity, Entities
 from gateway.data.reads import Outcome, Reader, Sourced
 from gateway.data.services import Services
 from gateway.errors import RequestEnded
+from gateway.rules.credit_policy import CreditRule
 
 V = TypeVar("V")
 Read = Callable[[Sequence[str]], Awaitable[Sequence[Outcome[V]]]]
@@ -96,6 +98,21 @@ class _CustomerLoader(DataLoader[str, CustomerIdentity | None]):
 
     async def batch_load_fn(self, ids: Sequence[str]) -> list[CustomerIdentity | None]:
         return await self.services.crosswalk.get_many(ids, entities=self.entities)
+
+
+Standing = tuple[CreditRule | None, Money]
+
+
+class _StandingLoader(DataLoader[tuple[CustomerIdentity, str], Standing]):
+    """Where customers stand against the credit policy, by (customer, currency): one query
+    for a whole approvals queue."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(get_cache_key=lambda asked: (asked[0].id, asked[1]))
+        self.services = services
+
+    async def batch_load_fn(self, asked: Sequence[tuple[CustomerIdentity, str]]) -> list[Standing]:
+        return await self.services.credits.standings(asked)
 
 
 class Loaders:
@@ -181,7 +198,16 @@ class Loaders:
         """The customer's open reconciliation exceptions, largest impact first."""
         return await self._open_exceptions.get(customer_id)
 
+    async def credit_standing(self, customer: CustomerIdentity, currency: str) -> Standing:
+        """The credit policy's rule for ``currency`` to ``customer`` and what it has been
+        credited in the rule's period (``Credits.standing``; batched across customers)."""
+        return await self._standings.load((customer, currency))
+
     # One loader per read, made on first use.
+
+    @cached_property
+    def _standings(self) -> _StandingLoader:
+        return _StandingLoader(self._services)
 
     @cached_property
     def _customers(self) -> _CustomerLoader:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.commands import CreateCreditMemo, CreateCreditNote
@@ -400,23 +400,41 @@ class Credits:
         """The policy's rule for a credit in ``currency`` to this customer (none: the
         currency cannot be credited), and what the customer has been credited, approved or
         pending, in the rule's current period."""
-        rule = self.policy.rule_for(currency, identity.legal_entity)
-        since = None if rule is None else CreditPolicy.period_start(rule.period, _today())
-        return rule, await self._credited(identity.id, currency, since)
+        (found,) = await self.standings([(identity, currency)])
+        return found
 
-    async def _credited(self, customer: str, currency: str, since: date | None) -> Money:
-        query = select(func.coalesce(func.sum(CreditRequestRow.amount_minor), 0)).where(
-            CreditRequestRow.customer_id == customer,
-            CreditRequestRow.currency == currency,
+    async def standings(
+        self, asked: Sequence[tuple[CustomerIdentity, str]]
+    ) -> list[tuple[CreditRule | None, Money]]:
+        """``standing`` of each (customer, currency), in one query however many."""
+        rules = [self.policy.rule_for(currency, who.legal_entity) for who, currency in asked]
+        today = _today()
+        since = [None if r is None else CreditPolicy.period_start(r.period, today) for r in rules]
+        query = select(
+            CreditRequestRow.customer_id,
+            CreditRequestRow.currency,
+            CreditRequestRow.created_at,
+            CreditRequestRow.amount_minor,
+        ).where(
+            CreditRequestRow.customer_id.in_({who.id for who, _ in asked}),
             CreditRequestRow.status.in_([s.value for s in COUNTED]),
         )
-        if since is not None:
-            query = query.where(
-                CreditRequestRow.created_at >= datetime.combine(since, datetime.min.time(), UTC)
-            )
+        if asked and None not in since:
+            earliest = min(d for d in since if d is not None)
+            query = query.where(CreditRequestRow.created_at >= _midnight(earliest))
         async with self.sessions() as session:
-            total = await session.scalar(query)
-        return Money(int(total or 0), currency)
+            rows = list(await session.execute(query))
+        answered = []
+        for (who, currency), rule, start in zip(asked, rules, since, strict=True):
+            total = sum(
+                amount
+                for customer, in_currency, created_at, amount in rows
+                if customer == who.id
+                and in_currency == currency
+                and (start is None or created_at >= _midnight(start))
+            )
+            answered.append((rule, Money(int(total), currency)))
+        return answered
 
     async def _start(
         self, session: AsyncSession, row: CreditRequestRow, identity: CustomerIdentity
@@ -506,3 +524,7 @@ def _now() -> datetime:
 
 def _today() -> date:
     return datetime.now(UTC).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from connectors.crm.wire import API
@@ -503,3 +504,41 @@ def test_the_queue_shows_each_credit_s_policy_and_what_its_customer_was_credited
     ask(client, REJECT, FINANCE, id=second_id, key="rj-p2")
     assert standing(first_id)["policy"]["creditedInPeriod"]["minorUnits"] == str(credited)
     ask(client, REJECT, FINANCE, id=first_id, key="rj-p1")
+
+
+def test_the_queue_reads_every_credit_s_standing_in_one_query(
+    boxes: Sandboxes, gateway: Gateway
+) -> None:
+    """The approvals page asks each credit's policy: one query for the whole queue, not
+    one per credit."""
+    client = gateway()
+    customer, case = breached(boxes)
+    made = [
+        ask(client, REQUEST, LEAD, **credit(customer, case.id, amount, key))["data"]
+        for amount, key in (("60.00", "cr-q1"), ("65.00", "cr-q2"), ("75.00", "cr-q3"))
+    ]
+    ids = {m["requestCredit"]["credit"]["id"] for m in made}
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = client.app.state.services.engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        edges = ask(client, POLICY, FINANCE, status="REQUESTED")["data"]["creditRequests"]["edges"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    queued = {e["node"]["id"]: e["node"]["policy"] for e in edges}
+    assert ids <= set(queued)
+    # What the three are counted in: each other, pending ones count (the same customer).
+    totals = {queued[i]["creditedInPeriod"]["minorUnits"] for i in ids}
+    assert len(totals) == 1 and int(totals.pop()) >= 6000 + 6500 + 7500
+    # The standing reads credits' sums, not credits: a query of credit_requests without ids.
+    standing = [
+        s for s in statements
+        if "FROM credit_requests" in s and "credit_requests.id" not in s.split("FROM")[0]
+    ]  # fmt: skip
+    assert len(standing) == 1, standing
+    for key, id_ in zip(("rj-q1", "rj-q2", "rj-q3"), sorted(ids), strict=True):
+        ask(client, REJECT, FINANCE, id=id_, key=key)
