@@ -128,7 +128,7 @@ class CreditPolicy:
         return CreditDecision(
             CreditOutcome.NEEDS_APPROVAL,
             _sentence(
-                f"{amount} needs approval by {_roles(rule.approvers)}, as every credit of "
+                f"{amount} needs approval by {named_roles(rule.approvers)}, as every credit of "
                 f"{rule.auto_approve_below} or more does for {whom}"
             ),
             rule.approvers,
@@ -284,7 +284,7 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else f"{text}."
 
 
-def _roles(roles: frozenset[Role]) -> str:
+def named_roles(roles: frozenset[Role]) -> str:
     """``a finance approver``, ``a finance approver or an integration admin``."""
     named = [r.value.replace("_", " ") for r in sorted(roles)]
     return " or ".join(f"{'an' if n[0] in 'aeiou' else 'a'} {n}" for n in named)

@@ -53,7 +53,7 @@ from gateway.data.crosswalk import Crosswalk, CustomerIdentity
 from gateway.data.owned import credit_of
 from gateway.data.reads import settled
 from gateway.errors import BadUserInput, Conflict, NotFound
-from gateway.rules.credit_policy import CreditOutcome, CreditPolicy, CreditRule
+from gateway.rules.credit_policy import CreditOutcome, CreditPolicy, CreditRule, named_roles
 from gateway.rules.entitlements import entitlements
 from gateway.storage.tables import (
     CreditRequestRow,
@@ -89,6 +89,12 @@ COUNTED = (CreditStatus.REQUESTED, CreditStatus.APPROVED, CreditStatus.POSTED)
 
 class PolicyRefused(BadUserInput):
     code = "POLICY_REFUSED"
+
+
+class NotAnApprover(BadUserInput):
+    """The policy's rule for the credit names roles the decider holds none of."""
+
+    code = "NOT_AN_APPROVER"
 
 
 class FourEyes(BadUserInput):
@@ -202,6 +208,12 @@ class Credits:
         (identity,) = await self._identities([row.customer_id], principal)
         if identity is None:
             raise NotFound(f"no credit request {credit_id!r}")
+        rule = self.policy.rule_for(row.currency, identity.legal_entity)
+        if rule is not None and rule.approvers and not principal.roles & rule.approvers:
+            raise NotAnApprover(
+                f"a credit under the policy's {rule.name} rule is decided by "
+                f"{named_roles(rule.approvers)}"
+            )
         async with self.sessions.begin() as session:
             done = await session.execute(
                 update(CreditRequestRow)

@@ -22,7 +22,8 @@ from starlette.testclient import TestClient
 
 from connectors.crm.wire import API
 from connectors.models import Case, SystemName
-from gateway.auth.scopes import Role
+from gateway.auth.keys import opened
+from gateway.auth.scopes import Role, Scope
 from tests.connectors.crm_helpers import SESSION
 from tests.gateways import Gateway, Served
 from tests.identity import identity
@@ -542,3 +543,33 @@ def test_the_queue_reads_every_credit_s_standing_in_one_query(
     assert len(standing) == 1, standing
     for key, id_ in zip(("rj-q1", "rj-q2", "rj-q3"), sorted(ids), strict=True):
         ask(client, REJECT, FINANCE, id=id_, key=key)
+
+
+def test_a_credit_is_decided_only_by_a_role_its_policy_rule_names(
+    boxes: Sandboxes, gateway: Gateway, linked_db: str
+) -> None:
+    """The policy names the roles that decide a credit (finance approvers here): a service
+    whose API key was given credits:approve holds no role, and may neither approve nor
+    reject one."""
+    client = gateway()
+    customer, case = breached(boxes)
+    asked = ask(client, REQUEST, LEAD, **credit(customer, case.id, "90.00", "cr-r1"))
+    credit_id = asked["data"]["requestCredit"]["credit"]["id"]
+
+    async def service_key() -> str:
+        scopes = (Scope.CREDITS_APPROVE, Scope.CREDITS_READ, Scope.CUSTOMERS_READ)
+        async with opened(linked_db) as keys:
+            return (await keys.create("approval-bot", scopes))[1]
+
+    service = {"Authorization": f"Bearer {asyncio.run(service_key())}"}
+    for mutation, key in ((APPROVE, "ap-r1"), (REJECT, "rj-r1")):
+        refused = ask(client, mutation, service, id=credit_id, key=key)["data"]
+        [error] = next(iter(refused.values()))["userErrors"]
+        assert error["code"] == "NOT_AN_APPROVER"
+        assert error["message"] == (
+            """a credit under the policy's EUR."Opsgraph B.V." rule is decided by a finance """
+            "approver"
+        )
+    approved = ask(client, APPROVE, FINANCE, id=credit_id, key="ap-r2")["data"]["approveCredit"]
+    assert approved["userErrors"] == []
+    assert approved["credit"]["decidedBy"] == "finance-7"
