@@ -7,16 +7,29 @@ import asyncio
 import subprocess
 from collections.abc import Iterator
 
+import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.models import SystemName
 from gateway.auth.scopes import Role
 from gateway.demo import link_customers
+from gateway.persisted.manifest import operations, sha256
 from gateway.storage.migrate import upgrade
 from tests.gateway.events.subscribers import Subscriber, request_credit
+from tests.gateway.events.test_webhooks import SANDBOX, active_subscription
 from tests.gateway.events.vendor_events import deliver_signed, invoice_paid
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
-from tests.world import Sandboxes, cli_env, gateway_process, sandbox_variables, sandboxes
+from tests.world import (
+    Sandboxes,
+    cli_env,
+    gateway_process,
+    sandbox_variables,
+    sandboxes,
+    until,
+)
 
 WHSEC = "whsec_replicas"
 EVENTS = "subscription { eventProcessed { id type } }"
@@ -84,3 +97,80 @@ def _exited(subscriber: Subscriber, within_s: float) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+def test_an_answer_one_replica_keeps_is_not_served_once_the_other_processed_a_change(
+    boxes: Sandboxes, postgres_database: str, redis_url: str
+) -> None:
+    # Replica A keeps the 360 in its response cache (gateway.data.responses); billing's
+    # webhook for a cancellation reaches replica B, which drops the entity-cache entries
+    # (in Redis, shared): A's next answer executes and shows the change.
+    upgrade(postgres_database)
+    asyncio.run(link_customers(postgres_database, boxes.world))
+    env = cli_env(
+        OPSGRAPH_DATABASE_URL=postgres_database,
+        OPSGRAPH_REDIS_URL=redis_url,
+        OPSGRAPH_REDIS_TIMEOUT_S="2",
+        OPSGRAPH_BILLING__WEBHOOK_SECRET="whsec_sandbox",  # what the sandbox signs with
+        OPSGRAPH_BILLING__CACHE_TTL_S="3600",
+        OPSGRAPH_OWNED_TTL_S="3600",
+        OPSGRAPH_CHANGE_FEED_INTERVAL_S="3600",
+        **sandbox_variables(boxes),
+        **identity().variables(),
+    )
+    customer, subscription = active_subscription(boxes)
+    c360 = next(o for o in operations() if o.name == "Customer360")
+    asked = {
+        "query": c360.body,
+        "variables": {"id": customer},
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(c360.body)}},
+    }
+    viewer = {"Authorization": f"Bearer {identity().token(Role.VIEWER)}"}
+
+    def status_on(url: str) -> str:
+        answer = httpx.post(f"{url}/graphql", json=asked, headers=viewer, timeout=10)
+        assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+        subscriptions = answer.json()["data"]["customer"]["subscriptions"]
+        return str(next(s["status"] for s in subscriptions if s["id"] == subscription.id))
+
+    def hits(url: str) -> dict[str, float]:
+        scraped = httpx.get(f"{url}/metrics").text
+        return {
+            s.labels["outcome"]: s.value
+            for family in text_string_to_metric_families(scraped)
+            for s in family.samples
+            if s.name == "opsgraph_response_cache_lookups_total"
+            and s.labels.get("operation") == "Customer360"
+        }
+
+    with gateway_process(env) as (a, _), gateway_process(env) as (b, _):
+        assert [status_on(a) for _ in range(3)] == ["ACTIVE"] * 3
+        assert hits(a) == {"miss": 2.0, "hit": 1.0}
+        boxes.deliver(SystemName.BILLING, f"{b}/webhooks/billing")
+        try:
+            with httpx.Client(base_url=boxes.urls[SystemName.BILLING], headers=SANDBOX) as billing:
+                cancelled = billing.delete(f"/v1/subscriptions/{subscription.id}")
+                assert cancelled.status_code == 200, cancelled.text
+            assert until(lambda: processed(postgres_database, "customer.subscription.deleted"))
+        finally:
+            boxes.deliver(SystemName.BILLING, None)
+        assert status_on(a) == "CANCELED"
+        assert hits(a) == {"miss": 2.0, "hit": 1.0, "changed": 1.0}
+
+
+def processed(database_url: str, vendor_type: str) -> bool:
+    """Whether an event of ``vendor_type`` from billing is in the inbox, processed."""
+
+    async def ask() -> bool:
+        url = database_url.replace("postgresql+asyncpg://", "postgresql://")
+        connection = await asyncpg.connect(url)
+        try:
+            found = await connection.fetchval(
+                "SELECT count(*) FROM inbound_events WHERE type = $1 AND processed_at IS NOT NULL",
+                f"billing.{vendor_type}",
+            )
+        finally:
+            await connection.close()
+        return bool(found)
+
+    return asyncio.run(ask())
