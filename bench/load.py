@@ -7,11 +7,11 @@ that answer the same customer 360 from memory, in one run of interleaved rounds.
 The four sandboxes run in a process of their own, seeded with a 60-customer world; the
 gateway's database is a fresh SQLite file (the embedded default: no PostgreSQL, no Redis,
 the entity cache in process), its crosswalk linking the world's customers. Two gateways
-serve it at once: ``opsgraph serve`` (one process) and ``uvicorn --workers 2`` over
-``gateway.app:create_app`` (``opsgraph serve`` has no workers option). Every system's answers
-stay cached for the run (``CACHE_TTL_S`` a day) and each case is warmed first, so no request
-of a measured round reaches a sandbox (the run counts them). Cases, each run once a round
-in this order, by wrk (Debian's; ``make bench-tools``) ``-t2 -c<connections>``:
+serve it at once: ``opsgraph serve`` (one process) and ``opsgraph serve --workers 2``.
+Every system's answers stay cached for the run (``CACHE_TTL_S`` a day) and each case is
+warmed first, so no request of a measured round reaches a sandbox (the run counts them).
+Cases, each run once a round in this order, by wrk (Debian's; ``make bench-tools``)
+``-t2 -c<connections>``:
 
 1. the bare strawberry floor (``bench.floors:bare``): strawberry + Starlette answering the
    ``Customer360`` document with the answer opsgraph gave, from memory;
@@ -144,11 +144,7 @@ def gateway_env(boxes: fleet.Fleet, database_url: str, secret: str) -> dict[str,
 
 def gateway(env: dict[str, str], workers: int) -> AbstractContextManager[Server]:
     port = free_port()
-    if workers == 1:
-        command = ["-m", "gateway.cli", "serve", "--port", str(port)]
-    else:  # what ``opsgraph serve`` runs, on uvicorn's workers: access log on as there
-        command = ["-m", "uvicorn", "--factory", "gateway.app:create_app", "--port", str(port),
-                   "--workers", str(workers), "--log-level", "info"]  # fmt: skip
+    command = ["-m", "gateway.cli", "serve", "--port", str(port), "--workers", str(workers)]
     name = f"opsgraph, {workers} worker{'s' if workers > 1 else ''}"
     return serving(name, [sys.executable, *command], env, f"http://127.0.0.1:{port}/readyz")
 

@@ -135,3 +135,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if tracing.configure(settings.telemetry) is not None:
         tracing.trace_server(app)  # outermost: its span holds every layer's work
     return app
+
+
+def worker_app() -> Starlette:
+    """The gateway as one of ``opsgraph serve --workers N``'s processes builds it: settings
+    from the environment, logs in the settings' format."""
+    from gateway.telemetry.log_format import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)

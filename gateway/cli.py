@@ -4,6 +4,8 @@ policy check, routes check, schema check|write, keys create|list|revoke."""
 from __future__ import annotations
 
 import asyncio
+import math
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -24,6 +26,9 @@ from gateway.settings import load_settings
 
 if TYPE_CHECKING:
     from gateway.auth.keys import ApiKeys
+
+# uvicorn's exit status for a server that could not start.
+STARTUP_FAILURE = 3
 
 T = TypeVar("T")
 
@@ -46,20 +51,31 @@ app.add_typer(routes_app, name="routes")
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=256, help="Processes serving the port, each one event loop: one per core."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the gateway with the settings from OPSGRAPH_* variables. On SIGINT or SIGTERM,
-    requests in flight get OPSGRAPH_SHUTDOWN_GRACE_S to finish."""
+    requests in flight get OPSGRAPH_SHUTDOWN_GRACE_S to finish. With --workers N, N
+    processes share the port (uvicorn's supervisor: a worker that dies is started again;
+    SIGHUP replaces them one by one)."""
     from connectors.sandbox.serve import PortUnavailable, listen, run_together, server
     from gateway.app import create_app
     from gateway.telemetry.log_format import configure_logging
 
     settings = load_settings()
-    app_ = create_app(settings)
+    app_ = create_app(settings)  # every file it reads is checked before a port is taken
     port = settings.port if port is None else port
     try:
         [sock] = listen({port: "the gateway"}, host or settings.host)
     except PortUnavailable as exc:
         raise ConfigurationError(f"{exc}; choose another with --port or OPSGRAPH_PORT") from None
+    if workers > 1:
+        _serve_workers(sock, workers, settings.shutdown_grace_s)
+        return
     gateway = server(
         app_,
         sock,
@@ -70,6 +86,29 @@ def serve(
     )
     configure_logging(settings)  # once the server is made: uvicorn configures its own then
     run_together([gateway])
+
+
+def _serve_workers(sock: socket.socket, workers: int, grace_s: float) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        "gateway.app:worker_app",
+        factory=True,
+        host=host,  # what uvicorn logs; the workers serve ``sock``
+        port=port,
+        workers=workers,
+        lifespan="on",
+        log_level="info",
+        timeout_graceful_shutdown=math.ceil(grace_s),
+    )
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    # A worker that could not start (its database, say) stops them all: so does the command.
+    failed = [p.exitcode for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 @app.command()

@@ -155,14 +155,16 @@ def wait_ready(url: str, proc: subprocess.Popen[Any], within_s: float = 60) -> b
 
 
 @contextmanager
-def gateway_process(env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``opsgraph serve`` on a free port in a process of its own with ``env``, yielded once
-    ``/readyz`` answers: its URL and the process, for the test to signal. Killed at the end
-    if it is still running."""
+def gateway_process(
+    env: Mapping[str, str], *options: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``opsgraph serve`` (with ``options``) on a free port in a process of its own with
+    ``env``, yielded once ``/readyz`` answers: its URL and the process, for the test to
+    signal. Killed at the end if it is still running."""
     port = free_port()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), *options],
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
