@@ -43,20 +43,26 @@ def boxes() -> Iterator[Sandboxes]:
         yield running
 
 
-def test_a_subscriber_on_one_replica_hears_what_the_other_did(
-    boxes: Sandboxes, postgres_database: str, redis_url: str
-) -> None:
-    upgrade(postgres_database)
-    asyncio.run(link_customers(postgres_database, boxes.world))
-    env = cli_env(
-        OPSGRAPH_DATABASE_URL=postgres_database,
+def replicas(boxes: Sandboxes, database_url: str, redis_url: str, **more: str) -> dict[str, str]:
+    """The environment of gateways sharing ``database_url`` (migrated here, its crosswalk
+    linking the world's customers) and Redis, over ``boxes``; ``more`` on top."""
+    upgrade(database_url)
+    asyncio.run(link_customers(database_url, boxes.world))
+    return cli_env(
+        OPSGRAPH_DATABASE_URL=database_url,
         OPSGRAPH_REDIS_URL=redis_url,
         OPSGRAPH_REDIS_TIMEOUT_S="2",
-        OPSGRAPH_BILLING__WEBHOOK_SECRET=WHSEC,
         OPSGRAPH_CHANGE_FEED_INTERVAL_S="3600",
         **sandbox_variables(boxes),
         **identity().variables(),
+        **more,
     )
+
+
+def test_a_subscriber_on_one_replica_hears_what_the_other_did(
+    boxes: Sandboxes, postgres_database: str, redis_url: str
+) -> None:
+    env = replicas(boxes, postgres_database, redis_url, OPSGRAPH_BILLING__WEBHOOK_SECRET=WHSEC)
     customer, case = breached(boxes)
     with gateway_process(env) as (a, _), gateway_process(env) as (b, _):
         admin = identity().token(Role.INTEGRATION_ADMIN)
@@ -105,18 +111,13 @@ def test_an_answer_one_replica_keeps_is_not_served_once_the_other_processed_a_ch
     # Replica A keeps the 360 in its response cache (gateway.data.responses); billing's
     # webhook for a cancellation reaches replica B, which drops the entity-cache entries
     # (in Redis, shared): A's next answer executes and shows the change.
-    upgrade(postgres_database)
-    asyncio.run(link_customers(postgres_database, boxes.world))
-    env = cli_env(
-        OPSGRAPH_DATABASE_URL=postgres_database,
-        OPSGRAPH_REDIS_URL=redis_url,
-        OPSGRAPH_REDIS_TIMEOUT_S="2",
+    env = replicas(
+        boxes,
+        postgres_database,
+        redis_url,
         OPSGRAPH_BILLING__WEBHOOK_SECRET="whsec_sandbox",  # what the sandbox signs with
         OPSGRAPH_BILLING__CACHE_TTL_S="3600",
         OPSGRAPH_OWNED_TTL_S="3600",
-        OPSGRAPH_CHANGE_FEED_INTERVAL_S="3600",
-        **sandbox_variables(boxes),
-        **identity().variables(),
     )
     customer, subscription = active_subscription(boxes)
     c360 = next(o for o in operations() if o.name == "Customer360")
