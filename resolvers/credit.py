@@ -14,7 +14,7 @@ from gateway.logs import quoted
 from resolvers.context import Info
 from resolvers.enums import CreditPeriod, CreditStatus
 from resolvers.money import MoneyType
-from resolvers.pagination import Connection
+from resolvers.pagination import Connection, check_first
 
 if TYPE_CHECKING:
     from resolvers.customer import CustomerType
@@ -123,8 +123,13 @@ class CreditQuery:
         first: int = 20,
         after: str | None = None,
     ) -> Connection[CreditRequestType]:
-        found = await _visible(info, status)
-        return Connection.page(found, first, after, lambda c: c.id, CreditRequestType.of)
+        check_first(first)
+        principal = info.context.principal
+        if principal is None:
+            return Connection.of([], False, 0, lambda c: c.id, CreditRequestType.of)
+        credits = info.context.services.credits
+        found, more, total = await credits.page(principal, status, first, after)
+        return Connection.of(found, more, total, lambda c: c.id, CreditRequestType.of)
 
 
 async def _visible(

@@ -41,6 +41,25 @@ class Connection(Generic[T]):
     total_count: int
 
     @classmethod
+    def of(
+        cls,
+        items: Sequence[N],
+        has_next_page: bool,
+        total: int,
+        cursor: Callable[[N], str],
+        node: Callable[[N], T],
+    ) -> Connection[T]:
+        """A page a store cut already (``items``, whether more follow, how many in all)."""
+        edges = [Edge(cursor=cursor(i), node=node(i)) for i in items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next_page, end_cursor=edges[-1].cursor if edges else None
+            ),
+            total_count=total,
+        )
+
+    @classmethod
     def page(
         cls,
         items: Sequence[N],

@@ -21,7 +21,7 @@ from gateway.reconcile.scope import Scope as RunScope
 from resolvers.context import Info
 from resolvers.enums import ExceptionKind, ExceptionSeverity, ExceptionStatus
 from resolvers.money import MoneyType
-from resolvers.pagination import Connection, Edge, PageInfo, check_first
+from resolvers.pagination import Connection, check_first
 
 if TYPE_CHECKING:
     from resolvers.customer import CustomerType
@@ -264,12 +264,9 @@ class ReconciliationQuery:
         check_first(first)
         book = info.context.services.book
         runs, more = await book.runs(first, after, _allowed(info))
-        return Connection(
-            edges=[Edge(cursor=r.id, node=ReconciliationRunType.of(r)) for r in runs],
-            page_info=PageInfo(has_next_page=more, end_cursor=runs[-1].id if runs else None),
-            # One limited to legal entities is not told how many runs it may not see.
-            total_count=await book.run_count() if _allowed(info) is None else len(runs),
-        )
+        # One limited to legal entities is not told how many runs it may not see.
+        total = await book.run_count() if _allowed(info) is None else len(runs)
+        return Connection.of(runs, more, total, lambda r: r.id, ReconciliationRunType.of)
 
     @strawberry.federation.field(
         description="One reconciliation run: its progress, counts and duration.",
@@ -304,17 +301,12 @@ class ReconciliationQuery:
             period=None if given.period is None else Period.parse(given.period),
         )
         page = await info.context.services.book.page(wanted, _allowed(info), first, after)
-        edges = [
-            Edge(cursor=cursor_of(e), node=ReconciliationExceptionType.of(e))
-            for e in page.exceptions
-        ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=page.total,
+        return Connection.of(
+            page.exceptions,
+            page.has_next_page,
+            page.total,
+            cursor_of,
+            ReconciliationExceptionType.of,
         )
 
 

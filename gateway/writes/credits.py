@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.commands import CreateCreditMemo, CreateCreditNote
@@ -53,6 +53,7 @@ from gateway.data.crosswalk import Crosswalk, CustomerIdentity
 from gateway.data.owned import credit_of
 from gateway.data.reads import settled
 from gateway.errors import BadUserInput, Conflict, NotFound
+from gateway.logs import quoted
 from gateway.rules.credit_policy import CreditOutcome, CreditPolicy, CreditRule, named_roles
 from gateway.rules.entitlements import entitlements
 from gateway.storage.tables import (
@@ -507,19 +508,36 @@ class Credits:
     ) -> list[CreditRequest]:
         """The credits of customers ``principal`` may see (its legal entities), newest
         first; ``status`` and ``ids`` narrow them."""
-        query = (
-            select(CreditRequestRow)
-            .join(Customer, Customer.id == CreditRequestRow.customer_id)
-            .order_by(CreditRequestRow.created_at.desc(), CreditRequestRow.id.desc())
-        )
-        if status is not None:
-            query = query.where(CreditRequestRow.status == status.value)
+        query = _visible(principal, status).order_by(*NEWEST_FIRST)
         if ids is not None:
             query = query.where(CreditRequestRow.id.in_(ids))
-        if principal.entities is not None:
-            query = query.where(Customer.legal_entity.in_(sorted(principal.entities)))
         async with self.sessions() as session:
             return [credit_of(row) for row in await session.scalars(query)]
+
+    async def page(
+        self, principal: Principal, status: CreditStatus | None, first: int, after: str | None
+    ) -> tuple[list[CreditRequest], bool, int]:
+        """``first`` of ``visible`` after the credit ``after`` (its id: the cursor), paged
+        by keyset in the database; whether more follow, and how many there are in all."""
+        query = _visible(principal, status)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            if after is not None:
+                anchor = await session.scalar(
+                    query.with_only_columns(CreditRequestRow.created_at).where(
+                        CreditRequestRow.id == after
+                    )
+                )
+                if anchor is None:
+                    raise BadUserInput(f"unknown cursor {quoted(after)}")
+                query = query.where(
+                    or_(
+                        CreditRequestRow.created_at < anchor,
+                        and_(CreditRequestRow.created_at == anchor, CreditRequestRow.id < after),
+                    )
+                )
+            rows = list(await session.scalars(query.order_by(*NEWEST_FIRST).limit(first + 1)))
+        return [credit_of(r) for r in rows[:first]], len(rows) > first, int(total or 0)
 
     async def get(self, credit_id: str) -> CreditRequest:
         return credit_of(await self._row(credit_id))
@@ -532,6 +550,19 @@ class Credits:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+NEWEST_FIRST = (CreditRequestRow.created_at.desc(), CreditRequestRow.id.desc())
+
+
+def _visible(principal: Principal, status: CreditStatus | None) -> Select[CreditRequestRow]:
+    """The credits of customers ``principal`` may see, of ``status`` (None: any)."""
+    query = select(CreditRequestRow).join(Customer, Customer.id == CreditRequestRow.customer_id)
+    if status is not None:
+        query = query.where(CreditRequestRow.status == status.value)
+    if principal.entities is not None:
+        query = query.where(Customer.legal_entity.in_(sorted(principal.entities)))
+    return query
 
 
 def _today() -> date:

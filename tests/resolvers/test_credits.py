@@ -535,10 +535,11 @@ def test_the_queue_reads_every_credit_s_standing_in_one_query(
     # What the three are counted in: each other, pending ones count (the same customer).
     totals = {queued[i]["creditedInPeriod"]["minorUnits"] for i in ids}
     assert len(totals) == 1 and int(totals.pop()) >= 6000 + 6500 + 7500
-    # The standing reads credits' sums, not credits: a query of credit_requests without ids.
+    # The standing reads credits' amounts, not credits: a query of their amounts, no ids.
     standing = [
         s for s in statements
-        if "FROM credit_requests" in s and "credit_requests.id" not in s.split("FROM")[0]
+        if "credit_requests.amount_minor" in (chosen := s.split("FROM")[0])
+        and "credit_requests.id" not in chosen
     ]  # fmt: skip
     assert len(standing) == 1, standing
     for key, id_ in zip(("rj-q1", "rj-q2", "rj-q3"), sorted(ids), strict=True):
@@ -573,3 +574,48 @@ def test_a_credit_is_decided_only_by_a_role_its_policy_rule_names(
     approved = ask(client, APPROVE, FINANCE, id=credit_id, key="ap-r2")["data"]["approveCredit"]
     assert approved["userErrors"] == []
     assert approved["credit"]["decidedBy"] == "finance-7"
+
+
+PAGE = """query($first: Int!, $after: String) {
+  creditRequests(status: REQUESTED, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } }
+  }
+}"""
+
+
+def test_the_queue_pages_in_the_database_newest_first(boxes: Sandboxes, gateway: Gateway) -> None:
+    client = gateway()
+    customer, case = breached(boxes)
+    for amount, key in (("61.00", "cr-g1"), ("62.00", "cr-g2"), ("63.00", "cr-g3")):
+        ask(client, REQUEST, LEAD, **credit(customer, case.id, amount, key))
+    whole = ask(client, PAGE, FINANCE, first=200)["data"]["creditRequests"]
+    everyone = [e["node"]["id"] for e in whole["edges"]]
+    assert whole["totalCount"] == len(everyone) >= 3
+    assert whole["pageInfo"] == {"hasNextPage": False, "endCursor": everyone[-1]}
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = client.app.state.services.engine.sync_engine  # type: ignore[attr-defined]
+    paged: list[str] = []
+    after = None
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        while True:
+            page = ask(client, PAGE, FINANCE, first=2, after=after)["data"]["creditRequests"]
+            assert page["totalCount"] == len(everyone)
+            paged += [e["node"]["id"] for e in page["edges"]]
+            after = page["pageInfo"]["endCursor"]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert paged == everyone  # the same order, each once
+    listed = [s for s in statements if "FROM credit_requests" in s and "LIMIT" in s]
+    assert len(listed) == -(-len(everyone) // 2)  # one LIMITed query a page
+    unknown = ask(client, PAGE, FINANCE, first=2, after="cr_nothing")
+    assert unknown["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert unknown["errors"][0]["message"] == "unknown cursor 'cr_nothing'"
+    for id_, key in zip(paged[:3], ("rj-g1", "rj-g2", "rj-g3"), strict=True):  # mine: newest
+        ask(client, REJECT, FINANCE, id=id_, key=key)
