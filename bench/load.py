@@ -95,14 +95,21 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _each(pid: int, name: str) -> list[str]:
+    """``/proc/<p>/<name>`` of ``pid`` and each of its descendants still there."""
+    found = []
+    for each in _tree(pid):
+        try:
+            found.append(Path(f"/proc/{each}/{name}").read_text())
+        except OSError:
+            continue
+    return found
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its descendants (``/proc/<pid>/stat``)."""
     ticks = 0
-    for each in _tree(pid):
-        try:
-            stat = Path(f"/proc/{each}/stat").read_text()
-        except OSError:
-            continue
+    for stat in _each(pid, "stat"):
         fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime and stime are 14, 15
         ticks += int(fields[11]) + int(fields[12])
     return ticks / TICK
@@ -110,11 +117,7 @@ def cpu_s(pid: int) -> float:
 
 def rss_mb(pid: int) -> float:
     total_kb = 0
-    for each in _tree(pid):
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
+    for status in _each(pid, "status"):
         found = re.search(r"VmRSS:\s+(\d+) kB", status)
         total_kb += int(found.group(1)) if found else 0
     return total_kb / 1024

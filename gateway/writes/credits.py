@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -435,16 +436,17 @@ class Credits:
         if asked and None not in since:
             earliest = min(d for d in since if d is not None)
             query = query.where(CreditRequestRow.created_at >= _midnight(earliest))
+        credited: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
         async with self.sessions() as session:
-            rows = list(await session.execute(query))
+            for customer, currency, created_at, amount in await session.execute(query):
+                credited[(customer, currency)].append((created_at, amount))
         answered = []
         for (who, currency), rule, start in zip(asked, rules, since, strict=True):
+            after = None if start is None else _midnight(start)
             total = sum(
                 amount
-                for customer, in_currency, created_at, amount in rows
-                if customer == who.id
-                and in_currency == currency
-                and (start is None or created_at >= _midnight(start))
+                for created_at, amount in credited[(who.id, currency)]
+                if after is None or created_at >= after
             )
             answered.append((rule, Money(int(total), currency)))
         return answered

@@ -28,7 +28,6 @@ from graphql import (
     parse,
     type_from_ast,
 )
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from connectors.models import SystemName
@@ -39,7 +38,7 @@ from gateway.limits.cost import estimate
 from gateway.persisted.manifest import Operation, operations, sha256
 from gateway.schema import build_schema
 from gateway.settings import LimitSettings
-from tests.gateway.telemetry.prometheus import scrape, value
+from tests.gateway.telemetry.prometheus import response_cache_lookups, scrape, value
 from tests.gateways import Gateway, Served
 from tests.identity import identity
 from tests.world import Sandboxes
@@ -48,7 +47,6 @@ SEED = 20261207
 SAMPLES = 4  # variable sets per operation and role
 ROLES = (Role.FINANCE_APPROVER, Role.SUPPORT_AGENT, Role.VIEWER)
 SCHEMA = build_schema()._schema
-LOOKUPS = "opsgraph_response_cache_lookups_total"
 # Remembered data (the crosswalk, credits, exceptions) kept for the whole test: an answer
 # built from it then holds until a write forgets it, not until a 5 s TTL passes.
 STEADY = {"owned_ttl_s": 3600, "connector": {"timeout_s": 2, "cache_ttl_s": 3600}}
@@ -136,10 +134,8 @@ class Variables:
         return f"unknown-{rng.randrange(1000)}"
 
 
-def lookups(client: TestClient, operation: str) -> dict[str, float]:
-    samples = scrape(client)
-    outcomes = ("hit", "miss", "changed", "bypassed")
-    return {o: value(samples, LOOKUPS, operation=operation, outcome=o) for o in outcomes}
+def lookups(client: TestClient | str, operation: str) -> dict[str, float]:
+    return response_cache_lookups(scrape(client), operation)
 
 
 def test_every_dashboard_query_served_again_is_the_answer_execution_gives(
@@ -270,16 +266,6 @@ async def _together(url: str, body: dict[str, Any], auth: dict[str, str], n: int
         )
 
 
-def http_lookups(url: str, operation: str) -> dict[str, float]:
-    samples = {
-        (s.name, s.labels.get("operation"), s.labels.get("outcome")): s.value
-        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
-        for s in family.samples
-    }
-    outcomes = ("hit", "miss", "changed", "bypassed")
-    return {o: samples.get((LOOKUPS, operation, o), 0.0) for o in outcomes}
-
-
 def test_requests_for_an_answer_being_built_wait_for_it(served: Served, boxes: Sandboxes) -> None:
     url = served(**STEADY)
     body = by_hash(operation("Customer360"), {"id": boxes.world.customers[3].id})
@@ -287,14 +273,14 @@ def test_requests_for_an_answer_being_built_wait_for_it(served: Served, boxes: S
     for _ in range(2):  # every system's answer and opsgraph's own data now cached
         assert httpx.post(f"{url}/graphql", json=body, headers=warm).status_code == 200
     boxes.reset_stats()
-    before = http_lookups(url, "Customer360")
+    before = lookups(url, "Customer360")
     # Twenty at once for a key nothing is kept for yet (another principal): one executes,
     # the others are served what it kept.
     auth = identity().headers(Role.VIEWER, subject="twenty")
     answers = asyncio.run(_together(url, body, auth, 20))
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
-    after = http_lookups(url, "Customer360")
+    after = lookups(url, "Customer360")
     assert {o: after[o] - before[o] for o in after} == {
         "hit": 19, "miss": 1, "changed": 0, "bypassed": 0,
     }  # fmt: skip
@@ -315,4 +301,4 @@ def test_a_request_waits_for_another_no_longer_than_its_deadline(
         codes = {e["extensions"]["code"] for e in answer.json()["errors"]}
         assert codes == {"UPSTREAM_TIMEOUT"}, answer.text
         assert answer.json()["data"]["customer"]["account"] is not None
-    assert http_lookups(url, "Customer360")["hit"] == 0
+    assert lookups(url, "Customer360")["hit"] == 0

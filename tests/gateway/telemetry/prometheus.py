@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -23,13 +24,27 @@ def scrape_text(client: TestClient, **headers: str) -> str:
     return response.text
 
 
-def scrape(client: TestClient, **headers: str) -> Samples:
-    """Every sample of the scrape, by series name and labels."""
+def scrape(client: TestClient | str, **headers: str) -> Samples:
+    """Every sample of the scrape, by series name and labels: of an app in process, or of
+    a gateway served at a base URL."""
+    if isinstance(client, str):
+        answer = httpx.get(f"{client}/metrics", headers=headers)
+        assert answer.status_code == 200, answer.text
+        text = answer.text
+    else:
+        text = scrape_text(client, **headers)
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(scrape_text(client, **headers))
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def response_cache_lookups(samples: Samples, operation: str) -> dict[str, float]:
+    """The response cache's lookups of ``operation`` so far, by outcome."""
+    outcomes = ("hit", "miss", "changed", "bypassed")
+    name = "opsgraph_response_cache_lookups_total"
+    return {o: value(samples, name, operation=operation, outcome=o) for o in outcomes}
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
