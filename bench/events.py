@@ -53,7 +53,7 @@ from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.postgres import fresh_database
-from bench.processes import serving
+from bench.processes import Server, cpu_s, serving
 from bench.refusals import free_port
 from connectors.sandbox import fleet
 from connectors.sandbox.billing import documents
@@ -91,8 +91,8 @@ class Figures:
 
 
 @contextmanager
-def gateway(database_url: str, boxes: fleet.Fleet, secret: str) -> Iterator[str]:
-    """``opsgraph serve`` in a process of its own; its URL once ``/readyz`` answers."""
+def gateway(database_url: str, boxes: fleet.Fleet, secret: str) -> Iterator[Server]:
+    """``opsgraph serve`` in a process of its own, once ``/readyz`` answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSGRAPH_")}
     env.update(
@@ -111,7 +111,7 @@ def gateway(database_url: str, boxes: fleet.Fleet, secret: str) -> Iterator[str]
     command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
     ready = f"http://127.0.0.1:{port}/readyz"
     with serving("the gateway", command, env, ready) as server:
-        yield server.url
+        yield server
 
 
 def delivery(event_id: str) -> tuple[bytes, dict[str, str]]:
@@ -356,16 +356,24 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
     with (
         fleet.in_process() as boxes,
         fresh_database(PG_DATABASE) as url,
-        gateway(url, boxes, secret) as served,
+        gateway(url, boxes, secret) as server,
     ):
+        served = server.url
         results = []
         if shutil.which("wrk"):
             with floor() as bare:
                 results.append(wrk_accepted("floor: verify, 200", bare, seconds, concurrency))
+        # The gateway's CPU for each delivery: its answer and everything it causes in the
+        # gateway afterwards (marking, relaying, routing), up to when all is settled. Steadier
+        # from run to run than deliveries per second on a machine that wrk, PostgreSQL and
+        # Redis share.
+        before = cpu_s(server.pid)
+        if shutil.which("wrk"):
             results.append(wrk_accepted("accepted (wrk)", served, seconds, concurrency))
         else:
             results.append(asyncio.run(accepted(served, deliveries, concurrency)))
         drained = asyncio.run(settled(url))
+        used_s = cpu_s(server.pid) - before
         results += [
             asyncio.run(end_to_end(served, token, rate, seconds)),
             asyncio.run(fan_out(served, token, subscribers)),
@@ -393,6 +401,12 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
     for f in results:
         for problem in f.problems[:3]:
             console.print(f"{f.name}: {problem}")
+    accepting = results[-3]
+    if accepting.sent:
+        console.print(
+            f"gateway CPU per accepted delivery (answer, then marking, relaying and routing): "
+            f"{used_s * 1000 / accepting.sent:.3f} ms"
+        )
     if results[0].timings_ms:
         console.print(f"accepted mean {statistics.fmean(results[0].timings_ms):.1f} ms")
     console.print(

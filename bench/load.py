@@ -62,7 +62,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.processes import Server, serving
+from bench.processes import Server, cpu_s, rss_mb, serving
 from bench.refusals import free_port
 from connectors.sandbox import fleet
 from connectors.sandbox.seed import PLANS, generate
@@ -77,50 +77,6 @@ PAGE = 50
 ENTITLEMENT_CONNECTIONS = 50
 FLOORS = ("bare", "cached", "raw")  # bench.floors' apps
 DAY_S = "86400"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-# -- processes ------------------------------------------------------------------------------
-
-
-def _tree(pid: int) -> list[int]:
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            found += _tree(int(child))
-    return found
-
-
-def _each(pid: int, name: str) -> list[str]:
-    """``/proc/<p>/<name>`` of ``pid`` and each of its descendants still there."""
-    found = []
-    for each in _tree(pid):
-        try:
-            found.append(Path(f"/proc/{each}/{name}").read_text())
-        except OSError:
-            continue
-    return found
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (``/proc/<pid>/stat``)."""
-    ticks = 0
-    for stat in _each(pid, "stat"):
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; utime and stime are 14, 15
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / TICK
-
-
-def rss_mb(pid: int) -> float:
-    total_kb = 0
-    for status in _each(pid, "status"):
-        found = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total_kb += int(found.group(1)) if found else 0
-    return total_kb / 1024
 
 
 def gateway_env(boxes: fleet.Fleet, database_url: str, secret: str) -> dict[str, str]:

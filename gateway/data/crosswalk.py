@@ -132,17 +132,30 @@ class Crosswalk:
     async def customer_ids(
         self, pairs: Collection[tuple[SystemName, str]]
     ) -> dict[tuple[SystemName, str], str]:
-        """The opsgraph customer id of each (system, external id) the crosswalk links, in
-        one statement, whatever the legal entity (what the gateway itself looks up)."""
-        if not pairs:
-            return {}
-        wanted = [(system.value, external_id) for system, external_id in pairs]
-        query = select(ExternalId.system, ExternalId.external_id, ExternalId.customer_id).where(
-            tuple_(ExternalId.system, ExternalId.external_id).in_(wanted)
-        )
-        async with self._sessions() as session:
-            rows = await session.execute(query)
-        return {(SystemName(system), ext): customer for system, ext, customer in rows}
+        """The opsgraph customer id of each (system, external id) the crosswalk links,
+        whatever the legal entity (what the gateway itself looks up): from what this
+        process remembers, and the rest in one statement."""
+        memory = self.remembered
+        found: dict[tuple[SystemName, str], str | None] = {}
+        for pair in pairs:
+            kept = memory.get(Kind.LINKS, _link_key(*pair))
+            if kept is not None:
+                found[pair] = kept.value
+        missing = [pair for pair in pairs if pair not in found]
+        if missing:
+            generation = memory.generation
+            wanted = [(system.value, external_id) for system, external_id in missing]
+            query = select(ExternalId.system, ExternalId.external_id, ExternalId.customer_id).where(
+                tuple_(ExternalId.system, ExternalId.external_id).in_(wanted)
+            )
+            async with self._sessions() as session:
+                rows = await (await session.connection()).execute(query)
+            read = {(SystemName(system), ext): customer for system, ext, customer in rows}
+            now = datetime.now(UTC)
+            for pair in missing:
+                found[pair] = read.get(pair)
+                memory.put(Kind.LINKS, _link_key(*pair), found[pair], now, generation)
+        return {pair: customer for pair, customer in found.items() if customer is not None}
 
     async def page(
         self,
@@ -202,6 +215,8 @@ class Crosswalk:
                 else:
                     link.external_id = external_id
         await self.remembered.forget(Kind.IDENTITIES, [customer_id])
+        # The ids it was and is now: seeding and imports, rare enough to forget every link.
+        await self.remembered.forget(Kind.LINKS)
 
     async def attach(self, customer_id: str, system: SystemName, external_id: str) -> None:
         """Record that ``customer_id`` is ``external_id`` in ``system``. Linking what is
@@ -242,6 +257,7 @@ class Crosswalk:
                 f"{quoted(external_id)} in {system.value} was linked at the same time"
             ) from None
         await self.remembered.forget(Kind.IDENTITIES, [customer_id])
+        await self.remembered.forget(Kind.LINKS, [_link_key(system, external_id)])
 
     async def detach(self, customer_id: str, system: SystemName) -> str:
         """Forget ``customer_id``'s id in ``system``; answers the id it was."""
@@ -256,4 +272,9 @@ class Crosswalk:
             await session.delete(link)
             was = link.external_id
         await self.remembered.forget(Kind.IDENTITIES, [customer_id])
+        await self.remembered.forget(Kind.LINKS, [_link_key(system, was)])
         return was
+
+
+def _link_key(system: SystemName, external_id: str) -> str:
+    return f"{system.value}:{external_id}"

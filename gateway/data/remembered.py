@@ -1,6 +1,7 @@
 """What opsgraph owns, kept in memory for the read path: the crosswalk's identities, each
 customer's credit requests and open reconciliation exceptions (issue #14: three database
-reads on every customer 360, a quarter of its CPU even when everything else was cached).
+reads on every customer 360, a quarter of its CPU even when everything else was cached);
+and for the event path, which customer each external id is.
 
 Every write that changes one of them forgets it, here at once and on the other replicas
 through the broadcast (``TOPIC``), so the next read goes to the database. Redis accelerates
@@ -40,6 +41,9 @@ class Kind(StrEnum):
     IDENTITIES = "identities"  # a customer id's crosswalk identity (or that there is none)
     CREDITS = "credits"  # a customer's credit requests
     EXCEPTIONS = "exceptions"  # a customer's open reconciliation exceptions
+    # Which customer an external id is ("<system>:<external id>"; or that it is none): what
+    # each processed event asks, to tell the subscribers of the customers it names.
+    LINKS = "links"
 
 
 @dataclass(frozen=True, slots=True)

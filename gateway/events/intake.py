@@ -59,8 +59,10 @@ CUSTOMER_RECORDS = frozenset({ObjectKind.CUSTOMER, ObjectKind.ACCOUNT, ObjectKin
 # A stored event the processor has not marked this long after it arrived is the pending
 # round's (its process stopped, or the cache could not forget).
 PENDING_GRACE_S = 10.0
-# At most this many deliveries are written in one transaction.
+# At most this many deliveries are written in one transaction, and on PostgreSQL at most
+# this many transactions at once.
 BATCH = 200
+WRITERS = 2
 # How long stopping waits for the events received last to be marked and told.
 STOP_S = 10.0
 
@@ -247,7 +249,10 @@ class Intake:
         events = dict(batch)
         now = datetime.now(UTC)
         async with self.sessions.begin() as session:
-            marked = await session.execute(
+            # On the session's connection: a Core statement, without the ORM's bulk update
+            # (which would look for the rows in the session to keep them in step).
+            connection = await session.connection()
+            marked = await connection.execute(
                 update(InboundEvent)
                 .where(InboundEvent.id.in_(events), InboundEvent.processed_at.is_(None))
                 .values(processed_at=now)
@@ -325,7 +330,11 @@ class _Inbox:
         self.sessions = sessions
         self.forget = forget
         self._waiting: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]] = []
-        self._writing: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        # A batch's write is mostly waiting (the commit's flush, then Redis): on PostgreSQL a
+        # second writer gathers and writes the next batch meanwhile. SQLite has one writer.
+        bind = sessions.kw.get("bind")
+        self._most = WRITERS if bind is not None and bind.dialect.name == "postgresql" else 1
 
     async def add(self, system: SystemName, event: CloudEvent) -> Added:
         """Stores ``event`` and has the cache forget what it names (``forget``, once for
@@ -333,9 +342,11 @@ class _Inbox:
         the cache forgot."""
         answer: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
         self._waiting.append((system, event, answer))
-        if self._writing is None:
+        if len(self._writers) < self._most:
             # In a context of its own: not the first caller's deadline and request scope.
-            self._writing = asyncio.create_task(self._write_all(), context=contextvars.Context())
+            writer = asyncio.create_task(self._write_all(), context=contextvars.Context())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await asyncio.shield(answer)
 
     async def _write_all(self) -> None:
@@ -353,14 +364,15 @@ class _Inbox:
                 batch = []
         except BaseException:
             # The process is stopping (cancelled): every caller still waiting is answered,
-            # as a delivery that could not be stored, and nobody waits for nothing.
-            for _, _, answer in batch + self._waiting:
+            # as a delivery that could not be stored, and nobody waits for nothing (those
+            # waiting for a batch are the last writer's to answer).
+            last = all(w.done() or w is asyncio.current_task() for w in self._writers)
+            for _, _, answer in batch + (self._waiting if last else []):
                 if not answer.done():
                     answer.set_exception(StoreUnavailable("the gateway is stopping"))
-            self._waiting = []
+            if last:
+                self._waiting = []
             raise
-        finally:
-            self._writing = None
 
     async def _added(
         self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]
@@ -401,11 +413,13 @@ class _Inbox:
                     "payload": payload, "received_at": datetime.now(UTC),
                 }  # fmt: skip
         async with self.sessions.begin() as session:
-            dialect = (await session.connection()).dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            # Core statements on the session's connection: the ORM's bulk insert would build
+            # and check a mapping for every row, and nothing here needs an ORM object.
+            connection = await session.connection()
+            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
             # One statement for any batch (executemany, compiled once): SQLAlchemy sends
             # it as multi-row INSERTs and gathers what RETURNING answers.
-            inserted = await session.execute(
+            inserted = await connection.execute(
                 insert(InboundEvent)
                 .on_conflict_do_nothing(index_elements=["source", "event_id"])
                 .returning(InboundEvent.id, InboundEvent.source, InboundEvent.event_id),
@@ -413,7 +427,7 @@ class _Inbox:
             )
             new = {(source, event_id): id_ for id_, source, event_id in inserted}
             if new:
-                await session.execute(
+                await connection.execute(
                     sa_insert(OutboxMessage),
                     [
                         {

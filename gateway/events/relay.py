@@ -62,14 +62,15 @@ class Relay:
         if self.redis is None:
             return await self._route_here()
         async with self.sessions.begin() as session:
+            connection = await session.connection()  # Core statements: no ORM objects here
             taken = select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.payload).where(
                 OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
             )
-            if (await session.connection()).dialect.name == "postgresql":
+            if connection.dialect.name == "postgresql":
                 taken = taken.with_for_update(skip_locked=True)
             rows = [
                 (row.id, row.key, row.payload)
-                for row in await session.execute(taken.order_by(OutboxMessage.id).limit(BATCH))
+                for row in await connection.execute(taken.order_by(OutboxMessage.id).limit(BATCH))
             ]
             if not rows:
                 return 0
@@ -147,7 +148,9 @@ class Relay:
 
 async def _published(session: AsyncSession, ids: list[int]) -> None:
     if ids:
-        await session.execute(
+        # On the connection: a Core update, not the ORM's, which would look for the rows in
+        # the session.
+        await (await session.connection()).execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
             .values(published_at=datetime.now(UTC))

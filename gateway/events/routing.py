@@ -338,20 +338,22 @@ class Router:
         keys = {_key(event): event for event in events}
         if not keys:
             return 0
-        async with self.sessions() as session:
-            found = await session.execute(
+        # One transaction, Core statements on its connection: no ORM objects are needed,
+        # and the ORM's bulk update would look for the rows in the session.
+        async with self.sessions.begin() as session:
+            connection = await session.connection()
+            found = await connection.execute(
                 select(InboundEvent.source, InboundEvent.event_id).where(
                     tuple_(InboundEvent.source, InboundEvent.event_id).in_(list(keys)),
                     InboundEvent.routed_at.is_not(None),
                 )
             )
             done = {(source, event_id) for source, event_id in found}
-        waiting = [(key, event) for key, event in keys.items() if key not in done]
-        chosen = {key: self.routes.matching(event) for key, event in waiting}
-        idle = [key for key, _ in waiting if not chosen[key]]
-        if idle:
-            async with self.sessions.begin() as session:
-                await session.execute(
+            waiting = [(key, event) for key, event in keys.items() if key not in done]
+            chosen = {key: self.routes.matching(event) for key, event in waiting}
+            idle = [key for key, _ in waiting if not chosen[key]]
+            if idle:
+                await connection.execute(
                     update(InboundEvent)
                     .where(
                         tuple_(InboundEvent.source, InboundEvent.event_id).in_(idle),

@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import event
 
 from connectors.models import SystemName
 from gateway.data.crosswalk import Crosswalk, CustomerIdentity
+from gateway.data.remembered import Remembered
 from gateway.errors import BadUserInput
 from gateway.storage.database import create_engine, sessions
 
@@ -74,3 +76,33 @@ async def test_customers_of_other_legal_entities_are_not_there(crosswalk: Crossw
 async def test_opsgraph_is_not_an_external_system(crosswalk: Crosswalk) -> None:
     with pytest.raises(BadUserInput):
         await crosswalk.link("cust_0009", "X", {SystemName.OPSGRAPH: "cust_0009"})
+
+
+async def test_which_customer_an_external_id_is_is_remembered_until_a_link_moves(
+    migrated_url: str,
+) -> None:
+    engine = create_engine(migrated_url)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    walk = Crosswalk(sessions(engine), Remembered(ttl_s=3600))
+    try:
+        await walk.link("cust_0001", "Acme", {BILLING: "cus_A", ERP: "1001"}, US)
+        asked = {(BILLING, "cus_A"), (ERP, "1001"), (CRM, "001A")}
+        statements.clear()
+        assert await walk.customer_ids(asked) == {(BILLING, "cus_A"): "cust_0001",
+                                                  (ERP, "1001"): "cust_0001"}  # fmt: skip
+        assert len(statements) == 1
+        # Asked again, linked or not: nothing is read.
+        assert await walk.customer_ids(asked) == {(BILLING, "cus_A"): "cust_0001",
+                                                  (ERP, "1001"): "cust_0001"}  # fmt: skip
+        assert len(statements) == 1
+        await walk.attach("cust_0001", CRM, "001A")
+        assert (await walk.customer_ids(asked))[(CRM, "001A")] == "cust_0001"
+        assert await walk.detach("cust_0001", ERP) == "1001"
+        assert (ERP, "1001") not in await walk.customer_ids(asked)
+        await walk.link("cust_0001", "Acme", {BILLING: "cus_A2"}, US)  # relinked in place
+        assert await walk.customer_ids({(BILLING, "cus_A"), (BILLING, "cus_A2")}) == {
+            (BILLING, "cus_A2"): "cust_0001"
+        }
+    finally:
+        await engine.dispose()
