@@ -56,6 +56,7 @@ from connectors.erp.connector import ErpConnector
 from connectors.models import ObjectKind, PostingType, SystemName
 from connectors.sandbox import fleet
 from connectors.sandbox.bulk import BenchWorld
+from gateway import collector
 from gateway.data.services import Services
 from gateway.demo import sandbox_connector
 from gateway.ownership import OwnershipMap
@@ -388,11 +389,13 @@ async def _measured(services: Services, figures: Figures, sandbox_pid: int) -> N
 async def _with_services(database_url: str, boxes: fleet.Fleet, figures: Figures) -> None:
     gateway = settings(database_url, boxes)
     services = Services.build(gateway, OwnershipMap.load(gateway.ownership_file))
+    collector.tune(gateway.gc_threshold)  # as `opsgraph reconcile` and the gateway do
     try:
         assert boxes.pid is not None
         await _measured(services, figures, boxes.pid)
     finally:
         await services.aclose()
+        collector.untune()
 
 
 def measure(invoices: int, seed: int, analyze: bool, say: Callable[[str], None]) -> Figures:

@@ -283,6 +283,7 @@ def reconcile(
     from rich.table import Table
 
     from connectors.models import ExceptionSeverity, ExceptionStatus
+    from gateway import collector
     from gateway.data.services import Services
     from gateway.reconcile.book import ExceptionFilter
     from gateway.reconcile.engine import RunKind, RunStatus
@@ -295,6 +296,9 @@ def reconcile(
 
     async def run() -> int:
         services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+        # A run allocates by the million, as a server does by the request: the collector
+        # is tuned as the gateway's (gateway.collector).
+        collector.tune(settings.gc_threshold)
         try:
             kind = RunKind.INCREMENTAL if incremental else RunKind.FULL
             started = await services.reconciler.start(scope, "cli", kind)
@@ -326,6 +330,7 @@ def reconcile(
                 gated = await services.book.count(severe, entities)
         finally:
             await services.aclose()
+            collector.untune()
         if done.status is not RunStatus.COMPLETED:
             console.print(f"[red]run {done.id} failed:[/red] {done.error}")
             return 2

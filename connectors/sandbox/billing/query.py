@@ -17,6 +17,7 @@ order until its documents change, so that a page costs what it holds.
 
 from __future__ import annotations
 
+import bisect
 import json
 import operator
 import re
@@ -267,9 +268,12 @@ class Listing:
     unless: Mapping[str, Where] = field(default_factory=dict)
 
     def where(self, params: Mapping[str, Any]) -> Where:
-        """The documents ``params`` ask for; unknown parameters and bad values refused."""
+        """The documents ``params`` ask for but for ``created``, which ``Pages`` applies to
+        its order; unknown parameters and bad values refused (``created``'s too)."""
         accept(params, PAGING | self.filters.keys())
-        chosen = [self.filters[n](n, v) for n, v in params.items() if n in self.filters]
+        # Each filter built, so that a bad value is refused, ``created``'s as any other.
+        named = {n: self.filters[n](n, v) for n, v in params.items() if n in self.filters}
+        chosen = [keep for n, keep in named.items() if n != "created"]
         chosen += [kept for n, kept in self.unless.items() if n not in params]
         return lambda d: all(keep(d) for keep in chosen)
 
@@ -314,14 +318,34 @@ class _Order:
     version: int  # the collection's (``Store.version_of``) when the order was taken
     ids: list[str]  # newest first
     at: dict[str, int]  # id -> its place in ``ids``
+    # Each id's ``created``, negated: ascending, for ``bisect``.
+    since: list[int] = field(default_factory=list)
+
+    def within(self, value: Any) -> tuple[int, int]:
+        """The places [first, last) of the ids whose ``created`` the ``created`` filter
+        (a moment, or ``gt``/``gte``/``lt``/``lte`` bounds, checked by ``_created``) keeps."""
+        first, last = 0, len(self.ids)
+        bounds = value if isinstance(value, dict) else {"gte": value, "lte": value}
+        for bound, moment in bounds.items():
+            at = -int(moment)
+            if bound == "gte":
+                last = min(last, bisect.bisect_right(self.since, at))
+            elif bound == "gt":
+                last = min(last, bisect.bisect_left(self.since, at))
+            elif bound == "lt":
+                first = max(first, bisect.bisect_right(self.since, at))
+            else:  # lte
+                first = max(first, bisect.bisect_left(self.since, at))
+        return first, max(first, last)
 
 
 class Pages:
-    """The pages of the lists. Each list (a collection, a scope and the filter values:
-    its signature) is kept in order, newest first, with each id's place, until a document
-    of the collection is written: a page then costs the page, not a scan and a sort of the
-    collection and a search for the cursor, and a list of a million invoices is scanned
-    once, not once a page."""
+    """The pages of the lists. Each list (a collection, a scope and the filter values but
+    ``created``: its signature) is kept in order, newest first, with each id's place, until
+    a document of the collection is written: a page then costs the page, not a scan and a
+    sort of the collection and a search for the cursor, and a list of a million invoices is
+    scanned once, not once a page. A ``created`` filter is a range of that order (found by
+    bisection, as a database would use an index), not a list of its own."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -331,26 +355,29 @@ class Pages:
         self, object_name: str, where: Where, params: dict[str, Any], url: str, scope: str = ""
     ) -> Doc:
         """One page of the ``object_name`` documents ``where`` keeps (the filters of
-        ``params``, within ``scope``) as a Stripe list object."""
+        ``params`` but ``created``, within ``scope``), and ``created`` keeps, as a Stripe
+        list object."""
         size = limit(params)
         after, before = params.get("starting_after"), params.get("ending_before")
         if after and before:
             raise StripeError(
                 400, "You may only specify one of these parameters: ending_before, starting_after."
             )
-        filters = {k: v for k, v in params.items() if k not in PAGING}
+        filters = {k: v for k, v in params.items() if k not in PAGING and k != "created"}
         order = self._order(object_name, where, json.dumps([scope, filters], sort_keys=True))
-        total = len(order.ids)
+        first, last = (
+            (0, len(order.ids)) if "created" not in params else order.within(params["created"])
+        )
         if after or before:
             cursor, name = (after, "starting_after") if after else (before, "ending_before")
             at = order.at.get(cursor) if isinstance(cursor, str) else None
-            if at is None:
+            if at is None or not first <= at < last:
                 raise no_such(object_name, str(cursor), param=name, status=400)
-            start = at + 1 if after else max(0, at - size)
-            stop = min(total, start + size) if after else at
-            has_more = stop < total if after else start > 0
+            start = at + 1 if after else max(first, at - size)
+            stop = min(last, start + size) if after else at
+            has_more = stop < last if after else start > first
         else:
-            start, stop, has_more = 0, min(size, total), size < total
+            start, stop, has_more = first, min(first + size, last), first + size < last
         chosen = order.ids[start:stop]
         found = self.store.get_many(object_name, chosen)
         data = [found[id_] for id_ in chosen if id_ in found]
@@ -364,7 +391,8 @@ class Pages:
             kept = [(created(d), d["id"]) for d in self.store.each(object_name) if where(d)]
             kept.sort(reverse=True)
             ids = [id_ for _, id_ in kept]
-            order = _Order(version, ids, {id_: n for n, id_ in enumerate(ids)})
+            since = [-moment for moment, _ in kept]
+            order = _Order(version, ids, {id_: n for n, id_ in enumerate(ids)}, since)
             if len(self._orders) >= _REMEMBERED:
                 del self._orders[next(iter(self._orders))]  # the least lately asked for
         self._orders[key] = order

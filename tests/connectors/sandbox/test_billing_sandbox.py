@@ -158,6 +158,32 @@ def test_lists_keep_only_what_was_created_when_asked(sandbox: tuple[str, httpx.C
     assert _ids(_get(sandbox[1], "/v1/subscriptions", **{"created[lt]": started})) == []
 
 
+def test_a_created_window_pages_like_any_list(sandbox: tuple[str, httpx.Client]) -> None:
+    admin = sandbox[1]
+    moments = sorted({int(i.issued_at.timestamp()) for i in INVOICES})
+    low, high = moments[1], moments[-2]  # whole moments cut off at both ends
+    window = {"created[gte]": low, "created[lte]": high}
+    inside = [i for i in INVOICES if low <= int(i.issued_at.timestamp()) <= high]
+    assert 4 < len(inside) < len(INVOICES)
+    pages = [_get(admin, "/v1/invoices", limit=3, **window).json()]
+    while pages[-1]["has_more"]:
+        after = pages[-1]["data"][-1]["id"]
+        pages.append(_get(admin, "/v1/invoices", limit=3, starting_after=after, **window).json())
+    listed = [i for page in pages for i in page["data"]]
+    assert sorted(i["id"] for i in listed) == sorted(i.id for i in inside)
+    assert [i["created"] for i in listed] == sorted((i["created"] for i in listed), reverse=True)
+    # Back from the last page's first: the page before it, and more before that.
+    back = _get(admin, "/v1/invoices", limit=3, ending_before=listed[3]["id"], **window).json()
+    assert ([i["id"] for i in back["data"]], back["has_more"]) == (
+        [i["id"] for i in listed[:3]],
+        False,
+    )
+    # A cursor the window does not hold is no cursor of this list.
+    outside = next(i for i in INVOICES if int(i.issued_at.timestamp()) > high)
+    refused = _get(admin, "/v1/invoices", limit=3, starting_after=outside.id, **window)
+    assert (refused.status_code, refused.json()["error"]["param"]) == (400, "starting_after")
+
+
 @pytest.mark.parametrize(
     ("path", "params", "refusal"),
     [
