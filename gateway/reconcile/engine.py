@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, delete, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Delete, and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors import paging
@@ -355,39 +355,41 @@ class Reconciler:
         orphans: list[tuple[str, list[Item]]] = []
         unposted: list[Item] = []
         for ledger in Ledger:
-            async for key, items in self._merged(run.id, ledger):
-                if key.startswith(OWN_POSTINGS):
-                    continue  # opsgraph's own postings (usage overages): no source to match
-                progress.stats["compared"] += 1
-                sources = [i for i in items if i.side == "source"]
-                targets = [i for i in items if i.side == "target"]
-                source = sources[0] if sources else None
-                if len(sources) > 1:
-                    # Posted more than once in the source as well (an ERP against its
-                    # shadow): the target is to hold as many, no more (duplicates) and no
-                    # fewer (missing); the first of each is compared.
-                    targets = matching(sources, targets)
-                if source is None:
-                    if not any(scope.covers(t.entry.day) for t in targets):
-                        continue  # a neighbouring period's posting, that period's business
-                    orphans.append((key, targets))
-                    if len(orphans) >= BATCH:
-                        found += await self._orphans(scope, ledger, orphans, directory)
-                        orphans = []
-                elif not targets and run.kind is RunKind.FULL:
-                    # Not posted in the window read: maybe further away (mis-dated by more
-                    # than the slack); the target is asked for the key before it is missing.
-                    unposted.append(source)
-                    if len(unposted) >= BATCH:
-                        found += await self._unposted(scope, ledger, unposted, directory)
-                        unposted = []
-                else:
-                    found += self._compared(scope, ledger, key, source, targets, directory)
-                if len(found) >= BATCH:
-                    await self._store(run, found, directory, progress)
-                    found = []
-                if progress.stats["compared"] % TARGET_PAGE == 0:
-                    await self._moved(run, progress, Phase.COMPARING)
+            async for agreeing, differing in self._merged(run.id, ledger):
+                progress.stats["compared"] += agreeing
+                for key, items in differing:
+                    if key.startswith(OWN_POSTINGS):
+                        continue  # opsgraph's own postings (usage overages): no source
+                    progress.stats["compared"] += 1
+                    sources = [i for i in items if i.side == "source"]
+                    targets = [i for i in items if i.side == "target"]
+                    source = sources[0] if sources else None
+                    if len(sources) > 1:
+                        # Posted more than once in the source as well (an ERP against its
+                        # shadow): the target is to hold as many, no more (duplicates) and
+                        # no fewer (missing); the first of each is compared.
+                        targets = matching(sources, targets)
+                    if source is None:
+                        if not any(scope.covers(t.entry.day) for t in targets):
+                            continue  # a neighbouring period's posting, that period's
+                        orphans.append((key, targets))
+                        if len(orphans) >= BATCH:
+                            found += await self._orphans(scope, ledger, orphans, directory)
+                            orphans = []
+                    elif not targets and run.kind is RunKind.FULL:
+                        # Not posted in the window read: maybe further away (mis-dated by
+                        # more than the slack); the target is asked for the key before it
+                        # is missing.
+                        unposted.append(source)
+                        if len(unposted) >= BATCH:
+                            found += await self._unposted(scope, ledger, unposted, directory)
+                            unposted = []
+                    else:
+                        found += self._compared(scope, ledger, key, source, targets, directory)
+                    if len(found) >= BATCH:
+                        await self._store(run, found, directory, progress)
+                        found = []
+                await self._moved(run, progress, Phase.COMPARING)
             if orphans:
                 found += await self._orphans(scope, ledger, orphans, directory)
                 orphans = []
@@ -648,48 +650,61 @@ class Reconciler:
                 records=[tuple(row[c] for c in STAGED) for row in rows],
             )
 
-    async def _merged(self, run_id: str, ledger: Ledger) -> AsyncIterator[tuple[str, list[Item]]]:
-        """The run's staged records of ``ledger``, a key's together, in key order. Read a
-        page of keys at a time, each in a short session: no transaction stays open while
-        the caller asks the systems about what it read. Ordered by the index's own columns
-        (run, ledger, key) only, so that every page is an index range whatever the
-        planner's statistics say; a key's few records are ordered here."""
+    async def _merged(
+        self, run_id: str, ledger: Ledger
+    ) -> AsyncIterator[tuple[int, list[tuple[str, list[Item]]]]]:
+        """The run's staged records of ``ledger`` by key, in key order, a page of keys at a
+        time: how many of the page's keys agree, and the records of each other key.
+
+        The database compares first (``_AGREE``): a key whose one source record and one
+        target record have the same amount, tax, currency and month is counted, not read
+        back, so only the few that differ cross to this process. Each page is read in a
+        short session: no transaction stays open while the caller asks the systems about
+        what it read; and ordered by the index's own columns (run, ledger, key), so that
+        every page is an index range whatever the planner's statistics say."""
         columns = (ItemRow.side, ItemRow.key, ItemRow.record_id, ItemRow.customer_ref,
                    ItemRow.amount_minor, ItemRow.tax_minor, ItemRow.currency, ItemRow.day,
                    ItemRow.entity, ItemRow.id)  # fmt: skip
         mine = (ItemRow.run_id == run_id, ItemRow.ledger == ledger.value)
         after = ""
         while True:
-            query = (
-                select(*columns)
+            # The page ends at its TARGET_PAGE-th record's key (None: the rest is the last
+            # page), so that the grouping is over an index range, not the rest of the run.
+            bound = (
+                select(ItemRow.key)
                 .where(*mine, ItemRow.key > after)
                 .order_by(ItemRow.key)
-                .limit(TARGET_PAGE)
+                .offset(TARGET_PAGE - 1)
+                .limit(1)
             )
             async with self.sessions() as session:
-                rows = list(await session.execute(query))
-            if not rows:
+                connection = await session.connection()
+                last = await connection.scalar(bound)
+                within = [*mine, ItemRow.key > after]
+                if last is not None:
+                    within.append(ItemRow.key <= last)
+                keys = select(ItemRow.key, _AGREE).where(*within).group_by(ItemRow.key)
+                page = sorted(await connection.execute(keys), key=lambda k: k[0])
+                differ = [key for key, agree in page if not agree]
+                rows = []
+                if differ:
+                    # Within the page's range too: PostgreSQL takes a key list alone as a
+                    # filter over the whole run, not as a place in the index.
+                    wanted = select(*columns).where(*within, ItemRow.key.in_(differ))
+                    rows = list(await connection.execute(wanted))
+            if not page:
                 return
-            full = len(rows) == TARGET_PAGE
-            last_key = rows[-1].key
-            if full and rows[0].key != last_key:
-                rows = [r for r in rows if r.key != last_key]  # the next page starts with it
-            elif full:  # one key fills a page (a ledger gone wrong): read all of it
-                async with self.sessions() as session:
-                    rows = list(
-                        await session.execute(
-                            select(*columns).where(*mine, ItemRow.key == last_key)
-                        )
-                    )
-            items: dict[str, list[Any]] = {}
+            items: dict[str, list[Any]] = {key: [] for key in differ}
             for row in rows:
-                items.setdefault(row.key, []).append(row)
+                items[row.key].append(row)
+            differing = []
             for key, group in items.items():
                 group.sort(key=lambda r: (r.side, r.id))
-                yield key, [item_of(r) for r in group]
-            after = rows[-1].key
-            if not full:
+                differing.append((key, [item_of(r) for r in group]))
+            yield len(page) - len(differ), differing
+            if last is None:
                 return
+            after = last
 
     # -- comparing -------------------------------------------------------------------------
 
@@ -1016,6 +1031,19 @@ class Reconciler:
 
 
 # -- records as entries ----------------------------------------------------------------------
+
+
+# Whether a key's staged records agree, as the database can tell: one source record and one
+# target record, with the same amount, tax, currency and month (``day`` is an ISO date).
+# Whatever else (no posting, two, a difference) is read back and compared here.
+_AGREE = and_(
+    func.count().filter(ItemRow.side == "source") == 1,
+    func.count().filter(ItemRow.side == "target") == 1,
+    func.min(ItemRow.amount_minor) == func.max(ItemRow.amount_minor),
+    func.min(ItemRow.tax_minor) == func.max(ItemRow.tax_minor),
+    func.min(ItemRow.currency) == func.max(ItemRow.currency),
+    func.min(func.substr(ItemRow.day, 1, 7)) == func.max(func.substr(ItemRow.day, 1, 7)),
+).label("agree")
 
 
 def _windows(start: date, end: date, most: int) -> list[tuple[date, date]]:
