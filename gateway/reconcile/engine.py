@@ -91,6 +91,9 @@ from gateway.storage.tables import ReconciliationRun as RunRow
 log = logging.getLogger("opsgraph.reconcile")
 
 PAGE = 100  # billing's largest list page
+# Staged records grouped and compared in the database at a time: about half as many keys,
+# of which only those that differ (1% in the benchmark) are read back.
+MERGE_PAGE = 10_000
 # Billing's invoices of a run are read as this many windows of issue dates at once: one
 # list is a chain of pages, each asked for when the last has come, and reading several
 # keeps this process busy while billing builds the next page.
@@ -668,13 +671,13 @@ class Reconciler:
         mine = (ItemRow.run_id == run_id, ItemRow.ledger == ledger.value)
         after = ""
         while True:
-            # The page ends at its TARGET_PAGE-th record's key (None: the rest is the last
+            # The page ends at its MERGE_PAGE-th record's key (None: the rest is the last
             # page), so that the grouping is over an index range, not the rest of the run.
             bound = (
                 select(ItemRow.key)
                 .where(*mine, ItemRow.key > after)
                 .order_by(ItemRow.key)
-                .offset(TARGET_PAGE - 1)
+                .offset(MERGE_PAGE - 1)
                 .limit(1)
             )
             async with self.sessions() as session:
