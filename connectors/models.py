@@ -151,10 +151,19 @@ class Invoice(Record):
     subtotal: Money
     tax: Money
     total: Money
-    issued_at: datetime
+    issued_at: datetime  # when it was made (Stripe's ``created``), a draft as any other
     period_start: datetime | None = None
     period_end: datetime | None = None
     subscription_id: str | None = None
+    # When it was finalised (``status_transitions.finalized_at``); None: a draft still.
+    finalized_at: datetime | None = None
+
+    @property
+    def booked_on(self) -> date:
+        """The day the invoice counts from in the books: its finalisation (a draft made in
+        one month and finalised in the next is the next month's revenue), else the day it
+        was made."""
+        return (self.finalized_at or self.issued_at).date()
 
 
 class PaymentStatus(StrEnum):

@@ -82,7 +82,11 @@ class InvoiceType:
     subtotal: MoneyType
     tax: MoneyType
     total: MoneyType
-    issued_at: datetime
+    issued_at: datetime = strawberry.field(description="When it was made (Stripe's created).")
+    finalized_at: datetime | None = strawberry.field(
+        description="When it was finalised: the accounting period it counts in, and the one "
+        "its ERP posting is compared with. Null while it is a draft."
+    )
     period_start: datetime | None
     period_end: datetime | None
     source: ProvenanceType
@@ -136,6 +140,7 @@ class InvoiceType:
             tax=MoneyType.of(i.tax),
             total=MoneyType.of(i.total),
             issued_at=i.issued_at,
+            finalized_at=i.finalized_at,
             period_start=i.period_start,
             period_end=i.period_end,
             source=ProvenanceType.of(sourced, i.id),

@@ -161,6 +161,7 @@ def invoice(obj: Obj) -> Invoice:
         period_start=_at_or_none(obj.get("period_start")),
         period_end=_at_or_none(obj.get("period_end")),
         subscription_id=ref_id(_first(details.get("subscription"), obj.get("subscription"))),
+        finalized_at=_at_or_none((obj.get("status_transitions") or {}).get("finalized_at")),
     )
 
 

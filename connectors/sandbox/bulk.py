@@ -213,6 +213,7 @@ class BenchWorld:
             tax=Money(tax, currency),
             total=Money(subtotal + tax, currency),
             issued_at=issued,
+            finalized_at=issued,
             period_start=start,
             period_end=end,
         )

@@ -267,6 +267,7 @@ def generate(customers: int = 12, seed: int = 7, as_of: date | None = None) -> W
                     tax=Money(tax, currency),
                     total=Money(subtotal + tax, currency),
                     issued_at=issued,
+                    finalized_at=issued,
                     period_start=_at(start, 0),
                     period_end=_at(_month_start(as_of, back - 1), 0),
                     subscription_id=sub_id,

@@ -63,7 +63,7 @@ def item_of(row: Any) -> Item:
 def invoice_entry(invoice: Invoice) -> Entry | None:
     if invoice.status in UNPOSTED:
         return None
-    return Entry(invoice.id, invoice.subtotal, invoice.tax, invoice.issued_at.date())
+    return Entry(invoice.id, invoice.subtotal, invoice.tax, invoice.booked_on)
 
 
 def posting_entry(posting: Posting) -> Entry:

@@ -44,8 +44,8 @@ def match(invoice: Invoice, postings: Sequence[Posting]) -> PostingMatch:
     (posting,) = postings
     if posting.amount != invoice.subtotal or posting.tax != invoice.tax:
         return PostingMatch.MISMATCH
-    issued = invoice.issued_at.date()
-    if (posting.tran_date.year, posting.tran_date.month) != (issued.year, issued.month):
+    booked = invoice.booked_on
+    if (posting.tran_date.year, posting.tran_date.month) != (booked.year, booked.month):
         return PostingMatch.MISDATED
     return PostingMatch.POSTED
 

@@ -199,7 +199,7 @@ class ReconciliationFixMutation:
                 amount=invoice.subtotal,
                 tax=invoice.tax,
                 subsidiary=identity.legal_entity,
-                tran_date=invoice.issued_at.date(),
+                tran_date=invoice.booked_on,
                 external_id=invoice.id,
                 memo=invoice.number,
             )

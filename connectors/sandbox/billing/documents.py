@@ -144,9 +144,15 @@ def invoice(
     id_: str, *, customer_id: str, currency: str, status: str, subtotal: int, tax: int,
     total: int, created: int, number: str | None, period: tuple[int | None, int | None],
     subscription_id: str | None, lines: list[Doc], description: str | None = None,
+    finalized: int | None = None,
 ) -> Doc:  # fmt: skip
+    """An invoice document; finalised when it was made unless ``finalized`` says when (a
+    draft is not)."""
     paid = status == "paid"
-    finalized = None if status == "draft" else created
+    if status == "draft":
+        finalized = None
+    elif finalized is None:
+        finalized = created
     parent = None
     if subscription_id:
         parent = {
@@ -334,4 +340,5 @@ def seeded_invoice(r: Invoice) -> Doc:
         subtotal=r.subtotal.amount_minor, tax=r.tax.amount_minor,
         total=r.total.amount_minor, created=created,
         number=r.number, period=(start, end), subscription_id=r.subscription_id, lines=[line],
+        finalized=ts(r.finalized_at),
     )  # fmt: skip

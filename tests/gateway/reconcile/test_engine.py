@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from connectors.commands import CreateCreditMemo, PostInvoice
-from connectors.models import ExceptionKind, ExceptionStatus, Invoice, SystemName
+from connectors.models import ExceptionKind, ExceptionStatus, Invoice, InvoiceStatus, SystemName
 from connectors.money import Money
-from connectors.sandbox.fleet import set_faults
+from connectors.sandbox.fleet import seed, set_faults
 from gateway.data.services import Services
 from gateway.demo import link_customers
 from gateway.errors import BadUserInput
@@ -95,6 +95,40 @@ async def test_a_full_run_finds_exactly_the_planted_discrepancies(
     page = await services.book.page(ExceptionFilter(), None, 200, None)
     assert {e.first_run_id for e in page.exceptions} == {run.id}
     assert {e.last_run_id for e in page.exceptions} == {again.id}
+
+
+async def test_an_invoice_counts_in_the_period_it_was_finalised_not_drafted(
+    boxes: Sandboxes, services: Services
+) -> None:
+    """Two invoices drafted in August and finalised in September: the one posted in
+    September agrees, the one never posted is missing in September (billing lists by when
+    an invoice was made, so the run reads a week before its first period)."""
+    customer = boxes.world.customers[0]
+    late = []
+    for n, finalised in enumerate((date(2026, 9, 2), date(2026, 9, 3))):
+        late.append(
+            Invoice(
+                system=SystemName.BILLING, id=f"in_drafted{n}",
+                customer_id=customer.external_ids[SystemName.BILLING], number=f"D-{n}",
+                status=InvoiceStatus.OPEN, subtotal=Money(5000, customer.currency),
+                tax=Money(0, customer.currency), total=Money(5000, customer.currency),
+                issued_at=datetime(2026, 8, 28, 15, tzinfo=UTC),
+                finalized_at=datetime.combine(finalised, datetime.min.time(), UTC),
+            )
+        )  # fmt: skip
+    seed(boxes.admin[SystemName.BILLING], late)
+    await services.registry.get(SystemName.ERP).write(
+        PostInvoice(
+            customer_id=customer.external_ids[SystemName.ERP], amount=late[0].subtotal,
+            tax=late[0].tax, subsidiary=customer.legal_entity, tran_date=date(2026, 9, 2),
+            external_id=late[0].id,
+        ),
+        "drafted-0",
+    )  # fmt: skip
+    run = await services.reconciler.run(QUARTER, "finance@example.com")
+    assert run.status is RunStatus.COMPLETED
+    found = await book(services)
+    assert set(found) == planted(boxes) | {("missing_in_target", customer.id, "in_drafted1")}
 
 
 async def test_a_repost_of_the_missing_invoice_is_auto_resolved_by_the_next_run(

@@ -3,15 +3,18 @@ that matters."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from connectors.models import ExceptionKind
+from connectors.billing import wire
+from connectors.models import ExceptionKind, Posting, PostingState, PostingType, SystemName
 from connectors.money import Money
+from connectors.sandbox.billing import documents
 from gateway.errors import ConfigurationError
-from gateway.rules.matching import Entry, Finding, discrepancies
+from gateway.reconcile.records import invoice_entry
+from gateway.rules.matching import Entry, Finding, PostingMatch, discrepancies, match
 from gateway.rules.severity import AccountStanding, Severity, SeverityPolicy
 from gateway.settings import DEFAULT_RECONCILIATION_POLICY
 
@@ -69,6 +72,34 @@ def test_amount_tax_and_period_each_say_what_differs() -> None:
         (K.TAX_MISMATCH, usd(10), "tax posted 7.90 USD, billed 8.00 USD"),
         (K.PERIOD_MISMATCH, usd(10800), "posted in 2026-12, issued in 2026-11"),
     ]
+
+
+def test_an_invoice_drafted_in_one_month_counts_in_the_month_it_was_finalised() -> None:
+    drafted = int(datetime(2026, 10, 30, 17, tzinfo=UTC).timestamp())
+    finalised = int(datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp())
+    document = documents.invoice(
+        "in_late", customer_id="cus_1", currency="usd", status="open", subtotal=10000,
+        tax=800, total=10800, created=drafted, number="L-1", period=(None, None),
+        subscription_id=None, lines=[], finalized=finalised,
+    )  # fmt: skip
+    read = wire.invoice(document)  # as the billing connector reads Stripe's JSON
+    assert (read.issued_at.date(), read.finalized_at) == (
+        date(2026, 10, 30), datetime(2026, 11, 2, 9, tzinfo=UTC),
+    )  # fmt: skip
+    assert invoice_entry(read) == Entry("in_late", usd(10000), usd(800), date(2026, 11, 2))
+
+    def erp(day: date) -> Posting:
+        return Posting(
+            system=SystemName.ERP, id="5001", customer_id="1001", type=PostingType.INVOICE,
+            amount=usd(10000), tax=usd(800), tran_date=day, external_id="in_late",
+            status=PostingState.OPEN, subsidiary="Opsgraph Inc.",
+        )  # fmt: skip
+
+    assert match(read, [erp(date(2026, 11, 2))]) is PostingMatch.POSTED
+    assert match(read, [erp(date(2026, 10, 30))]) is PostingMatch.MISDATED
+    # A draft has no finalisation: it counts from the day it was made.
+    draft = wire.invoice(document | {"status": "draft", "status_transitions": {}})
+    assert (draft.finalized_at, draft.booked_on) == (None, date(2026, 10, 30))
 
 
 def test_another_currency_is_a_currency_mismatch_not_an_amount_one() -> None:
