@@ -384,6 +384,7 @@ class _Inbox:
         except Exception as failed:
             if len(batch) == 1:
                 return [failed]
+            log.warning("writing %d events together failed, each alone now: %r", len(batch), failed)
             ids = []
             for one in batch:
                 try:
@@ -423,7 +424,10 @@ class _Inbox:
                 insert(InboundEvent)
                 .on_conflict_do_nothing(index_elements=["source", "event_id"])
                 .returning(InboundEvent.id, InboundEvent.source, InboundEvent.event_id),
-                list(rows.values()),
+                # In key order: two batches written at once that hold the same deliveries
+                # (a vendor's retry racing its first try) wait for each other in one order,
+                # not each for the other (a deadlock, which would fail both batches).
+                [rows[key] for key in sorted(rows)],
             )
             new = {(source, event_id): id_ for id_, source, event_id in inserted}
             if new:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from connectors.models import SystemName
 from gateway.data.services import Services
@@ -71,3 +71,31 @@ async def test_a_caller_that_gives_up_leaves_the_batch_to_the_others(services: S
     assert isinstance(answers[3], asyncio.CancelledError)
     assert [a.duplicate for i, a in enumerate(answers) if i != 3] == [False] * 19  # type: ignore[union-attr]
     assert await counts(services) == (20, 20)  # the one that gave up was stored too
+
+
+async def test_batches_holding_the_same_deliveries_wait_for_each_other_without_deadlock(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two batches written at once (PostgreSQL) take the inbox's rows in key order, so that
+    one holding the same deliveries as another (a vendor's retry racing its first try)
+    waits for it rather than each waiting for the other. The other batch here is another
+    writer's transaction, in key order too, paused between its two rows."""
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: its batches never overlap")
+    first, second = paid("evt_lock_a"), paid("evt_lock_b")  # in key order
+    row = {"source": BILLING.value, "type": "billing.invoice.paid", "payload": {}}
+    async with services.engine.connect() as other:
+        await other.execute(insert(InboundEvent).values(event_id=first["id"], **row))
+        # This batch holds them the other way round: it must wait on the first row, not
+        # take the second and then wait.
+        batch = asyncio.gather(*(services.intake.store(BILLING, e) for e in (second, first)))
+        await asyncio.sleep(0.5)
+        assert not batch.done()
+        await other.execute(insert(InboundEvent).values(event_id=second["id"], **row))
+        await other.commit()
+    answers = await asyncio.wait_for(batch, 10)
+    assert [a.duplicate for a in answers] == [True, True]
+    # Written together, once: a deadlock would have failed the batch (PostgreSQL aborts
+    # one side), and each delivery would have been written again alone.
+    assert [r.getMessage() for r in caplog.records if r.name == "opsgraph.events"] == []
+    assert await counts(services) == (2, 0)  # the other writer's rows, and nothing again
