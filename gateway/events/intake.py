@@ -346,7 +346,7 @@ class _Inbox:
             # In a context of its own: not the first caller's deadline and request scope.
             writer = asyncio.create_task(self._write_all(), context=contextvars.Context())
             self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            writer.add_done_callback(self._writers.discard)  # cancelled before it began
         return await asyncio.shield(answer)
 
     async def _write_all(self) -> None:
@@ -373,6 +373,13 @@ class _Inbox:
             if last:
                 self._waiting = []
             raise
+        finally:
+            # Gone from the writers as its loop ends, not when its done-callback runs: a
+            # delivery added in between would otherwise find the writers full and wait for
+            # no one.
+            current = asyncio.current_task()
+            if current is not None:
+                self._writers.discard(current)
 
     async def _added(
         self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]
