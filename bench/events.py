@@ -369,11 +369,12 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
         # Redis share.
         before = cpu_s(server.pid)
         if shutil.which("wrk"):
-            results.append(wrk_accepted("accepted (wrk)", served, seconds, concurrency))
+            accepting = wrk_accepted("accepted (wrk)", served, seconds, concurrency)
         else:
-            results.append(asyncio.run(accepted(served, deliveries, concurrency)))
+            accepting = asyncio.run(accepted(served, deliveries, concurrency))
         drained = asyncio.run(settled(url))
         used_s = cpu_s(server.pid) - before
+        results.append(accepting)
         results += [
             asyncio.run(end_to_end(served, token, rate, seconds)),
             asyncio.run(fan_out(served, token, subscribers)),
@@ -401,7 +402,6 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
     for f in results:
         for problem in f.problems[:3]:
             console.print(f"{f.name}: {problem}")
-    accepting = results[-3]
     if accepting.sent:
         console.print(
             f"gateway CPU per accepted delivery (answer, then marking, relaying and routing): "

@@ -389,13 +389,12 @@ async def _measured(services: Services, figures: Figures, sandbox_pid: int) -> N
 async def _with_services(database_url: str, boxes: fleet.Fleet, figures: Figures) -> None:
     gateway = settings(database_url, boxes)
     services = Services.build(gateway, OwnershipMap.load(gateway.ownership_file))
-    collector.tune(gateway.gc_threshold)  # as `opsgraph reconcile` and the gateway do
     try:
         assert boxes.pid is not None
-        await _measured(services, figures, boxes.pid)
+        with collector.tuned(gateway.gc_threshold):  # as `opsgraph reconcile` and the gateway
+            await _measured(services, figures, boxes.pid)
     finally:
         await services.aclose()
-        collector.untune()
 
 
 def measure(invoices: int, seed: int, analyze: bool, say: Callable[[str], None]) -> Figures:

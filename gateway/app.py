@@ -80,13 +80,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             windows.share(services.redis, settings.redis_url)
             persisted.share(services.redis)
         app.state.services = services
-        tuned = collector.tune(settings.gc_threshold)
-        try:
-            yield {}
-        finally:
-            await services.aclose()
-            if tuned:
-                collector.untune()
+        with collector.tuned(settings.gc_threshold):
+            try:
+                yield {}
+            finally:
+                await services.aclose()
 
     graphql = GraphQLView(
         build_schema(settings, windows, metrics),

@@ -296,9 +296,6 @@ def reconcile(
 
     async def run() -> int:
         services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
-        # A run allocates by the million, as a server does by the request: the collector
-        # is tuned as the gateway's (gateway.collector).
-        collector.tune(settings.gc_threshold)
         try:
             kind = RunKind.INCREMENTAL if incremental else RunKind.FULL
             started = await services.reconciler.start(scope, "cli", kind)
@@ -330,7 +327,6 @@ def reconcile(
                 gated = await services.book.count(severe, entities)
         finally:
             await services.aclose()
-            collector.untune()
         if done.status is not RunStatus.COMPLETED:
             console.print(f"[red]run {done.id} failed:[/red] {done.error}")
             return 2
@@ -354,7 +350,10 @@ def reconcile(
         return 1 if gated else 0
 
     try:
-        code = asyncio.run(run())
+        # A run allocates by the million, as a server does by the request: the collector
+        # is tuned as the gateway's (gateway.collector).
+        with collector.tuned(settings.gc_threshold):
+            code = asyncio.run(run())
     except GatewayError as exc:
         typer.echo(f"opsgraph: {exc.message}", err=True)
         raise typer.Exit(2) from None

@@ -16,6 +16,8 @@ default is 10,000 (``OPSGRAPH_GC_THRESHOLD``; 0 leaves CPython's collector as it
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # The older generations are collected half as often as CPython's (10, 10): with far
 # fewer first-generation collections, each promotes more.
@@ -40,3 +42,15 @@ def untune() -> None:
     process), and the interpreter's thresholds are back."""
     gc.unfreeze()
     gc.set_threshold(*DEFAULTS)
+
+
+@contextmanager
+def tuned(threshold: int) -> Iterator[None]:
+    """``tune`` for the block, and ``untune`` after it if it tuned: a server's life, a
+    reconciliation run's."""
+    done = tune(threshold)
+    try:
+        yield
+    finally:
+        if done:
+            untune()

@@ -107,7 +107,9 @@ class CreditQuery:
         description="One credit request.", requires_scopes=needs(Scope.CREDITS_READ)
     )
     async def credit_request(self, info: Info, id: strawberry.ID) -> CreditRequestType:
-        found = await _visible(info, None, ids=[str(id)])
+        principal = info.context.principal
+        credits = info.context.services.credits
+        found = [] if principal is None else await credits.visible(principal, ids=[str(id)])
         if not found:  # another legal entity's is not there either
             raise NotFound(f"no credit request {quoted(id)}")
         return CreditRequestType.of(found[0])
@@ -130,12 +132,3 @@ class CreditQuery:
         credits = info.context.services.credits
         found, more, total = await credits.page(principal, status, first, after)
         return Connection.of(found, more, total, lambda c: c.id, CreditRequestType.of)
-
-
-async def _visible(
-    info: Info, status: CreditStatus | None, ids: list[str] | None = None
-) -> list[CreditRequest]:
-    principal = info.context.principal
-    if principal is None:
-        return []
-    return await info.context.services.credits.visible(principal, status, ids)

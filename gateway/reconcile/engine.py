@@ -58,6 +58,7 @@ from gateway.reconcile.records import (
     TARGET_PAGE,
     Item,
     Ledger,
+    Staged,
     as_credit,
     credit_entry,
     invoice_entry,
@@ -103,9 +104,6 @@ MERGE_PAGE = 10_000
 # list is a chain of pages, each asked for when the last has come, and reading several
 # keeps this process busy while billing builds the next page.
 SOURCE_READERS = 4
-# The staged columns, in the order COPY writes them.
-STAGED = ("run_id", "ledger", "side", "key", "record_id", "customer_ref", "amount_minor",
-          "tax_minor", "currency", "day", "entity")  # fmt: skip
 BATCH = 500  # keys compared, ranked and stored together
 PROGRESS_EVERY_S = 1.0
 STALE_S = 120.0  # a running run whose heartbeat is older was interrupted
@@ -441,7 +439,8 @@ class Reconciler:
     async def _read_invoices(
         self, run: RunView, directory: _Directory, progress: _Progress, start: date, end: date
     ) -> None:
-        """Billing's invoices issued in [start, end) of the scope's entities."""
+        """Billing's invoices made in [start, end) that count in the scope (its periods and
+        entities)."""
         scope = run.scope
         billing = self.registry.get(scope.source)
         filters = {"issued_from": start.isoformat(), "issued_before": end.isoformat()}
@@ -634,12 +633,12 @@ class Reconciler:
                 if p.type is PostingType.INVOICE and p.status is not PostingState.VOIDED
             ]
             await self._stage(rows)
-            progress.stats["source"] += sum(r["side"] == "source" for r in rows)
-            progress.stats["target"] += sum(r["side"] == "target" for r in rows)
+            progress.stats["source"] += sum(r.side == "source" for r in rows)
+            progress.stats["target"] += sum(r.side == "target" for r in rows)
             await self._moved(run, progress, Phase.READING)
         return keys
 
-    async def _stage(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def _stage(self, rows: Sequence[Staged]) -> None:
         """Writes read records into the keyed table: on PostgreSQL by COPY (a million
         staged rows took a third of a run's CPU as INSERTs through the ORM), elsewhere by
         one multi-row INSERT. Staged rows need no transaction of their own: the run
@@ -649,14 +648,12 @@ class Reconciler:
         async with self.sessions.begin() as session:
             connection = await session.connection()
             if connection.dialect.name != "postgresql":
-                await connection.execute(insert(ItemRow), list(rows))
+                await connection.execute(insert(ItemRow), [row._asdict() for row in rows])
                 return
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
             await driver.copy_records_to_table(
-                ItemRow.__tablename__,
-                columns=STAGED,
-                records=[tuple(row[c] for c in STAGED) for row in rows],
+                ItemRow.__tablename__, columns=Staged._fields, records=rows
             )
 
     async def _merged(
@@ -692,8 +689,13 @@ class Reconciler:
                 within = [*mine, ItemRow.key > after]
                 if last is not None:
                     within.append(ItemRow.key <= last)
-                keys = select(ItemRow.key, _AGREE).where(*within).group_by(ItemRow.key)
-                page = sorted(await connection.execute(keys), key=lambda k: k[0])
+                keys = (
+                    select(ItemRow.key, _AGREE)
+                    .where(*within)
+                    .group_by(ItemRow.key)
+                    .order_by(ItemRow.key)
+                )
+                page = list(await connection.execute(keys))
                 differ = [key for key, agree in page if not agree]
                 rows = []
                 if differ:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors import paging
 from connectors.erp.connector import ErpConnector
@@ -132,6 +132,23 @@ def key_of(posting: Posting) -> str:
     return posting.external_id or f"posting:{posting.id}"
 
 
+class Staged(NamedTuple):
+    """A row of ``reconciliation_items`` as a run writes it, its columns in the table's
+    order: what COPY takes as it is."""
+
+    run_id: str
+    ledger: str
+    side: str
+    key: str
+    record_id: str
+    customer_ref: str
+    amount_minor: int
+    tax_minor: int
+    currency: str
+    day: str
+    entity: str | None
+
+
 def staged_row(
     run_id: str,
     ledger: Ledger,
@@ -140,13 +157,12 @@ def staged_row(
     customer_ref: str,
     entry: Entry,
     entity: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id, "ledger": ledger.value, "side": side, "key": key,
-        "record_id": entry.record_id, "customer_ref": customer_ref,
-        "amount_minor": entry.amount.amount_minor, "tax_minor": entry.tax.amount_minor,
-        "currency": entry.amount.currency, "day": entry.day.isoformat(), "entity": entity,
-    }  # fmt: skip
+) -> Staged:
+    return Staged(
+        run_id, ledger.value, side, key, entry.record_id, customer_ref,
+        entry.amount.amount_minor, entry.tax.amount_minor, entry.amount.currency,
+        entry.day.isoformat(), entity,
+    )  # fmt: skip
 
 
 def as_credit(findings: Sequence[Finding], key: str) -> list[Finding]:

@@ -28,7 +28,6 @@ from graphql import (
     parse,
     type_from_ast,
 )
-from starlette.testclient import TestClient
 
 from connectors.models import SystemName
 from connectors.sandbox.seed import PLANS
@@ -38,7 +37,7 @@ from gateway.limits.cost import estimate
 from gateway.persisted.manifest import Operation, operations, sha256
 from gateway.schema import build_schema
 from gateway.settings import LimitSettings
-from tests.gateway.telemetry.prometheus import response_cache_lookups, scrape, value
+from tests.gateway.telemetry.prometheus import lookups, scrape, value
 from tests.gateways import Gateway, Served
 from tests.identity import identity
 from tests.world import Sandboxes
@@ -132,10 +131,6 @@ class Variables:
         if name == "after":
             return None
         return f"unknown-{rng.randrange(1000)}"
-
-
-def lookups(client: TestClient | str, operation: str) -> dict[str, float]:
-    return response_cache_lookups(scrape(client), operation)
 
 
 def test_every_dashboard_query_served_again_is_the_answer_execution_gives(

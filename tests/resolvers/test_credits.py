@@ -586,10 +586,15 @@ PAGE = """query($first: Int!, $after: String) {
 def test_the_queue_pages_in_the_database_newest_first(boxes: Sandboxes, gateway: Gateway) -> None:
     client = gateway()
     customer, case = breached(boxes)
-    for amount, key in (("61.00", "cr-g1"), ("62.00", "cr-g2"), ("63.00", "cr-g3")):
-        ask(client, REQUEST, LEAD, **credit(customer, case.id, amount, key))
+    mine = [
+        ask(client, REQUEST, LEAD, **credit(customer, case.id, amount, key))["data"][
+            "requestCredit"
+        ]["credit"]["id"]
+        for amount, key in (("61.00", "cr-g1"), ("62.00", "cr-g2"), ("63.00", "cr-g3"))
+    ]
     whole = ask(client, PAGE, FINANCE, first=200)["data"]["creditRequests"]
     everyone = [e["node"]["id"] for e in whole["edges"]]
+    assert everyone[:3] == mine[::-1]  # the last requested first
     assert whole["totalCount"] == len(everyone) >= 3
     assert whole["pageInfo"] == {"hasNextPage": False, "endCursor": everyone[-1]}
     statements: list[str] = []
@@ -617,5 +622,5 @@ def test_the_queue_pages_in_the_database_newest_first(boxes: Sandboxes, gateway:
     unknown = ask(client, PAGE, FINANCE, first=2, after="cr_nothing")
     assert unknown["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert unknown["errors"][0]["message"] == "unknown cursor 'cr_nothing'"
-    for id_, key in zip(paged[:3], ("rj-g1", "rj-g2", "rj-g3"), strict=True):  # mine: newest
+    for id_, key in zip(mine, ("rj-g1", "rj-g2", "rj-g3"), strict=True):
         ask(client, REJECT, FINANCE, id=id_, key=key)

@@ -318,8 +318,7 @@ class _Order:
     version: int  # the collection's (``Store.version_of``) when the order was taken
     ids: list[str]  # newest first
     at: dict[str, int]  # id -> its place in ``ids``
-    # Each id's ``created``, negated: ascending, for ``bisect``.
-    since: list[int] = field(default_factory=list)
+    since: list[int]  # each id's ``created``, negated: ascending, for ``bisect``
 
     def within(self, value: Any) -> tuple[int, int]:
         """The places [first, last) of the ids whose ``created`` the ``created`` filter

@@ -17,8 +17,9 @@ from gateway.demo import link_customers
 from gateway.persisted.manifest import operations, sha256
 from gateway.storage.migrate import upgrade
 from tests.gateway.events.subscribers import Subscriber, request_credit
-from tests.gateway.events.test_webhooks import SANDBOX, active_subscription, lookups
+from tests.gateway.events.test_webhooks import SANDBOX, active_subscription
 from tests.gateway.events.vendor_events import deliver_signed, invoice_paid
+from tests.gateway.telemetry.prometheus import lookups
 from tests.identity import identity
 from tests.resolvers.test_credits import breached
 from tests.world import (
@@ -135,7 +136,7 @@ def test_an_answer_one_replica_keeps_is_not_served_once_the_other_processed_a_ch
 
     with gateway_process(env) as (a, _), gateway_process(env) as (b, _):
         assert [status_on(a) for _ in range(3)] == ["ACTIVE"] * 3
-        assert lookups(a) == {"miss": 2, "hit": 1, "changed": 0, "bypassed": 0}
+        assert lookups(a, "Customer360") == {"miss": 2, "hit": 1, "changed": 0, "bypassed": 0}
         boxes.deliver(SystemName.BILLING, f"{b}/webhooks/billing")
         try:
             with httpx.Client(base_url=boxes.urls[SystemName.BILLING], headers=SANDBOX) as billing:
@@ -145,7 +146,7 @@ def test_an_answer_one_replica_keeps_is_not_served_once_the_other_processed_a_ch
         finally:
             boxes.deliver(SystemName.BILLING, None)
         assert status_on(a) == "CANCELED"
-        assert lookups(a) == {"miss": 2, "hit": 1, "changed": 1, "bypassed": 0}
+        assert lookups(a, "Customer360") == {"miss": 2, "hit": 1, "changed": 1, "bypassed": 0}
 
 
 def processed(database_url: str, vendor_type: str) -> bool:

@@ -40,8 +40,10 @@ def scrape(client: TestClient | str, **headers: str) -> Samples:
     }
 
 
-def response_cache_lookups(samples: Samples, operation: str) -> dict[str, float]:
-    """The response cache's lookups of ``operation`` so far, by outcome."""
+def lookups(client: TestClient | str, operation: str) -> dict[str, float]:
+    """The response cache's lookups of ``operation`` so far, by outcome, scraped from an
+    app in process or a gateway served at a base URL."""
+    samples = scrape(client)
     outcomes = ("hit", "miss", "changed", "bypassed")
     name = "opsgraph_response_cache_lookups_total"
     return {o: value(samples, name, operation=operation, outcome=o) for o in outcomes}
