@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -27,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.data.redis_guard import RedisGuard, RedisUnavailable
+from gateway.storage import codec
 
 log = logging.getLogger("opsgraph.broadcast")
 
@@ -53,6 +53,9 @@ class Broadcast:
         # known to be down): a frozen Redis costs one timeout per outage, not one per event.
         self.redis = redis
         self.origin = uuid.uuid4().hex  # this replica, in what it publishes to Redis
+        # How what this replica publishes begins, as ``codec`` writes it: its own messages
+        # come back from the channel, and are passed over without being decoded.
+        self._mine = codec.dumpb({"origin": self.origin})[:-1]
         self._subscribers: dict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -74,7 +77,7 @@ class Broadcast:
         if self.redis is None or not messages:
             return
         raws = [
-            json.dumps({"origin": self.origin, "topic": topic, "message": message})
+            codec.dumpb({"origin": self.origin, "topic": topic, "message": message})
             for topic, message in messages
         ]
         client = self.redis.redis
@@ -152,8 +155,10 @@ class Broadcast:
                 await asyncio.wait_for(self._stopping.wait(), RECONNECT_S)
 
     def _heard(self, data: object) -> None:
+        if isinstance(data, bytes) and data.startswith(self._mine):
+            return  # delivered here when it was published
         try:
-            heard = json.loads(data)  # type: ignore[arg-type]
+            heard = codec.loads(data)  # type: ignore[arg-type]
             if heard["origin"] != self.origin:
                 self._deliver(str(heard["topic"]), dict(heard["message"]))
         except (TypeError, ValueError, KeyError) as bad:

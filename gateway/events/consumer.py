@@ -16,7 +16,6 @@ Redis the relay routes each event as it moves it out of the outbox.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from gateway.data.redis_guard import RedisGuard, RedisUnavailable
 from gateway.events.canonical import restored
 from gateway.events.relay import STREAM
 from gateway.events.routing import Router
+from gateway.storage import codec
 
 log = logging.getLogger("opsgraph.events")
 
@@ -88,7 +88,7 @@ class StreamConsumer:
         events = []
         for entry_id, fields in entries:
             try:
-                events.append(restored(json.loads(fields[b"event"])))
+                events.append(restored(codec.loads(fields[b"event"])))
             except (KeyError, ValueError, TypeError) as unreadable:  # acknowledged, dropped
                 log.error("stream entry %s is no event: %r", entry_id.decode(), unreadable)
         try:

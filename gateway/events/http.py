@@ -27,6 +27,7 @@ from starlette.responses import Response
 from connectors.errors import WebhookRejected
 from connectors.models import SystemName
 from gateway.events.intake import Intake, StoreUnavailable
+from gateway.storage import codec
 
 log = logging.getLogger("opsgraph.events")
 RETRY_AFTER_S = 30
@@ -59,4 +60,4 @@ async def webhook(request: Request) -> Response:
             **{"Retry-After": str(RETRY_AFTER_S)},
         )
     answer = {"received": received.event_id, "duplicate": received.duplicate}
-    return Response(json.dumps(answer), 200, media_type="application/json")
+    return Response(codec.dumpb(answer), 200, media_type="application/json")

@@ -19,15 +19,13 @@ The stream is capped near ``MAX_LEN`` entries (Redis's approximate trimming).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from cloudevents.http import CloudEvent
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.data.redis_guard import RedisGuard, RedisUnavailable
@@ -63,15 +61,16 @@ class Relay:
             return await self._route_here()
         async with self.sessions.begin() as session:
             connection = await session.connection()  # Core statements: no ORM objects here
-            taken = select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.payload).where(
+            # The payload as the database holds it, text the stream takes as it is: not
+            # decoded here to be encoded again.
+            text = cast(OutboxMessage.payload, Text)
+            taken = select(OutboxMessage.id, OutboxMessage.key, text).where(
                 OutboxMessage.topic == OUTBOX_TOPIC, OutboxMessage.published_at.is_(None)
             )
             if connection.dialect.name == "postgresql":
                 taken = taken.with_for_update(skip_locked=True)
-            rows = [
-                (row.id, row.key, row.payload)
-                for row in await connection.execute(taken.order_by(OutboxMessage.id).limit(BATCH))
-            ]
+            taken = taken.order_by(OutboxMessage.id).limit(BATCH)
+            rows = [(id_, key, payload) for id_, key, payload in await connection.execute(taken)]
             if not rows:
                 return 0
             try:
@@ -110,11 +109,11 @@ class Relay:
             await _published(session, routed)
         return len(routed)
 
-    async def _append(self, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
+    async def _append(self, rows: list[tuple[int, str, str]]) -> None:
         assert self.redis is not None
         async with self.redis.redis.pipeline(transaction=False) as pipe:
             for _, key, payload in rows:
-                fields = {"id": key, "event": json.dumps(payload)}
+                fields = {"id": key, "event": payload}
                 pipe.xadd(self.stream, fields, maxlen=MAX_LEN, approximate=True)  # type: ignore[arg-type]
             await pipe.execute()
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from connectors import inputs
+from gateway.storage import codec
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,13 @@ class PoolSize:
 
 def create_engine(url: str, pool: PoolSize | None = None) -> AsyncEngine:
     pool = pool or PoolSize()
+    # The JSON columns are written and read on every webhook (``codec``).
+    coded = {"json_serializer": codec.dumps, "json_deserializer": codec.loads}
     sizing = {
         "pool_size": pool.size,
         "max_overflow": pool.overflow,
         "pool_timeout": pool.timeout_s,
+        **coded,
     }
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
@@ -41,7 +45,7 @@ def create_engine(url: str, pool: PoolSize | None = None) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(url, **sizing)
         else:
-            engine = create_async_engine(url)  # one shared in-memory connection
+            engine = create_async_engine(url, **coded)  # one shared in-memory connection
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         engine = create_async_engine(url, pool_pre_ping=True, **sizing)

@@ -1,12 +1,18 @@
-"""The gateway database's connection pool comes from settings, on both databases."""
+"""The gateway database's connection pool comes from settings, and its JSON columns keep what
+they are given, on both databases."""
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import Text, cast, select
 from sqlalchemy.pool import QueuePool
 
 from gateway.data.services import Services
 from gateway.ownership import OwnershipMap
 from gateway.settings import load_settings
+from gateway.storage.database import create_engine, sessions
+from gateway.storage.tables import OutboxMessage
 
 
 async def test_the_pool_is_sized_from_settings(database_url: str) -> None:
@@ -23,3 +29,30 @@ async def test_the_pool_is_sized_from_settings(database_url: str) -> None:
         assert (pool.size(), pool._max_overflow, pool._timeout) == (7, 3, 2.5)
     finally:
         await services.aclose()
+
+
+async def test_json_columns_keep_what_the_standard_library_would(migrated_url: str) -> None:
+    """The JSON columns are written with orjson (``gateway.storage.codec``); what it does
+    not take is written as ``json`` would, and text is read back as it was written."""
+    payload = {
+        "id": "evt_1",
+        "data": {"amount": 1250, "share": 0.25, "lines": [None, True, "é ✓"]},
+        7: "a key that is not text",
+        "huge": 2**70,  # beyond 64 bits: not orjson's
+    }
+    engine = create_engine(migrated_url)
+    try:
+        async with sessions(engine).begin() as session:
+            session.add(OutboxMessage(topic="t", key="k", payload=payload))
+        async with sessions(engine)() as session:
+            stored = await session.scalar(select(OutboxMessage.payload))
+            text = await session.scalar(select(cast(OutboxMessage.payload, Text)))
+    finally:
+        await engine.dispose()
+    assert stored is not None and text is not None
+    assert {k: v for k, v in stored.items() if k != "huge"} == {
+        "id": "evt_1",
+        "data": {"amount": 1250, "share": 0.25, "lines": [None, True, "é ✓"]},
+        "7": "a key that is not text",
+    }
+    assert json.loads(text) == {**stored, "huge": 2**70}  # the database holds it exactly
