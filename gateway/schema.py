@@ -4,8 +4,9 @@ v2 subgraph, so a company can compose it into an existing supergraph."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,7 @@ from graphql.pyutils import Path
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
@@ -154,6 +156,9 @@ class GatewaySchema(strawberry.federation.Schema):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("execution_context_class", CodedExecutor)
         super().__init__(**kwargs)
+        for type_ in self._schema.type_map.values():
+            if isinstance(type_, CustomGraphQLEnumType):
+                _name_members_at_once(type_)
         entity = self._schema.type_map.get("_Entity")
         members = entity.types if isinstance(entity, GraphQLUnionType) else ()
         self._references = {
@@ -201,6 +206,27 @@ class GatewaySchema(strawberry.federation.Schema):
             unknown = ", ".join(quoted(name) for name in sorted(extra))
             return f"has {unknown}, which {typename} does not take"
         return None
+
+
+def _name_members_at_once(enum: CustomGraphQLEnumType) -> None:
+    """Strawberry's enum finds the name of a member it answers by comparing the member's
+    value with each of the enum's in turn: 5% of an executed customer 360's CPU (every
+    object says which system it came from). This one looks the member up in a mapping made
+    once; anything else (a value that is not a member) goes to strawberry's as before."""
+    members: Iterable[Enum] = enum.wrapped_cls
+    names = {
+        member: name
+        for name, value in enum.values.items()
+        for member in members
+        if member.value == value.value
+    }
+    scanning = enum.coerce_output_value
+
+    def coerce_output_value(output_value: Any) -> str:
+        name = names.get(output_value) if type(output_value) is enum.wrapped_cls else None
+        return scanning(output_value) if name is None else name
+
+    enum.coerce_output_value = coerce_output_value  # type: ignore[method-assign]
 
 
 def _reference(definition: object) -> _Reference | None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from enum import Enum
 
 import pytest
+from graphql import GraphQLError
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 
-from gateway.schema import _Resolving
+from connectors.models import SystemName
+from gateway.schema import _Resolving, build_schema
 
 
 async def _resolver() -> str:
@@ -64,3 +68,19 @@ def test_a_value_dropped_unscheduled_closes_both_coroutines() -> None:
     _Resolving(completing, resolving).close()
     assert inspect.getcoroutinestate(completing) == inspect.CORO_CLOSED
     assert inspect.getcoroutinestate(resolving) == inspect.CORO_CLOSED
+
+
+def test_every_enum_member_is_answered_by_the_name_strawberry_gives_it() -> None:
+    types = build_schema()._schema.type_map.values()
+    enums = [t for t in types if isinstance(t, CustomGraphQLEnumType)]
+    assert {"SystemName", "ExceptionSeverity", "WorkflowRunStatus"} <= {e.name for e in enums}
+    for enum in enums:
+        members: list[Enum] = list(enum.wrapped_cls)
+        for member in members:
+            strawberrys = CustomGraphQLEnumType.coerce_output_value(enum, member)
+            assert enum.serialize(member) == strawberrys, (enum.name, member)
+    (system,) = (e for e in enums if e.name == "SystemName")
+    assert system.serialize(SystemName.BILLING) == "BILLING"
+    assert system.serialize("billing") == "BILLING"  # a member's value, as graphql-core takes it
+    with pytest.raises(GraphQLError, match="cannot represent value: 'nope'"):
+        system.serialize("nope")
