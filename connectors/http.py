@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from connectors import transport as transports
 from connectors.errors import (
@@ -149,7 +150,7 @@ class HttpClient:
         response = await self.request(method, url, **kwargs)
         if response.status_code == 404:
             raise self.error_for(response)
-        return response.json()
+        return orjson.loads(response.content)  # the standard library's decoder is 3x slower
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -20,8 +20,10 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 import stripe
 
 from connectors import paging
@@ -104,6 +106,19 @@ def _replayed(obj: Any) -> bool:
     return response is not None and header(response.headers, "Idempotent-Replayed") == "true"
 
 
+def _form(params: Mapping[str, Any]) -> str | None:
+    """``params`` as Stripe's query string (a dict's entries as ``name[key]``); None for
+    any value but text and integers, which the SDK's own encoding is left to."""
+    pairs: list[tuple[str, str | int]] = []
+    for name, value in params.items():
+        entries = value.items() if isinstance(value, Mapping) else [(None, value)]
+        for key, entry in entries:
+            if isinstance(entry, bool) or not isinstance(entry, str | int):
+                return None
+            pairs.append((name if key is None else f"{name}[{key}]", entry))
+    return urlencode(pairs)
+
+
 def _stripe_page(body: Obj) -> Page[Obj]:
     """A Stripe list object as a page: while ``has_more``, the cursor is the last id, for
     ``starting_after``."""
@@ -129,6 +144,7 @@ class BillingConnector(Connector):
             http_client=self._http,
             max_network_retries=0,  # retries belong to the resilience layer
         )
+        self._secret, self._base_url = config.secret, config.base_url.rstrip("/")
         self._localstripe = config.options.get("dialect", "stripe") == "localstripe"
         self._searches: SingleFlight[tuple[str, tuple[str, ...]], list[Obj]] = SingleFlight()
 
@@ -217,18 +233,35 @@ class BillingConnector(Connector):
 
     async def _listed(self, kind: ObjectKind, params: dict[str, Any]) -> Obj:
         """One page of a list, as Stripe's JSON. Invoices, which reconciliation reads by
-        the million, come through the SDK's raw request as ``_search_page``'s do: the same
-        request, auth and errors, but a page stays dicts instead of a tree of StripeObjects
-        converted back (that conversion was half the CPU of reading a ledger)."""
+        the million, stay dicts instead of a tree of StripeObjects converted back (that
+        conversion was half the CPU of reading a ledger): ``_get``."""
         if kind is K.INVOICE:
-            response = await self._call(
-                self._stripe.raw_request_async("get", "/v1/invoices", **params)
-            )
-            body: Obj = response.data
-            return body
+            return await self._get("/v1/invoices", params)
         listed = await self._call(self._service(kind).list_async(params))
         as_dict: Obj = listed.to_dict()
         return as_dict
+
+    async def _get(self, path: str, params: Mapping[str, Any]) -> Obj:
+        """``GET path`` decoded with orjson: the request the SDK's raw request sends (the
+        key as a bearer token, the SDK's API version) through the SDK's own HTTP client,
+        whose failures are the SDK's errors. The SDK decodes every answer into
+        OrderedDicts with the standard library, a third of the CPU of reading a million
+        invoices. An answer that is not a 200 (or parameters that are not flat) goes
+        through the SDK's raw request instead, whose errors the connector translates."""
+        query = _form(params)
+        if query is not None:
+            headers = {
+                "Authorization": f"Bearer {self._secret}",
+                "Stripe-Version": stripe.api_version,
+            }
+            url = f"{self._base_url}{path}?{query}"
+            content, status, _ = await self._call(self._http.request_async("get", url, headers))
+            if status == 200:
+                body: Obj = orjson.loads(content)
+                return body
+        response = await self._call(self._stripe.raw_request_async("get", path, **params))
+        answered: Obj = response.data
+        return answered
 
     async def fetch_related(
         self, kind: ObjectKind, parent_ids: Sequence[str]

@@ -12,6 +12,7 @@ from connectors.billing import BillingConnector, connect
 from connectors.billing.errors import translate
 from connectors.commands import CreateCreditNote, CreateCustomer, CreateInvoice, CreditNoteReason
 from connectors.errors import (
+    UpstreamAuthError,
     UpstreamBusy,
     UpstreamConflict,
     UpstreamRejected,
@@ -76,6 +77,33 @@ async def test_the_connector_clamps_a_large_page_to_stripes_maximum(
 ) -> None:
     page = await case.connector.list_page(K.INVOICE, limit=500)
     assert (len(page.items), page.cursor) == (24, None)
+
+
+async def test_a_page_of_invoices_is_one_request_answered_as_the_sdk_answers_it(
+    case: ConnectorCase,
+) -> None:
+    """Invoices are read past the SDK's decoding (``BillingConnector._get``): the same one
+    GET, the same records as reading each through the SDK's retrieve."""
+    page = await case.connector.list_page(K.INVOICE, limit=5, filters={"status": "paid"})
+    assert case.connector.calls == 1
+    assert len(page.items) == 5 and page.cursor == page.items[-1].id
+    assert all(isinstance(i, Invoice) and i.status.value == "paid" for i in page.items)
+    retrieved = await case.connector.fetch_many(K.INVOICE, [i.id for i in page.items])
+    assert retrieved == page.items
+
+
+async def test_a_refused_key_reading_invoices_is_an_auth_error(
+    sandbox: tuple[str, httpx.Client],
+) -> None:
+    """An answer that is not a 200 is asked again through the SDK, whose error the
+    connector translates: two requests, then the error a retrieve would raise."""
+    connector = _connector(sandbox[0], secret="sk_test_not_ours")
+    try:
+        with pytest.raises(UpstreamAuthError):
+            await connector.list_page(K.INVOICE)
+        assert connector.calls == 2
+    finally:
+        await connector.aclose()
 
 
 async def test_a_hung_request_is_an_upstream_timeout(sandbox: tuple[str, httpx.Client]) -> None:
