@@ -11,8 +11,15 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLOutputType, GraphQLResolveInfo, GraphQLUnionType
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLUnionType,
+)
 from graphql.execution import Executor
+from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, collect_subfields
 from graphql.pyutils import Path
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny
@@ -30,6 +37,7 @@ from gateway.extensions.operation_metrics import OperationMetrics
 from gateway.extensions.operation_resolution import OperationResolution
 from gateway.extensions.tracing import Tracing
 from gateway.extensions.warnings import Warnings
+from gateway.field_plans import Plan, plan_of
 from gateway.limits.windows import Windows
 from gateway.logs import quoted
 from gateway.settings import Profile, Settings
@@ -63,9 +71,14 @@ class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
     operation is resolved by then (``OperationResolution``), so they say the variables do
     not fit their types: ``BAD_USER_INPUT``, not a validation failure."""
 
+    # The operation's field plan (``gateway.field_plans``); None: collected per request.
+    _plan: Plan | None = None
+
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor[Any]:
         built = super().build(*args, **kwargs)
+        if isinstance(built, CodedExecutor):
+            built._plan = plan_of(built.schema, built.operation, built.fragments)
         if not isinstance(built, list):
             return built
         return [
@@ -78,6 +91,27 @@ class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
             )
             for error in built
         ]
+
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
+        """graphql-core's, kept in the operation's plan from one request to the next."""
+        plan = self._plan
+        if plan is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = (return_type, *[id(details.node) for details in field_details_list])
+        collected: CollectedFields | None = plan.get(key)
+        if collected is None:
+            collected = plan[key] = collect_subfields(
+                self.schema,
+                self.fragments,
+                self.variable_values,
+                self.operation,
+                return_type,
+                field_details_list,
+                self.hide_suggestions,
+            )
+        return collected
 
     # graphql-core declares it ``async def``; this returns a coroutine of its own
     # (``_Resolving``), which its executor awaits and schedules alike.
