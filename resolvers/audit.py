@@ -11,7 +11,7 @@ from gateway.auth.scopes import Scope, needs
 from gateway.data.audit import Entry
 from gateway.errors import BadUserInput
 from resolvers.context import Info
-from resolvers.pagination import Connection, Edge, PageInfo, check_first
+from resolvers.pagination import Connection, check_first
 
 
 @strawberry.federation.type(
@@ -75,10 +75,6 @@ class AuditQuery:
             first=first,
             before=None if after is None else int(after),
         )
-        return Connection(
-            edges=[Edge(cursor=str(e.id), node=AuditEntryType.of(e)) for e in entries],
-            page_info=PageInfo(
-                has_next_page=more, end_cursor=str(entries[-1].id) if entries else None
-            ),
-            total_count=total,
+        return Connection.of(
+            entries, more, total, cursor=lambda e: str(e.id), node=AuditEntryType.of
         )

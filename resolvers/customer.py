@@ -22,7 +22,7 @@ from resolvers.credit import CreditRequestType
 from resolvers.entitlement import EntitlementType
 from resolvers.enums import CaseStatus, InvoiceStatus, SystemName
 from resolvers.invoice import BalanceType, InvoiceType
-from resolvers.pagination import Connection, Edge, PageInfo, check_first
+from resolvers.pagination import Connection, check_first
 from resolvers.provenance import ProvenanceType
 from resolvers.reconciliation import ReconciliationExceptionType
 from resolvers.selection import selects
@@ -175,9 +175,7 @@ class CustomerType(Node):
             loaders.prime_postings(erp_id)
         billing_id = self._id_in(info, ObjectKind.INVOICE)
         if billing_id is None:
-            return Connection(
-                edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
-            )
+            return Connection.empty()
         sourced = await loaders.invoices(billing_id)
         invoices = sorted(
             (i for i in sourced.value if status is None or i.status is status),
@@ -213,9 +211,7 @@ class CustomerType(Node):
         check_first(first)
         sourced = await self._cases(info)
         if sourced is None:
-            return Connection(
-                edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
-            )
+            return Connection.empty()
         wanted = None if status is None else set(status)
         cases = sorted(
             (c for c in sourced.value if wanted is None or c.status in wanted),
@@ -290,11 +286,7 @@ class CustomerQuery:
         check_first(first)
         name = filter.name_contains if filter else None
         page, more, total = await info.context.loaders.customer_page(first, after, name)
-        return Connection(
-            edges=[Edge(cursor=c.id, node=CustomerType.of(c)) for c in page],
-            page_info=PageInfo(has_next_page=more, end_cursor=page[-1].id if page else None),
-            total_count=total,
-        )
+        return Connection.of(page, more, total, cursor=lambda c: c.id, node=CustomerType.of)
 
     @strawberry.federation.field(
         description="Any object by its global id (customers today).",

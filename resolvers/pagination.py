@@ -41,6 +41,13 @@ class Connection(Generic[T]):
     total_count: int
 
     @classmethod
+    def empty(cls) -> Connection[T]:
+        """No page: nothing to list, or nothing this principal may see."""
+        return cls(
+            edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0
+        )
+
+    @classmethod
     def of(
         cls,
         items: Sequence[N],

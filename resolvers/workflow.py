@@ -190,8 +190,7 @@ class WorkflowQuery:
         principal = info.context.principal
         if principal is None or principal.entities is not None:
             # An event's run is no legal entity's: one limited to entities sees none.
-            empty = PageInfo(has_next_page=False, end_cursor=None)
-            return Connection(edges=[], page_info=empty, total_count=0)
+            return Connection.empty()
         engine = info.context.services.workflows
         page = await engine.list_runs(
             status=STOPPED, workflow_prefix=PREFIX, first=first, after=after
