@@ -22,35 +22,24 @@ from contextlib import contextmanager
 # The older generations are collected half as often as CPython's (10, 10): with far
 # fewer first-generation collections, each promotes more.
 OLDER = (20, 20)
-# The interpreter's thresholds before any app tuned them: what ``untune`` puts back.
+# The interpreter's thresholds before any app tuned them: what is put back after.
 DEFAULTS = gc.get_threshold()
-
-
-def tune(threshold: int) -> bool:
-    """Freezes what start-up made and raises the first generation's threshold; False (and
-    nothing done) for ``threshold`` 0."""
-    if threshold <= 0:
-        return False
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(threshold, *OLDER)
-    return True
-
-
-def untune() -> None:
-    """What a stopping app leaves behind is collectable again (tests build many apps in one
-    process), and the interpreter's thresholds are back."""
-    gc.unfreeze()
-    gc.set_threshold(*DEFAULTS)
 
 
 @contextmanager
 def tuned(threshold: int) -> Iterator[None]:
-    """``tune`` for the block, and ``untune`` after it if it tuned: a server's life, a
-    reconciliation run's."""
-    done = tune(threshold)
+    """For the block (a server's life, a reconciliation run's), what start-up made is frozen
+    and the first generation waits for ``threshold`` allocations; after it, what was frozen
+    is collectable again (tests build many apps in one process) and the interpreter's
+    thresholds are back. ``threshold`` 0 leaves the collector as it is."""
+    if threshold <= 0:
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, *OLDER)
     try:
         yield
     finally:
-        if done:
-            untune()
+        gc.unfreeze()
+        gc.set_threshold(*DEFAULTS)

@@ -17,7 +17,6 @@ No bearer token: a delivery proves itself with the vendor's signature
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,7 +33,7 @@ RETRY_AFTER_S = 30
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
-    body = json.dumps({"error": {"code": code, "message": message}})
+    body = codec.dumpb({"error": {"code": code, "message": message}})
     return Response(body, status, headers=headers, media_type="application/json")
 
 
