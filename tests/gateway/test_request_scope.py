@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from starlette.types import Receive, Scope, Send
 
 from connectors import deadline
@@ -81,3 +82,47 @@ async def test_a_request_that_outlives_its_deadline_is_cut_off_with_a_graphql_er
         ],
     }
     assert cancelled.is_set()
+
+
+async def test_a_client_that_goes_stops_the_work_its_request_owns_at_once() -> None:
+    hung_up = asyncio.Event()
+    owned: list[asyncio.Task[None]] = []
+    seen: list[str] = []
+
+    async def receive() -> dict[str, object]:
+        if not seen:
+            seen.append("body")
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = request_scope.current()
+        assert request is not None
+        owned.append(asyncio.ensure_future(asyncio.sleep(60)))
+        request.own(owned[0])
+        hung_up.set()
+        try:
+            await owned[0]
+        except asyncio.CancelledError:
+            seen.append("upstream work stopped")
+        await answer(send, {})  # to nobody
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
+    middleware = RequestScopeMiddleware(app, deadline_s=30)
+    await asyncio.wait_for(middleware(scope, receive, send), timeout=5)  # type: ignore[arg-type]
+    assert seen == ["body", "upstream work stopped"]
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+async def test_a_timeout_the_app_raises_itself_is_its_error_not_the_deadline() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise TimeoutError("the app's own")
+
+    with pytest.raises(TimeoutError, match="the app's own"):
+        await call(RequestScopeMiddleware(app, deadline_s=2))
