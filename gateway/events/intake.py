@@ -10,11 +10,15 @@
    replayed request) is answered 200 and stored or processed nothing again. A database
    that cannot take it: 503, and the vendor delivers again.
 3. **Processed**: the entity cache forgets each record the event names (and the list of its
-   parent that holds it) as its owner answered it, so the next read asks the owner; then
-   the event is marked processed, and subscribers hear of it (``gateway.events.broadcast``):
-   of the event, and of each customer whose records it names (``customerUpdated``).
-   An event stored by a process that died before processing it is processed by the next
-   ``process_pending`` round (``Services``' background loop).
+   parent that holds it) as its owner answered it, so the next read asks the owner. A
+   delivery's cache entries are forgotten just before it is stored, and it is stored marked
+   processed, in the one transaction (forgetting first costs nothing if the store then
+   fails: the next read asks the owner, who changed before it sent the event). Then
+   subscribers hear of it (``gateway.events.broadcast``): of the event, and of each
+   customer whose records it names (``customerUpdated``); like the broadcast itself, this
+   is at most once. An event the cache could not forget (Redis down) is stored unmarked,
+   and the next ``process_pending`` round (``Services``' background loop) forgets, marks
+   and tells.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ PENDING_BATCH = 100
 # The kinds whose record is the customer itself in its system (their id is the customer's
 # external id there); a record of any other kind names its customer by its parent.
 CUSTOMER_RECORDS = frozenset({ObjectKind.CUSTOMER, ObjectKind.ACCOUNT, ObjectKind.BALANCE})
-# A stored event the processor has not marked this long after it arrived is the pending
-# round's (its process stopped, or the cache could not forget).
+# A stored event not marked processed this long after it arrived (the cache could not
+# forget what it names) is the pending round's.
 PENDING_GRACE_S = 10.0
 # At most this many deliveries are written in one transaction, and on PostgreSQL at most
 # this many transactions at once.
@@ -68,7 +72,7 @@ STOP_S = 10.0
 
 Verify = Callable[[bytes, Mapping[str, str], str], dict[str, Any]]
 # What storing an event answers: its new inbox row (None: held already), and whether the
-# cache forgot what it names.
+# cache forgot what it names (the row is then marked processed).
 Added = tuple[int | None, bool]
 
 
@@ -121,8 +125,8 @@ class Intake:
         self.crosswalk = crosswalk
         self.metrics = metrics or Metrics()
         self._inbox = _Inbox(sessions, self._forget)
-        # Events stored and forgotten by the cache, waiting to be marked and told.
-        self._told: asyncio.Queue[tuple[int, CloudEvent]] = asyncio.Queue()
+        # Events stored processed, waiting to be told.
+        self._told: asyncio.Queue[CloudEvent] = asyncio.Queue()
         self._processing: asyncio.Task[None] | None = None
         # Only the systems given a webhook secret take deliveries.
         self.secrets = {s: secret for s, secret in secrets.items() if secret and s in VERIFIERS}
@@ -145,8 +149,8 @@ class Intake:
 
     async def store(self, system: SystemName, event: CloudEvent) -> Received:
         """Stores a canonical event (a proved delivery's, a change feed's) once, and
-        processes it: the cache forgets what it names before this answers; marking it and
-        telling subscribers is the processor's (``start``), else done here too."""
+        processes it: the cache forgets what it names before this answers; telling
+        subscribers is the processor's (``start``), else done here too."""
         traceparent = current_traceparent()
         if traceparent is not None and event.get(TRACEPARENT) is None:
             # CloudEvents' distributed tracing extension: what the event causes, wherever
@@ -158,28 +162,30 @@ class Intake:
         if row_id is None:
             return Received(event["id"], event["type"], duplicate=True)
         if forgotten:
+            now = datetime.now(UTC)  # forgotten as it was stored
+            self.metrics.event_processed(system.value, event["type"], now, now)
             if self._processing is not None:
-                self._told.put_nowait((row_id, event))
+                self._told.put_nowait(event)
             else:
-                await self._mark([(row_id, event)])
+                await self._tell([event])
         return Received(event["id"], event["type"], duplicate=False)
 
     def start(self) -> None:
-        """Marks and tells in batches from now on, in a task of its own."""
+        """Tells in batches from now on, in a task of its own."""
         if self._processing is None:
             self._processing = asyncio.create_task(self._process_told())
 
     async def aclose(self) -> None:
-        """Stops the processor once what it was given is marked and told."""
-        processing, self._processing = self._processing, None  # stores mark for themselves
+        """Stops the processor once what it was given is told."""
+        processing, self._processing = self._processing, None  # stores tell for themselves
         if processing is None:
             return
         try:
             async with asyncio.timeout(STOP_S):
                 await self._told.join()
-        except TimeoutError:  # left unmarked: a pending round processes them
-            log.warning("marking the events received last did not end within %gs", STOP_S)
-        await stop([processing], "event marking")
+        except TimeoutError:  # processed: only their notices are lost
+            log.warning("telling of the events received last did not end within %gs", STOP_S)
+        await stop([processing], "event telling")
 
     async def _process_told(self) -> None:
         while True:
@@ -187,9 +193,9 @@ class Intake:
             while not self._told.empty() and len(batch) < PENDING_BATCH:
                 batch.append(self._told.get_nowait())
             try:
-                await self._mark(batch)
-            except Exception:  # the rows stay unmarked: a pending round processes them
-                log.exception("marking %d processed events failed", len(batch))
+                await self._tell(batch)
+            except Exception:  # processed: only their notices are lost
+                log.exception("telling of %d processed events failed", len(batch))
             finally:
                 for _ in batch:
                     self._told.task_done()
@@ -243,7 +249,8 @@ class Intake:
 
     async def _mark(self, batch: list[tuple[int, CloudEvent]]) -> None:
         """Marks the inbox's rows processed, in one statement, and tells subscribers of the
-        events this process marked (another may be processing them too: a pending round)."""
+        events this process marked (another process's pending round may be marking them
+        too)."""
         if not batch:
             return
         events = dict(batch)
@@ -266,10 +273,12 @@ class Intake:
             rows = marked.all()
         for _, source, type_, received_at in rows:
             self.metrics.event_processed(source, type_, received_at, now)
-        ids = sorted(row[0] for row in rows)
-        if self.broadcast is None or not ids:
+        await self._tell([events[id_] for id_ in sorted(row[0] for row in rows)])
+
+    async def _tell(self, told: list[CloudEvent]) -> None:
+        """Tells subscribers of processed events, and of the customers they name."""
+        if self.broadcast is None or not told:
             return
-        told = [events[id_] for id_ in ids]
         try:
             customers = await self._customers(told)
         except Exception:  # marked already: the events are still told, their customers not
@@ -337,9 +346,9 @@ class _Inbox:
         self._most = WRITERS if bind is not None and bind.dialect.name == "postgresql" else 1
 
     async def add(self, system: SystemName, event: CloudEvent) -> Added:
-        """Stores ``event`` and has the cache forget what it names (``forget``, once for
-        the batch): its inbox row's id (None if the inbox held it already), and whether
-        the cache forgot."""
+        """Has the cache forget what ``event`` names (``forget``, once for the batch) and
+        stores it, marked processed if the cache forgot: its inbox row's id (None if the
+        inbox held it already), and whether the cache forgot."""
         answer: asyncio.Future[Added] = asyncio.get_running_loop().create_future()
         self._waiting.append((system, event, answer))
         if len(self._writers) < self._most:
@@ -386,8 +395,15 @@ class _Inbox:
     ) -> list[Added | Exception]:
         """What storing each of the batch answers. A batch that fails is written again one
         delivery at a time, so that one bad delivery fails only itself."""
+        # Forgotten first (a repeat of a stored delivery too: a vendor's retry is rare), so
+        # that each is stored processed, without a second transaction to mark it.
         try:
-            ids: list[int | None | Exception] = list(await self._write(batch))
+            forgotten = await self.forget([event for _, event, _ in batch])
+        except Exception:  # stored unmarked: the pending round forgets and marks them
+            log.exception("forgetting what %d events name failed", len(batch))
+            forgotten = False
+        try:
+            ids: list[int | None | Exception] = list(await self._write(batch, forgotten))
         except Exception as failed:
             if len(batch) == 1:
                 return [failed]
@@ -395,22 +411,18 @@ class _Inbox:
             ids = []
             for one in batch:
                 try:
-                    ids += await self._write([one])
+                    ids += await self._write([one], forgotten)
                 except Exception as alone:
                     ids.append(alone)
-        new = [event for (_, event, _), id_ in zip(batch, ids, strict=True) if isinstance(id_, int)]
-        try:
-            forgotten = await self.forget(new) if new else True
-        except Exception:  # stored: the pending round forgets and marks them
-            log.exception("forgetting what %d events name failed", len(new))
-            forgotten = False
         return [id_ if isinstance(id_, Exception) else (id_, forgotten) for id_ in ids]
 
     async def _write(
-        self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]]
+        self, batch: list[tuple[SystemName, CloudEvent, asyncio.Future[Added]]], processed: bool
     ) -> list[int | None]:
-        """Inserts the batch's events the inbox does not hold, and their outbox rows; each
-        event's new row id, or None (held already, or earlier in this batch)."""
+        """Inserts the batch's events the inbox does not hold (marked ``processed``), and
+        their outbox rows; each event's new row id, or None (held already, or earlier in
+        this batch)."""
+        now = datetime.now(UTC)
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for system, event, _ in batch:
             key = (system.value, str(event["id"]))
@@ -418,7 +430,8 @@ class _Inbox:
                 payload = stored(event)
                 rows[key] = {
                     "source": key[0], "event_id": key[1], "type": event["type"],
-                    "payload": payload, "received_at": datetime.now(UTC),
+                    "payload": payload, "received_at": now,
+                    "processed_at": now if processed else None,
                 }  # fmt: skip
         async with self.sessions.begin() as session:
             # Core statements on the session's connection: the ORM's bulk insert would build

@@ -1,7 +1,8 @@
 """The intake's group commit, on SQLite and PostgreSQL: deliveries that arrive together are
 stored in one transaction, each once (a repeat in the same batch or a later one is answered
 as a duplicate), every caller is answered, and a caller that gives up leaves the others'
-batch alone."""
+batch alone. Each is stored processed, the cache having forgotten what it names first; one
+the cache could not forget is stored unprocessed, for the pending round."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from connectors.models import SystemName
+from connectors.errors import GatewayError
+from connectors.models import ObjectKind, SystemName
 from gateway.data.services import Services
 from gateway.events.canonical import canonical
 from gateway.ownership import OwnershipMap
@@ -99,3 +101,53 @@ async def test_batches_holding_the_same_deliveries_wait_for_each_other_without_d
     # one side), and each delivery would have been written again alone.
     assert [r.getMessage() for r in caplog.records if r.name == "opsgraph.events"] == []
     assert await counts(services) == (2, 0)  # the other writer's rows, and nothing again
+
+
+async def processed(services: Services) -> dict[str, bool]:
+    async with sessions(services.engine)() as session:
+        rows = await session.execute(select(InboundEvent.event_id, InboundEvent.processed_at))
+    return {event_id: at is not None for event_id, at in rows}
+
+
+async def test_the_cache_forgets_a_delivery_before_it_is_stored_processed(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One transaction stores a delivery already processed: the cache forgot what it names
+    before the row existed, and the row is marked as it is written."""
+    forgotten: list[tuple[list[Any], dict[str, bool]]] = []
+    invalidate_many = services.reader.invalidate_many
+
+    async def watched(entities: Any) -> int:
+        named = list(entities)
+        forgotten.append((named, await processed(services)))
+        return await invalidate_many(named)
+
+    monkeypatch.setattr(services.reader, "invalidate_many", watched)
+    answer = await services.intake.store(BILLING, paid("evt_first"))
+    assert not answer.duplicate
+    invoice = (ObjectKind.INVOICE, "in_evt_first", "cus_x")
+    assert forgotten == [([invoice], {})]  # before the inbox held it
+    assert await processed(services) == {"evt_first": True}
+
+
+async def test_a_delivery_the_cache_could_not_forget_is_stored_for_the_pending_round(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invalidate_many = services.reader.invalidate_many
+    calls: list[list[Any]] = []
+
+    async def down(entities: Any) -> int:
+        calls.append(list(entities))
+        raise GatewayError("the cache is down")
+
+    monkeypatch.setattr(services.reader, "invalidate_many", down)
+    answer = await services.intake.store(BILLING, paid("evt_unforgotten"))
+    assert not answer.duplicate  # stored: the vendor need not deliver it again
+    assert await processed(services) == {"evt_unforgotten": False}
+    assert await counts(services) == (1, 1)
+
+    monkeypatch.setattr(services.reader, "invalidate_many", invalidate_many)
+    assert await services.intake.process_pending() == 1
+    assert await processed(services) == {"evt_unforgotten": True}
+    assert await services.intake.process_pending() == 0
+    assert calls == [[(ObjectKind.INVOICE, "in_evt_unforgotten", "cus_x")]]
