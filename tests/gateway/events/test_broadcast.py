@@ -5,6 +5,7 @@ behind is dropped rather than waited for."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -98,6 +99,39 @@ async def test_a_subscriber_on_one_replica_hears_what_another_published(
     # Each hears both, once: its own from itself, the other's through Redis.
     assert sorted(m["n"] for m in await asyncio.wait_for(on_a, 5)) == [1, 2]
     assert sorted(m["n"] for m in await asyncio.wait_for(on_b, 5)) == [1, 2]
+
+
+async def test_what_is_published_together_is_one_message_heard_in_order_elsewhere(
+    replicas: tuple[Broadcast, Broadcast], redis_url: str
+) -> None:
+    a, b = replicas
+    on_a = asyncio.create_task(_take(a, "events", 2))
+    runs_on_a = asyncio.create_task(_take(a, "workflow_runs", 1))
+    await _listening(a, "events")
+    await _listening(a, "workflow_runs")
+    probe = Redis.from_url(redis_url)
+    channel = probe.pubsub(ignore_subscribe_messages=True)
+    try:
+        await channel.subscribe("opsgraph:broadcast")
+        for _ in range(200):  # a's listener and the probe
+            if (await probe.pubsub_numsub("opsgraph:broadcast"))[0][1] >= 3:
+                break
+            await asyncio.sleep(0.01)
+        notices = [("events", {"n": 1}), ("workflow_runs", {"run": "wr_1"}), ("events", {"n": 2})]
+        await b.publish_many(notices)
+        assert await asyncio.wait_for(on_a, 5) == [{"n": 1}, {"n": 2}]
+        assert await asyncio.wait_for(runs_on_a, 5) == [{"run": "wr_1"}]
+        # The subscription's own confirmation reads as None: three reads, a second apart.
+        heard = [await channel.get_message(timeout=1.0) for _ in range(3)]
+        assert [m["data"] for m in heard if m] == [  # one message for the three
+            json.dumps(
+                {"origin": b.origin, "messages": [list(n) for n in notices]},
+                separators=(",", ":"),
+            ).encode()
+        ]
+    finally:
+        await channel.aclose()
+        await probe.aclose()
 
 
 async def test_without_redis_a_replica_still_tells_its_own_subscribers() -> None:
