@@ -126,3 +126,34 @@ async def test_a_timeout_the_app_raises_itself_is_its_error_not_the_deadline() -
 
     with pytest.raises(TimeoutError, match="the app's own"):
         await call(RequestScopeMiddleware(app, deadline_s=2))
+
+
+async def test_a_request_that_answers_at_once_never_watches_its_connection() -> None:
+    """Only a request still running after ``WATCH_AFTER_S`` listens for its client going:
+    one that answers sooner reads its body and nothing more."""
+    received: list[str] = []
+
+    async def receive() -> dict[str, object]:
+        received.append("receive")
+        if len(received) == 1:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+        await asyncio.Event().wait()  # the connection stays open
+        raise AssertionError("unreachable")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await answer(send, {})
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(request_scope.WATCH_AFTER_S * 2)
+        await answer(send, {})
+
+    async def send(message: dict[str, object]) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
+    await RequestScopeMiddleware(app, deadline_s=30)(scope, receive, send)  # type: ignore[arg-type]
+    await asyncio.sleep(request_scope.WATCH_AFTER_S * 2)
+    assert received == ["receive"]
+    received.clear()
+    await RequestScopeMiddleware(slow_app, deadline_s=30)(scope, receive, send)  # type: ignore[arg-type]
+    assert received == ["receive", "receive"]  # the body, then watching
