@@ -140,10 +140,12 @@ class RequestScopeMiddleware:
         request = RequestScope(self.deadline_s)
         streaming = self.unbounded is not None and self.unbounded(scope)
         loop = asyncio.get_running_loop()
-        # The app runs in this task, under one timer: the backstop, a second after the
-        # deadline (a stream has none until its client goes). Not in a task of its own: a
-        # task and two waits a request were a tenth of a small request's CPU.
-        cutoff = asyncio.timeout(None if streaming else self.deadline_s + BACKSTOP_S)
+        backstop = loop.time() + self.deadline_s + BACKSTOP_S
+        # The app runs in this task, not in a task of its own (a task and two waits a
+        # request were a tenth of a small request's CPU), under one timer: the backstop, a
+        # second after the deadline (a stream has none until its client goes). It is set
+        # when the connection begins to be watched: no request is cut off sooner.
+        cutoff = asyncio.timeout(None)
         running = True
 
         def client_gone(watcher: asyncio.Task[None]) -> None:
@@ -158,6 +160,8 @@ class RequestScopeMiddleware:
         watchers: list[asyncio.Task[None]] = []
 
         def watch() -> None:
+            if not streaming:
+                cutoff.reschedule(backstop)
             watcher = asyncio.ensure_future(_disconnected(receive, gone))
             watcher.add_done_callback(client_gone)
             watchers.append(watcher)
@@ -166,8 +170,13 @@ class RequestScopeMiddleware:
         token = _current.set(request)
         try:
             with contextlib.nullcontext() if streaming else deadline.within(self.deadline_s):
-                async with cutoff:
-                    await self.app(scope, replay, sending)
+                try:
+                    async with cutoff:
+                        await self.app(scope, replay, sending)
+                finally:
+                    # The timer has ended: nothing may reschedule it now.
+                    running = False
+                    watching.cancel()
         except TimeoutError:
             if not cutoff.expired():
                 raise  # the app's own, not the backstop's
@@ -182,9 +191,7 @@ class RequestScopeMiddleware:
             if not gone.is_set() and not started:
                 await _error(send, 503, "the gateway is shutting down", "SHUTTING_DOWN")
         finally:
-            running = False
             _current.reset(token)
-            watching.cancel()
             for watcher in watchers:
                 watcher.cancel()
             request.close()
