@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from cloudevents.http import CloudEvent
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connectors.billing import webhooks as billing
 from connectors.errors import GatewayError, WebhookRejected
@@ -47,6 +48,7 @@ from gateway.data.detached import stop
 from gateway.data.reads import Reader
 from gateway.events.broadcast import CUSTOMERS, EVENTS, Broadcast
 from gateway.events.canonical import canonical, changes_of, restored, stored
+from gateway.storage import codec
 from gateway.storage.tables import InboundEvent, OutboxMessage
 from gateway.telemetry.metrics import EventOutcome, Metrics
 from gateway.telemetry.tracing import TRACEPARENT, current_traceparent
@@ -94,8 +96,31 @@ VERIFIERS: dict[SystemName, Verify] = {
 
 
 class StoreUnavailable(Exception):
-    """The delivery could not be stored (the gateway is stopping): the vendor delivers it
-    again (503)."""
+    """The delivery could not be stored (the gateway is stopping, or the database refused
+    or dropped the batch): the vendor delivers it again (503)."""
+
+
+# The group commit on PostgreSQL: two statements for any batch, its rows as arrays, sent by
+# asyncpg on a connection from the engine's pool. Through SQLAlchemy the same transaction
+# took 2.6 ms of client CPU for ten deliveries, through asyncpg 0.95 ms, on every webhook's
+# path. Written out here: SQLAlchemy Core has no INSERT ... SELECT FROM unnest() of array
+# parameters that would reach asyncpg as it is. The rows go in key order (see ``_write``).
+INBOX_INSERT = """
+INSERT INTO inbound_events (source, event_id, type, payload, received_at, processed_at)
+SELECT source, event_id, type, payload::json, $5, $6
+FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::text[])
+    WITH ORDINALITY AS batch(source, event_id, type, payload, n)
+ORDER BY n
+ON CONFLICT (source, event_id) DO NOTHING
+RETURNING id, source, event_id
+"""
+OUTBOX_INSERT = """
+INSERT INTO outbox (topic, key, payload, created_at, attempts, traceparent)
+SELECT $1, key, payload::json, $2, 0, traceparent
+FROM unnest($3::varchar[], $4::text[], $5::varchar[])
+    WITH ORDINALITY AS batch(key, payload, traceparent, n)
+ORDER BY n
+"""
 
 
 @dataclass(frozen=True)
@@ -343,7 +368,8 @@ class _Inbox:
         # A batch's write is mostly waiting (the commit's flush, then Redis): on PostgreSQL a
         # second writer gathers and writes the next batch meanwhile. SQLite has one writer.
         bind = sessions.kw.get("bind")
-        self._most = WRITERS if bind is not None and bind.dialect.name == "postgresql" else 1
+        self._postgres = bind is not None and bind.dialect.name == "postgresql"
+        self._most = WRITERS if self._postgres else 1
 
     async def add(self, system: SystemName, event: CloudEvent) -> Added:
         """Has the cache forget what ``event`` names (``forget``, once for the batch) and
@@ -433,38 +459,100 @@ class _Inbox:
                     "payload": payload, "received_at": now,
                     "processed_at": now if processed else None,
                 }  # fmt: skip
-        async with self.sessions.begin() as session:
-            # Core statements on the session's connection: the ORM's bulk insert would build
-            # and check a mapping for every row, and nothing here needs an ORM object.
-            connection = await session.connection()
-            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-            # One statement for any batch (executemany, compiled once): SQLAlchemy sends
-            # it as multi-row INSERTs and gathers what RETURNING answers.
-            inserted = await connection.execute(
-                insert(InboundEvent)
-                .on_conflict_do_nothing(index_elements=["source", "event_id"])
-                .returning(InboundEvent.id, InboundEvent.source, InboundEvent.event_id),
-                # In key order: two batches written at once that hold the same deliveries
-                # (a vendor's retry racing its first try) wait for each other in one order,
-                # not each for the other (a deadlock, which would fail both batches).
-                [rows[key] for key in sorted(rows)],
-            )
-            new = {(source, event_id): id_ for id_, source, event_id in inserted}
-            if new:
-                await connection.execute(
-                    sa_insert(OutboxMessage),
-                    [
-                        {
-                            "topic": OUTBOX_TOPIC,
-                            "key": f"{source}:{event_id}",
-                            "payload": rows[(source, event_id)]["payload"],
-                            "traceparent": rows[(source, event_id)]["payload"].get(TRACEPARENT),
-                        }
-                        for source, event_id in sorted(new, key=new.__getitem__)
-                    ],
-                )
+        # In key order: two batches written at once that hold the same deliveries (a
+        # vendor's retry racing its first try) wait for each other in one order, not each
+        # for the other (a deadlock, which would fail both batches).
+        ordered = [rows[key] for key in sorted(rows)]
+        if self._postgres:
+            new = await self._write_postgres(ordered, now, now if processed else None)
+        else:
+            new = await self._write_core(ordered)
         answered: list[int | None] = []
         for system, event, _ in batch:
             key = (system.value, str(event["id"]))
             answered.append(new.pop(key, None))  # the first of a key gets the row
         return answered
+
+    async def _write_core(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """The batch's rows through SQLAlchemy Core (SQLite): each new row's id by key."""
+        async with self.sessions.begin() as session:
+            # Core statements on the session's connection: the ORM's bulk insert would build
+            # and check a mapping for every row, and nothing here needs an ORM object.
+            connection = await session.connection()
+            # One statement for any batch (executemany, compiled once): SQLAlchemy sends
+            # it as multi-row INSERTs and gathers what RETURNING answers.
+            inserted = await connection.execute(
+                sqlite.insert(InboundEvent)
+                .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                .returning(InboundEvent.id, InboundEvent.source, InboundEvent.event_id),
+                rows,
+            )
+            new = {(source, event_id): id_ for id_, source, event_id in inserted}
+            if new:
+                by_key = {(row["source"], row["event_id"]): row for row in rows}
+                await connection.execute(
+                    sa_insert(OutboxMessage),
+                    [_outbox_row(by_key[key]) for key in sorted(new, key=new.__getitem__)],
+                )
+        return new
+
+    async def _write_postgres(
+        self, rows: list[dict[str, Any]], now: datetime, processed_at: datetime | None
+    ) -> dict[tuple[str, str], int]:
+        """The batch's rows through asyncpg (``INBOX_INSERT``, ``OUTBOX_INSERT``), in one
+        transaction on a connection of the engine's pool: each new row's id by key."""
+        engine: AsyncEngine = self.sessions.kw["bind"]
+        async with engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                async with driver.transaction():
+                    inserted = await driver.fetch(
+                        INBOX_INSERT,
+                        [row["source"] for row in rows],
+                        [row["event_id"] for row in rows],
+                        [row["type"] for row in rows],
+                        [codec.dumps(row["payload"]) for row in rows],
+                        now,
+                        processed_at,
+                    )
+                    new = {(source, event_id): id_ for id_, source, event_id in inserted}
+                    if new:
+                        by_key = {(row["source"], row["event_id"]): row for row in rows}
+                        outbox = [
+                            _outbox_row(by_key[key]) for key in sorted(new, key=new.__getitem__)
+                        ]
+                        await driver.execute(
+                            OUTBOX_INSERT,
+                            OUTBOX_TOPIC,
+                            now,
+                            [row["key"] for row in outbox],
+                            [codec.dumps(row["payload"]) for row in outbox],
+                            [row["traceparent"] for row in outbox],
+                        )
+            except (
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                OSError,
+            ) as failed:
+                # Not a statement the server refused on a live connection (the server
+                # dropped it: a restart): SQLAlchemy did not see it fail, so it is
+                # invalidated here, not lent again.
+                if driver.is_closed() or not isinstance(failed, asyncpg.PostgresError):
+                    await connection.invalidate(failed)
+                raise StoreUnavailable(
+                    f"the database did not take the batch: {failed!r}"
+                ) from failed
+        return new
+
+
+def _outbox_row(inbox_row: dict[str, Any]) -> dict[str, Any]:
+    """The outbox row of an event stored in the inbox as ``inbox_row``."""
+    payload = inbox_row["payload"]
+    return {
+        "topic": OUTBOX_TOPIC,
+        "key": f"{inbox_row['source']}:{inbox_row['event_id']}",
+        "payload": payload,
+        "traceparent": payload.get(TRACEPARENT),
+    }

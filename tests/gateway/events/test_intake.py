@@ -10,13 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from connectors.errors import GatewayError
 from connectors.models import ObjectKind, SystemName
 from gateway.data.services import Services
 from gateway.events.canonical import canonical
+from gateway.events.intake import StoreUnavailable
 from gateway.ownership import OwnershipMap
 from gateway.settings import load_settings
 from gateway.storage.database import sessions
@@ -151,3 +153,47 @@ async def test_a_delivery_the_cache_could_not_forget_is_stored_for_the_pending_r
     assert await processed(services) == {"evt_unforgotten": True}
     assert await services.intake.process_pending() == 0
     assert calls == [[(ObjectKind.INVOICE, "in_evt_unforgotten", "cus_x")]]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_delivery_the_database_refuses_fails_alone(services: Services) -> None:
+    """A batch PostgreSQL refuses is written again one delivery at a time: the refused one
+    is answered ``StoreUnavailable`` (503, delivered again later), the others are stored."""
+    async with services.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "ALTER TABLE inbound_events ADD CONSTRAINT not_this_one "
+                "CHECK (event_id <> 'evt_refused')"
+            )
+        )
+    events = [paid("evt_before"), paid("evt_refused"), paid("evt_after")]
+    answers = await asyncio.gather(
+        *(services.intake.store(BILLING, e) for e in events), return_exceptions=True
+    )
+    assert not answers[0].duplicate and not answers[2].duplicate  # type: ignore[union-attr]
+    assert isinstance(answers[1], StoreUnavailable)
+    assert "CheckViolationError" in str(answers[1])
+    assert await processed(services) == {"evt_before": True, "evt_after": True}
+    assert await counts(services) == (2, 2)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_connection_dropped_under_a_batch_is_not_lent_again(
+    services: Services, migrated_url: str
+) -> None:
+    """PostgreSQL drops the pool's connections between two deliveries (too soon after the
+    first for the pool to ping them): the second is answered ``StoreUnavailable`` and its
+    connection is dropped from the pool, so the third is stored."""
+    await services.intake.store(BILLING, paid("evt_one"))
+    admin = await asyncpg.connect(migrated_url.replace("+asyncpg", ""))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(StoreUnavailable):
+        await services.intake.store(BILLING, paid("evt_two"))
+    assert not (await services.intake.store(BILLING, paid("evt_three"))).duplicate
+    assert await processed(services) == {"evt_one": True, "evt_three": True}
