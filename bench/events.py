@@ -432,7 +432,7 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
             with floor() as bare:
                 results.append(wrk_accepted("floor: verify, 200", bare, seconds, concurrency))
         # The gateway's CPU for each delivery: its answer and everything it causes in the
-        # gateway afterwards (marking, relaying, routing), up to when all is settled. Steadier
+        # gateway afterwards (telling, relaying, routing), up to when all is settled. Steadier
         # from run to run than deliveries per second on a machine that wrk, PostgreSQL and
         # Redis share.
         before = cpu_s(server.pid)
@@ -462,8 +462,8 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
         )  # fmt: skip
     console.print(table)
     console.print(
-        "accepted: webhook answers (stored, and the cache told to forget, before the 200; "
-        "marking it processed and telling subscribers follow). floor: the same requests to a "
+        "accepted: webhook answers (the cache told to forget, then stored processed, before "
+        "the 200; telling subscribers follows). floor: the same requests to a "
         "bare app that checks the signature and answers 200. end to end: send to "
         "the subscriber's message. Targets: >= 1,000 deliveries/s accepted; p99 <= 250 ms at "
         "200/s end to end; 1,000 subscribers held (all arrived)."
@@ -473,7 +473,7 @@ def main(deliveries: int, concurrency: int, rate: float, seconds: float, subscri
             console.print(f"{f.name}: {problem}")
     if accepting.sent:
         console.print(
-            f"gateway CPU per accepted delivery (answer, then marking, relaying and routing): "
+            f"gateway CPU per accepted delivery (answer, then telling, relaying and routing): "
             f"{used_s * 1000 / accepting.sent:.3f} ms"
         )
     if results[0].timings_ms:
