@@ -16,9 +16,10 @@
    fails: the next read asks the owner, who changed before it sent the event). Then
    subscribers hear of it (``gateway.events.broadcast``): of the event, and of each
    customer whose records it names (``customerUpdated``); like the broadcast itself, this
-   is at most once. An event the cache could not forget (Redis down) is stored unmarked,
-   and the next ``process_pending`` round (``Services``' background loop) forgets, marks
-   and tells.
+   is at most once. An event the cache could not forget (the call failed; while Redis is
+   down the cache forgets in process and replays to Redis later) is stored unmarked, and
+   the next ``process_pending`` round (``Services``' background loop) forgets, marks and
+   tells.
 """
 
 from __future__ import annotations
