@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 from cloudevents.http import CloudEvent
+from opentelemetry.trace import SpanKind
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, update
 from sqlalchemy.dialects import sqlite
@@ -52,7 +53,7 @@ from gateway.events.canonical import canonical, changes_of, restored, stored
 from gateway.storage import codec
 from gateway.storage.tables import InboundEvent, OutboxMessage
 from gateway.telemetry.metrics import EventOutcome, Metrics
-from gateway.telemetry.tracing import TRACEPARENT, current_traceparent
+from gateway.telemetry.tracing import TRACEPARENT, current_traceparent, tracer
 
 log = logging.getLogger("opsgraph.events")
 
@@ -509,17 +510,23 @@ class _Inbox:
         async with engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
+            # The span SQLAlchemy's instrumentation would have made (``trace_engine``):
+            # the statement goes around it.
+            statement = {"db.system": "postgresql", "db.statement": GROUP_COMMIT.strip()}
             try:
-                inserted = await driver.fetch(
-                    GROUP_COMMIT,
-                    [row["source"] for row in rows],
-                    [row["event_id"] for row in rows],
-                    [row["type"] for row in rows],
-                    [codec.dumps(row["payload"]) for row in rows],
-                    now,
-                    processed_at,
-                    OUTBOX_TOPIC,
-                )
+                with tracer.start_as_current_span(
+                    "INSERT inbound_events, outbox", kind=SpanKind.CLIENT, attributes=statement
+                ):
+                    inserted = await driver.fetch(
+                        GROUP_COMMIT,
+                        [row["source"] for row in rows],
+                        [row["event_id"] for row in rows],
+                        [row["type"] for row in rows],
+                        [codec.dumps(row["payload"]) for row in rows],
+                        now,
+                        processed_at,
+                        OUTBOX_TOPIC,
+                    )
             except (
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,

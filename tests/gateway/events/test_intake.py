@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from opentelemetry.trace import SpanKind
 from sqlalchemy import func, insert, select, text
 
 from connectors.errors import GatewayError
@@ -24,6 +25,7 @@ from gateway.settings import load_settings
 from gateway.storage.database import sessions
 from gateway.storage.tables import InboundEvent, OutboxMessage
 from tests.gateway.events.vendor_events import invoice_paid
+from tests.gateway.telemetry.spans import Spans
 
 BILLING = SystemName.BILLING
 
@@ -197,3 +199,16 @@ async def test_a_connection_dropped_under_a_batch_is_not_lent_again(
         await services.intake.store(BILLING, paid("evt_two"))
     assert not (await services.intake.store(BILLING, paid("evt_three"))).duplicate
     assert await processed(services) == {"evt_one": True, "evt_three": True}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_the_group_commit_is_a_span_as_sqlalchemy_would_make_it(
+    services: Services, spans: Spans
+) -> None:
+    """The statement asyncpg sends itself is traced as the instrumented engine's are."""
+    await asyncio.gather(*(services.intake.store(BILLING, paid(f"evt_span_{n}")) for n in range(3)))
+    [commit] = spans.named("INSERT inbound_events, outbox")
+    assert commit.kind is SpanKind.CLIENT
+    assert commit.attributes is not None
+    assert commit.attributes["db.system"] == "postgresql"
+    assert str(commit.attributes["db.statement"]).startswith("WITH inbox AS (")
