@@ -65,6 +65,15 @@ async def test_a_subscriber_that_falls_behind_is_dropped() -> None:
     assert broadcast.subscribers("events") == 0
 
 
+async def _on_channel(probe: Redis, count: int) -> None:
+    """Until ``count`` clients are subscribed to the broadcast's channel."""
+    for _ in range(200):
+        if (await probe.pubsub_numsub("opsgraph:broadcast"))[0][1] >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"fewer than {count} subscribed to the broadcast's channel")
+
+
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[tuple[Broadcast, Broadcast]]:
     clients = [Redis.from_url(redis_url) for _ in range(2)]
@@ -87,11 +96,8 @@ async def test_a_subscriber_on_one_replica_hears_what_another_published(
     await _listening(a, "events")
     await _listening(b, "events")
     probe = Redis.from_url(redis_url)
-    try:  # both replicas' listeners are subscribed to the channel
-        for _ in range(200):
-            if (await probe.pubsub_numsub("opsgraph:broadcast"))[0][1] >= 2:
-                break
-            await asyncio.sleep(0.01)
+    try:
+        await _on_channel(probe, 2)  # both replicas' listeners
     finally:
         await probe.aclose()
     await b.publish("events", {"n": 1})
@@ -113,10 +119,7 @@ async def test_what_is_published_together_is_one_message_heard_in_order_elsewher
     channel = probe.pubsub(ignore_subscribe_messages=True)
     try:
         await channel.subscribe("opsgraph:broadcast")
-        for _ in range(200):  # a's listener and the probe
-            if (await probe.pubsub_numsub("opsgraph:broadcast"))[0][1] >= 3:
-                break
-            await asyncio.sleep(0.01)
+        await _on_channel(probe, 3)  # both replicas' listeners and the probe
         notices = [("events", {"n": 1}), ("workflow_runs", {"run": "wr_1"}), ("events", {"n": 2})]
         await b.publish_many(notices)
         assert await asyncio.wait_for(on_a, 5) == [{"n": 1}, {"n": 2}]
