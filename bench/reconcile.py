@@ -223,11 +223,11 @@ def _erp_filters(kind: PostingType) -> dict[str, str]:
 
 async def read_billing(services: Services, pages: int | None = None) -> tuple[int, float]:
     """Billing's invoices of the scope, paged through as the reconciler pages them (the
-    connector's ``list_page``, 100 a page): how many, in how long."""
+    connector's ``ledger_page``, 100 a page): how many, in how long."""
     billing = services.registry.get(SystemName.BILLING)
     started, count, cursor, read = time.perf_counter(), 0, None, 0
     while pages is None or read < pages:
-        page = await billing.list_page(
+        page = await billing.ledger_page(
             ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=_billing_filters()
         )
         count, read, cursor = count + len(page.items), read + 1, page.cursor
@@ -238,7 +238,7 @@ async def read_billing(services: Services, pages: int | None = None) -> tuple[in
 
 async def read_erp(services: Services, pages: int | None = None) -> tuple[int, float]:
     """The ERP's invoices and credit memos of the window, by keyset as the reconciler
-    reads them (``postings_after``, 1000 a page): how many, in how long."""
+    reads them (``booked_after``, 1000 a page): how many, in how long."""
     erp = services.registry.get(SystemName.ERP)
     inner = erp.inner
     assert isinstance(inner, ErpConnector)
@@ -247,7 +247,7 @@ async def read_erp(services: Services, pages: int | None = None) -> tuple[int, f
         after, read = 0, 0
         while pages is None or read < pages:
             page = await erp.run(
-                lambda after=after, kind=kind: inner.postings_after(  # type: ignore[misc]
+                lambda after=after, kind=kind: inner.booked_after(  # type: ignore[misc]
                     after, TARGET_PAGE, _erp_filters(kind)
                 )
             )

@@ -28,10 +28,21 @@ from connectors import paging
 from connectors.commands import WriteCommand, WriteResult
 from connectors.errors import UpstreamError, UpstreamRejected
 from connectors.http import RequestCounter
-from connectors.models import ChangeBatch, Health, ObjectKind, Page, Record, SystemName
+from connectors.models import (
+    Booked,
+    ChangeBatch,
+    Health,
+    Invoice,
+    ObjectKind,
+    Page,
+    Posting,
+    Record,
+    SystemName,
+)
 
 # (command, idempotency key) -> what was written; each takes its own command type
 Writer = Callable[[Any, str], Awaitable[WriteResult]]
+_LEDGERS = frozenset({ObjectKind.INVOICE, ObjectKind.POSTING})  # what ``ledger_page`` reads
 
 
 class Connector(ABC):
@@ -78,6 +89,39 @@ class Connector(ABC):
         """One page of ``kind``; pass the returned cursor back for the next page."""
         self._check_read(kind)
         return await self._list_page(kind, cursor, limit, filters or {})
+
+    async def ledger_page(
+        self,
+        kind: ObjectKind,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, str] | None = None,
+    ) -> Page[Booked]:
+        """``list_page`` of invoices or postings as ``Booked`` entries, for reading a whole
+        ledger."""
+        if kind not in _LEDGERS:
+            raise self._rejected(f"{self.system} keeps no ledger of {kind}")
+        self._check_read(kind)
+        return await self._ledger_page(kind, cursor, limit, filters or {})
+
+    async def _ledger_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Booked]:
+        """The records of a page, booked; a connector may read the entries straight from
+        its wire format instead (``BillingConnector``, ``ErpConnector``)."""
+        page = await self._list_page(kind, cursor, limit, filters)
+        return Page(items=[self._booked(r) for r in page.items], cursor=page.cursor)
+
+    def _booked(self, record: Record) -> Booked:
+        if isinstance(record, Invoice):
+            return Booked.of_invoice(record)
+        if isinstance(record, Posting):
+            return Booked.of_posting(record)
+        raise UpstreamError(
+            f"{self.system} listed a {type(record).__name__} in a ledger",
+            system=self.system.value,
+        )
 
     async def list_all(
         self, kind: ObjectKind, *, filters: Mapping[str, str] | None = None, limit: int = 100

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from connectors.money import Money
 
@@ -143,6 +143,10 @@ class InvoiceStatus(StrEnum):
     UNCOLLECTIBLE = "uncollectible"
 
 
+# Invoices the books do not hold: never finalised, or voided.
+UNBOOKED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Invoice(Record):
     customer_id: str
@@ -220,6 +224,39 @@ class Posting(Record):
     tran_date: date
     status: PostingState
     memo: str | None = None
+
+
+class Booked(NamedTuple):
+    """An invoice or a posting as a ledger holds it, for reading a ledger by the million
+    (reconciliation): what it is worth net of tax, its tax, and the day it counts from in
+    the books, without the record's model. A connector may read these straight from its
+    wire format; each must be what ``of_invoice`` / ``of_posting`` make of the record."""
+
+    id: str
+    customer_id: str
+    external_id: str | None  # a posting's source record; None for an invoice
+    amount_minor: int
+    tax_minor: int
+    currency: str
+    day: date
+    entity: str | None  # a posting's subsidiary; None for an invoice
+    live: bool  # in the books: an invoice finalised and not voided, a posting not voided
+
+    @classmethod
+    def of_invoice(cls, invoice: Invoice) -> Booked:
+        return cls(
+            invoice.id, invoice.customer_id, None, invoice.subtotal.amount_minor,
+            invoice.tax.amount_minor, invoice.subtotal.currency, invoice.booked_on, None,
+            invoice.status not in UNBOOKED,
+        )  # fmt: skip
+
+    @classmethod
+    def of_posting(cls, posting: Posting) -> Booked:
+        return cls(
+            posting.id, posting.customer_id, posting.external_id, posting.amount.amount_minor,
+            posting.tax.amount_minor, posting.amount.currency, posting.tran_date,
+            posting.subsidiary, posting.status is not PostingState.VOIDED,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

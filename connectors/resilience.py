@@ -53,7 +53,7 @@ from connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from connectors.models import ChangeBatch, Health, ObjectKind, Page, Record, SystemName
+from connectors.models import Booked, ChangeBatch, Health, ObjectKind, Page, Record, SystemName
 
 T = TypeVar("T")
 
@@ -309,6 +309,20 @@ class Resilient:
         return await self.run(
             lambda: self.inner.list_page(kind, cursor=cursor, limit=limit, filters=filters),
             operation="list_page",
+            kind=kind,
+        )
+
+    async def ledger_page(
+        self,
+        kind: ObjectKind,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, str] | None = None,
+    ) -> Page[Booked]:
+        return await self.run(
+            lambda: self.inner.ledger_page(kind, cursor=cursor, limit=limit, filters=filters),
+            operation="ledger_page",
             kind=kind,
         )
 

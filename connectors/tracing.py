@@ -3,7 +3,7 @@ records them): one per attempt that ``connectors.resilience`` makes, ``connector
 <system>.<operation>`` with
 
     connector.system         billing, erp, crm, support
-    connector.operation      fetch_many, list_page, fetch_related, write, changes, call
+    connector.operation      fetch_many, list_page, ledger_page, fetch_related, write, changes, call
     connector.kind           the object kind asked for, where there is one
     connector.batch_size     the ids asked for in one batched read
     connector.attempt        1 on the first try, 2 on the first retry, ...

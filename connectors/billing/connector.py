@@ -30,7 +30,7 @@ from connectors import paging
 from connectors import transport as transports
 from connectors.base import Connector, Writer
 from connectors.billing import related, wire
-from connectors.billing.errors import header, translate
+from connectors.billing.errors import answer_error, header, translate
 from connectors.billing.webhooks import to_changes
 from connectors.commands import (
     CancelSubscription,
@@ -46,6 +46,7 @@ from connectors.errors import UpstreamNotFound
 from connectors.flight import SingleFlight
 from connectors.http import RequestCounter
 from connectors.models import (
+    Booked,
     ChangeBatch,
     ConnectorConfig,
     ObjectKind,
@@ -218,6 +219,22 @@ class BillingConnector(Connector):
     async def _list_page(
         self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
     ) -> Page[Record]:
+        page = await self._objects(kind, cursor, limit, filters)
+        return Page(items=[wire.READERS[kind](obj) for obj in page.items], cursor=page.cursor)
+
+    async def _ledger_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Booked]:
+        """Invoices read straight from Stripe's JSON (``wire.booked_invoices``)."""
+        if kind is not K.INVOICE:
+            return await super()._ledger_page(kind, cursor, limit, filters)
+        page = await self._objects(kind, cursor, limit, filters)
+        return Page(items=wire.booked_invoices(page.items), cursor=page.cursor)
+
+    async def _objects(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Obj]:
+        """One page of a list as Stripe's objects; its cursor for ``starting_after``."""
         params = self._list_params(kind, filters, limit)
         if cursor:
             params["starting_after"] = cursor
@@ -228,8 +245,7 @@ class BillingConnector(Connector):
                 raise
             # localstripe answers 404 when the customer filtered on does not exist.
             return Page(items=[], cursor=None)
-        page = _stripe_page(listed)
-        return Page(items=[wire.READERS[kind](obj) for obj in page.items], cursor=page.cursor)
+        return _stripe_page(listed)
 
     async def _listed(self, kind: ObjectKind, params: dict[str, Any]) -> Obj:
         """One page of a list, as Stripe's JSON. Invoices, which reconciliation reads by
@@ -246,8 +262,10 @@ class BillingConnector(Connector):
         key as a bearer token, the SDK's API version) through the SDK's own HTTP client,
         whose failures are the SDK's errors. The SDK decodes every answer into
         OrderedDicts with the standard library, a third of the CPU of reading a million
-        invoices. An answer that is not a 200 (or parameters that are not flat) goes
-        through the SDK's raw request instead, whose errors the connector translates."""
+        invoices. An answer that is not a 200 is the SDK's error for it
+        (``errors.answer_error``), translated; it is never sent again, so a 429 is not
+        answered with a second request. Parameters that are not flat go through the SDK's
+        raw request."""
         query = _form(params)
         if query is not None:
             headers = {
@@ -255,10 +273,13 @@ class BillingConnector(Connector):
                 "Stripe-Version": stripe.api_version,
             }
             url = f"{self._base_url}{path}?{query}"
-            content, status, _ = await self._call(self._http.request_async("get", url, headers))
-            if status == 200:
-                body: Obj = orjson.loads(content)
-                return body
+            content, status, replied = await self._call(
+                self._http.request_async("get", url, headers)
+            )
+            if status != 200:
+                raise translate(answer_error(content, status, replied))
+            body: Obj = orjson.loads(content)
+            return body
         response = await self._call(self._stripe.raw_request_async("get", path, **params))
         answered: Obj = response.data
         return answered

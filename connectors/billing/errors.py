@@ -18,8 +18,10 @@ user-facing message names the error type, code and parameter.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
+import orjson
 import stripe
 
 from connectors.errors import (
@@ -54,6 +56,40 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def answer_error(body: bytes, status: int, headers: Mapping[str, str]) -> stripe.StripeError:
+    """The SDK's exception for a Stripe answer that is not a success, chosen as the SDK
+    chooses it (``_APIRequestor.specific_v1_api_error``, which is not public): for an
+    answer read with the SDK's HTTP client but decoded by the connector (``_get``)."""
+    try:
+        decoded = orjson.loads(body)
+        error = decoded["error"]
+        if not isinstance(error, dict):
+            raise TypeError(error)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        text = body.decode("utf-8", "replace")
+        return stripe.APIError(
+            f"not Stripe's error JSON (HTTP {status})", http_body=text, http_status=status
+        )
+    message, code, param = error.get("message"), error.get("code"), error.get("param")
+    kw: dict[str, Any] = {
+        "http_body": body.decode("utf-8", "replace"), "http_status": status,
+        "json_body": decoded, "headers": dict(headers),
+    }  # fmt: skip
+    if status == 429 or (status == 400 and code == "rate_limit"):
+        return stripe.RateLimitError(message, **kw)
+    if status in (400, 404) and error.get("type") == "idempotency_error":
+        return stripe.IdempotencyError(message, **kw)
+    if status in (400, 404):
+        return stripe.InvalidRequestError(message, param, code, **kw)  # type: ignore[no-untyped-call]
+    if status == 401:
+        return stripe.AuthenticationError(message, **kw)
+    if status == 402:
+        return stripe.CardError(message, param, code, **kw)  # type: ignore[no-untyped-call]
+    if status == 403:
+        return stripe.PermissionError(message, **kw)
+    return stripe.APIError(message, **kw)
 
 
 def translate(exc: stripe.StripeError) -> UpstreamError:

@@ -18,11 +18,14 @@ they are lifted into canonical fields and left out of ``CustomerRecord.metadata`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.errors import UpstreamError
 from connectors.models import (
+    UNBOOKED,
+    Booked,
     CustomerRecord,
     Invoice,
     InvoiceStatus,
@@ -36,7 +39,7 @@ from connectors.models import (
     SubscriptionStatus,
     SystemName,
 )
-from connectors.money import Money
+from connectors.money import Money, exponent
 
 METADATA_REF = "opsgraph_id"
 METADATA_CURRENCY = "opsgraph_currency"  # Stripe sets customer.currency only on first bill
@@ -163,6 +166,49 @@ def invoice(obj: Obj) -> Invoice:
         subscription_id=ref_id(_first(details.get("subscription"), obj.get("subscription"))),
         finalized_at=_at_or_none((obj.get("status_transitions") or {}).get("finalized_at")),
     )
+
+
+_STATUSES = frozenset(InvoiceStatus)
+_UNBOOKED = frozenset(s.value for s in UNBOOKED)
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def _day(timestamp: int) -> date:
+    """The UTC day of a Unix time: what ``_at(timestamp).date()`` is, at a fraction of the
+    cost (a million invoices are read per reconciliation)."""
+    return date.fromordinal(_EPOCH + int(timestamp) // 86400)
+
+
+def booked_invoice(obj: Obj) -> Booked:
+    """What ``Booked.of_invoice(invoice(obj))`` is, without the model: reconciliation
+    reads a million invoices, and the model was half of the CPU of reading one. (It reads
+    only the fields it needs: an object ``invoice`` refuses over another field passes.)"""
+    created, currency = obj["created"], obj["currency"].upper()
+    exponent(currency)  # refused as Money refuses it
+    status = obj["status"]
+    if status not in _STATUSES:
+        raise ValueError(f"{status!r} is not an invoice status")
+    tax = obj.get("tax")
+    if tax is None:
+        tax = sum(int(t.get("amount") or 0) for t in obj.get("total_taxes") or [])
+    finalized = (obj.get("status_transitions") or {}).get("finalized_at")
+    return Booked(
+        obj["id"], ref_id(obj["customer"]) or "", None, int(obj.get("subtotal") or 0),
+        int(tax or 0), currency, _day(created if finalized is None else finalized),
+        None, status not in _UNBOOKED,
+    )  # fmt: skip
+
+
+def booked_invoices(objs: Iterable[Obj]) -> list[Booked]:
+    """``booked_invoice`` of each; one it cannot read is the system's error, not ours."""
+    try:
+        return [booked_invoice(obj) for obj in objs]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # MoneyError too
+        raise UpstreamError(
+            f"{BILLING} returned an invoice opsgraph cannot read",
+            system=BILLING.value,
+            internal=repr(exc),
+        ) from exc
 
 
 def payment(obj: Obj) -> Payment:

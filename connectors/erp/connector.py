@@ -29,6 +29,7 @@ from connectors.erp import auth, errors, suiteql, wire
 from connectors.errors import UpstreamError, UpstreamNotFound
 from connectors.http import HttpClient
 from connectors.models import (
+    Booked,
     ChangeBatch,
     ChangeEvent,
     ConnectorConfig,
@@ -70,9 +71,15 @@ class ErpConnector(Connector):
     async def _list_page(
         self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
     ) -> Page[Record]:
-        conditions = self._conditions(kind, filters)
+        rows = await self._rows_page(kind, cursor, limit, filters)
+        return Page(items=[wire.to_record(kind, row) for row in rows.items], cursor=rows.cursor)
+
+    async def _rows_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[dict[str, Any]]:
+        statement = suiteql.select(kind, self._conditions(kind, filters))
         limit = max(1, min(limit, suiteql.PAGE_MAX))
-        return await self._select_page(suiteql.select(kind, conditions), kind, limit, cursor)
+        return await self._suiteql(statement, limit, wire.offset_of(cursor))
 
     async def postings_after(
         self, after_id: int, limit: int, filters: Mapping[str, str]
@@ -85,12 +92,36 @@ class ErpConnector(Connector):
         Every page is ``... AND id > <after_id> ORDER BY id`` from offset 0, so the last page
         costs NetSuite what the first does; an offset read makes it pass over every row before
         the page, and cannot reach past SuiteQL's 100,000th result."""
+        rows = await self._rows_after(after_id, limit, filters)
+        return [wire.to_posting(row) for row in rows]
+
+    async def booked_after(
+        self, after_id: int, limit: int, filters: Mapping[str, str]
+    ) -> list[Booked]:
+        """``postings_after`` as ``Booked`` entries, read straight from the rows
+        (``wire.booked_posting``): for reading whole ledgers without the models."""
+        return [
+            wire.booked_posting(row) for row in await self._rows_after(after_id, limit, filters)
+        ]
+
+    async def _ledger_page(
+        self, kind: ObjectKind, cursor: str | None, limit: int, filters: Mapping[str, str]
+    ) -> Page[Booked]:
+        """Postings read straight from the rows (``wire.booked_posting``)."""
+        if kind is not ObjectKind.POSTING:
+            return await super()._ledger_page(kind, cursor, limit, filters)
+        rows = await self._rows_page(kind, cursor, limit, filters)
+        return Page(items=[wire.booked_posting(row) for row in rows.items], cursor=rows.cursor)
+
+    async def _rows_after(
+        self, after_id: int, limit: int, filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
         if after_id < 0:
             raise self._rejected(f"{self.system} posting ids start above 0, not {after_id}")
         conditions = self._conditions(ObjectKind.POSTING, filters)
         limit = max(1, min(limit, suiteql.PAGE_MAX))
         rows = await self._suiteql(suiteql.postings_after(after_id, conditions), limit, 0)
-        return [wire.to_posting(row) for row in rows.items]
+        return rows.items
 
     async def postings_for(self, external_ids: Sequence[str]) -> list[Posting]:
         """Every posting carrying one of ``external_ids`` (the billing invoices or credit

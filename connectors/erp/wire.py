@@ -19,6 +19,7 @@ from connectors.erp.suiteql import METADATA_FIELD, RECORDTYPES
 from connectors.errors import UpstreamError, UpstreamRejected
 from connectors.models import (
     Balance,
+    Booked,
     ChangeEvent,
     ChangeType,
     CustomerRecord,
@@ -29,7 +30,7 @@ from connectors.models import (
     Record,
     SystemName,
 )
-from connectors.money import Money
+from connectors.money import Money, exponent, minor_units
 
 SYSTEM = SystemName.ERP
 RECORD_PATH = "/services/rest/record/v1"
@@ -44,12 +45,15 @@ RECORD_TYPES: dict[type[PostingCommand], str] = {
     PostInvoice: "invoice",
 }
 CHANGE_KINDS = {"customer": ObjectKind.CUSTOMER, **dict.fromkeys(POSTING_TYPES, ObjectKind.POSTING)}
-R = TypeVar("R", bound=Record)
+R = TypeVar("R", bound=Record | Booked)
 _LOCATION = re.compile(r"/services/rest/record/v1/(?P<type>[A-Za-z]+)/(?P<id>[^/?#]+)/?$")
 
 
 def money(value: str | None, currency: str) -> Money:
     # SuiteQL leaves a null amount out of the item; a posting without tax has zero tax.
+    # A string is Money's to parse: one that is not a number is a MoneyError.
+    if isinstance(value, str):
+        return Money.of(value, currency)
     return Money.of(Decimal(value) if value is not None else Decimal(0), currency)
 
 
@@ -84,6 +88,30 @@ def _posting(row: dict[str, Any]) -> Posting:
     )
 
 
+_STATES = frozenset(PostingState)
+
+
+def _minor(value: Any, currency: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return minor_units(value, currency)
+    return money(value, currency).amount_minor
+
+
+def _booked(row: dict[str, Any]) -> Booked:
+    currency, status = row["currencyname"], row["status"]
+    exponent(currency)  # refused as Money refuses it
+    POSTING_TYPES[row["recordtype"]]  # a row that is not a posting: KeyError, as _posting's
+    if status not in _STATES:
+        raise ValueError(f"{status!r} is not a posting status")
+    return Booked(
+        row["id"], row["entity"], row.get("externalid"), _minor(row.get("subtotal"), currency),
+        _minor(row.get("taxtotal"), currency), currency, date.fromisoformat(row["trandate"]),
+        row["subsidiaryname"], status != PostingState.VOIDED,
+    )  # fmt: skip
+
+
 def _balance(row: dict[str, Any]) -> Balance:
     return Balance(
         system=SYSTEM,
@@ -106,6 +134,14 @@ def to_record(kind: ObjectKind, row: dict[str, Any]) -> Record:
 
 def to_posting(row: dict[str, Any]) -> Posting:
     return _read(ObjectKind.POSTING, _posting, row)
+
+
+def booked_posting(row: dict[str, Any]) -> Booked:
+    """What ``Booked.of_posting(to_posting(row))`` is, without the model: reconciliation
+    reads a million postings, and the model (``Decimal`` above all) was most of the CPU of
+    reading one. (It reads only the fields it needs: a row ``to_posting`` refuses over
+    another field passes.)"""
+    return _read(ObjectKind.POSTING, _booked, row)
 
 
 def _read(kind: ObjectKind, reader: Callable[[dict[str, Any]], R], row: dict[str, Any]) -> R:

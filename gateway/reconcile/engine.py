@@ -36,6 +36,7 @@ from connectors import paging
 from connectors.errors import GatewayError
 from connectors.models import (
     Account,
+    Booked,
     ExceptionKind,
     ExceptionStatus,
     Invoice,
@@ -68,6 +69,7 @@ from gateway.reconcile.records import (
     matching,
     posting_entry,
     postings_for,
+    staged,
     staged_row,
 )
 from gateway.reconcile.runs import (
@@ -445,24 +447,20 @@ class Reconciler:
         billing = self.registry.get(scope.source)
         filters = {"issued_from": start.isoformat(), "issued_before": end.isoformat()}
 
-        def invoices(cursor: str | None) -> Awaitable[Page[Record]]:
-            return billing.list_page(ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters)
+        def invoices(cursor: str | None) -> Awaitable[Page[Booked]]:
+            return billing.ledger_page(
+                ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters
+            )
 
         async for page in paging.Pages(invoices):
             rows = []
-            for record in page.items:
-                assert isinstance(record, Invoice)
-                entry = invoice_entry(record)
-                customer = directory.customer(scope.source, record.customer_id)
-                if entry is None or not scope.covers(entry.day):
+            for invoice in page.items:
+                if not invoice.live or not scope.covers(invoice.day):
                     continue
+                customer = directory.customer(scope.source, invoice.customer_id)
                 if customer is None or not scope.covers_entity(customer.entity):
                     continue
-                rows.append(
-                    staged_row(
-                        run.id, Ledger.INVOICE, "source", record.id, record.customer_id, entry
-                    )
-                )
+                rows.append(staged(run.id, Ledger.INVOICE, "source", invoice.id, invoice))
             await self._stage(rows)
             progress.stats["source"] += len(rows)
             await self._moved(run, progress, Phase.READING)
@@ -523,17 +521,7 @@ class Reconciler:
                     filters["subsidiary"] = entity
                 async for page in ledger_pages(erp, filters):
                     rows = [
-                        staged_row(
-                            run.id,
-                            ledger,
-                            side,
-                            key_of(p),
-                            p.customer_id,
-                            posting_entry(p),
-                            p.subsidiary,
-                        )
-                        for p in page
-                        if p.status is not PostingState.VOIDED
+                        staged(run.id, ledger, side, key_of(p), p, p.entity) for p in page if p.live
                     ]
                     await self._stage(rows)
                     progress.stats[side] += len(rows)

@@ -13,14 +13,13 @@ from typing import Any, NamedTuple
 from connectors import paging
 from connectors.erp.connector import ErpConnector
 from connectors.models import (
+    Booked,
     CreditStatus,
     ExceptionKind,
     Invoice,
-    InvoiceStatus,
     ObjectKind,
     Page,
     Posting,
-    Record,
 )
 from connectors.money import Money
 from connectors.resilience import Resilient
@@ -28,8 +27,6 @@ from gateway.rules.matching import Entry, Finding
 from gateway.storage.tables import CreditRequestRow
 
 TARGET_PAGE = 1000  # SuiteQL's largest page
-# Invoices that were never finalised (or were voided) are not expected in the ledger.
-UNPOSTED = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
 # Credits that must have a memo: approved by finance, or posted already.
 CREDITED = frozenset({CreditStatus.APPROVED.value, CreditStatus.POSTED.value})
 
@@ -61,13 +58,18 @@ def item_of(row: Any) -> Item:
 
 
 def invoice_entry(invoice: Invoice) -> Entry | None:
-    if invoice.status in UNPOSTED:
-        return None
-    return Entry(invoice.id, invoice.subtotal, invoice.tax, invoice.booked_on)
+    """An invoice in the books as compared; None for one the books do not hold."""
+    booked = Booked.of_invoice(invoice)
+    return entry_of(booked) if booked.live else None
 
 
 def posting_entry(posting: Posting) -> Entry:
-    return Entry(posting.id, posting.amount, posting.tax, posting.tran_date)
+    return entry_of(Booked.of_posting(posting))
+
+
+def entry_of(booked: Booked) -> Entry:
+    money = Money(booked.amount_minor, booked.currency)
+    return Entry(booked.id, money, Money(booked.tax_minor, booked.currency), booked.day)
 
 
 def credit_entry(credit: CreditRequestRow) -> Entry:
@@ -91,27 +93,31 @@ def matching(sources: Sequence[Item], targets: Sequence[Item]) -> list[Item]:
     return ordered[: len(ordered) - extra]
 
 
-async def ledger_pages(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[list[Posting]]:
+async def ledger_pages(erp: Resilient, filters: Mapping[str, str]) -> AsyncIterator[list[Booked]]:
     """The target's postings ``filters`` keep, a page at a time: by keyset where the
-    connector pages that way (the ERP's ``postings_after``: each page costs what the first
+    connector pages that way (the ERP's ``booked_after``: each page costs what the first
     does), else by its cursor."""
     inner = erp.inner
     if isinstance(inner, ErpConnector):
         after = 0
         while True:
             page = await erp.run(
-                lambda after=after: inner.postings_after(after, TARGET_PAGE, filters)  # type: ignore[misc]
+                lambda after=after: inner.booked_after(after, TARGET_PAGE, filters),  # type: ignore[misc]
+                operation="ledger_page",
+                kind=ObjectKind.POSTING,
             )
             yield page
             if len(page) < TARGET_PAGE:
                 return
             after = int(page[-1].id)
 
-    def listing(cursor: str | None) -> Awaitable[Page[Record]]:
-        return erp.list_page(ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters)
+    def listing(cursor: str | None) -> Awaitable[Page[Booked]]:
+        return erp.ledger_page(
+            ObjectKind.POSTING, cursor=cursor, limit=TARGET_PAGE, filters=filters
+        )
 
     async for listed in paging.Pages(listing):
-        yield [p for p in listed.items if isinstance(p, Posting)]
+        yield listed.items
 
 
 async def postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
@@ -126,7 +132,7 @@ async def postings_for(erp: Resilient, keys: Sequence[str]) -> list[Posting]:
     return found
 
 
-def key_of(posting: Posting) -> str:
+def key_of(posting: Posting | Booked) -> str:
     """What a posting carries of its source record; one without is its own key, and an
     orphan."""
     return posting.external_id or f"posting:{posting.id}"
@@ -162,6 +168,16 @@ def staged_row(
         run_id, ledger.value, side, key, entry.record_id, customer_ref,
         entry.amount.amount_minor, entry.tax.amount_minor, entry.amount.currency,
         entry.day.isoformat(), entity,
+    )  # fmt: skip
+
+
+def staged(
+    run_id: str, ledger: Ledger, side: str, key: str, booked: Booked, entity: str | None = None
+) -> Staged:
+    """``staged_row`` of ``entry_of(booked)``, without making the entry."""
+    return Staged(
+        run_id, ledger.value, side, key, booked.id, booked.customer_id, booked.amount_minor,
+        booked.tax_minor, booked.currency, booked.day.isoformat(), entity,
     )  # fmt: skip
 
 

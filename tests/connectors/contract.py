@@ -26,9 +26,14 @@ from connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from connectors.models import ConnectorConfig, ObjectKind, Record, kind_of
+from connectors.models import Booked, ConnectorConfig, ObjectKind, Record, kind_of
 
 SECRET = "sandbox-secret"
+# The kinds a ledger holds, and what each record books.
+_BOOK: dict[ObjectKind, Callable[[Any], Booked]] = {
+    ObjectKind.INVOICE: Booked.of_invoice,
+    ObjectKind.POSTING: Booked.of_posting,
+}
 
 
 @dataclass(frozen=True)
@@ -191,21 +196,50 @@ class ConnectorContract:
         _, calls = await counted(case, _swallow(case.connector.list_page(ObjectKind.AUDIT)))
         assert calls == 0
 
+    async def test_a_ledger_reads_as_its_records_book(self, case: ConnectorCase) -> None:
+        """``ledger_page`` is ``list_page`` as ``Booked`` entries, page for page (a connector
+        may read them straight from its wire format); a kind no ledger holds is refused
+        before anything is sent."""
+        for kind in sorted(case.connector.reads):
+            if kind not in _BOOK:
+                _, calls = await counted(case, _swallow(case.connector.ledger_page(kind)))
+                assert calls == 0, kind
+                with pytest.raises(UpstreamRejected):
+                    await case.connector.ledger_page(kind)
+                continue
+            cursor, booked = None, []
+            while True:
+                listed = await case.connector.list_page(kind, cursor=cursor, limit=5)
+                page, calls = await counted(
+                    case, case.connector.ledger_page(kind, cursor=cursor, limit=5)
+                )
+                assert page.items == [_BOOK[kind](r) for r in listed.items], kind
+                assert (page.cursor, calls) == (listed.cursor, 1), kind
+                booked += page.items
+                if (cursor := page.cursor) is None:
+                    break
+            # Every seeded record, and what the contract's writes may have added.
+            assert {_BOOK[kind](r) for r in case.expected(kind)} <= set(booked), kind
+
     async def test_server_errors_and_rate_limits_map_to_typed_errors(
         self, case: ConnectorCase
     ) -> None:
-        kind = next(iter(case.connector.reads))
-        case.faults(error_rate=1.0, error_status=503)
-        try:
-            with pytest.raises(UpstreamUnavailable) as unavailable:
-                await case.connector.list_page(kind)
-            assert unavailable.value.system == case.connector.system.value
-            case.faults(rate_limit_next=1, retry_after_s=7)
-            with pytest.raises(UpstreamRateLimited) as limited:
-                await case.connector.list_page(kind)
-            assert limited.value.retry_after == 7
-        finally:
-            case.faults()
+        # Every kind: a connector may read kinds by different paths (billing's invoices).
+        for kind in sorted(case.connector.reads):
+            case.faults(error_rate=1.0, error_status=503)
+            try:
+                with pytest.raises(UpstreamUnavailable) as unavailable:
+                    await case.connector.list_page(kind)
+                assert unavailable.value.system == case.connector.system.value, kind
+                case.faults(rate_limit_next=1, retry_after_s=7)
+                before = case.requests()
+                with pytest.raises(UpstreamRateLimited) as limited:
+                    await case.connector.list_page(kind)
+                assert limited.value.retry_after == 7, kind
+                # Told to wait, the connector asked once and sent nothing more.
+                assert case.requests() - before == 1, kind
+            finally:
+                case.faults()
 
 
 async def _swallow(call: Awaitable[Any]) -> None:

@@ -95,15 +95,34 @@ async def test_a_page_of_invoices_is_one_request_answered_as_the_sdk_answers_it(
 async def test_a_refused_key_reading_invoices_is_an_auth_error(
     sandbox: tuple[str, httpx.Client],
 ) -> None:
-    """An answer that is not a 200 is asked again through the SDK, whose error the
-    connector translates: two requests, then the error a retrieve would raise."""
+    """An answer that is not a 200 is the SDK's error for that answer, translated: one
+    request (it is never asked again), then the error a retrieve through the SDK raises."""
     connector = _connector(sandbox[0], secret="sk_test_not_ours")
     try:
-        with pytest.raises(UpstreamAuthError):
+        with pytest.raises(UpstreamAuthError) as listed:
             await connector.list_page(K.INVOICE)
-        assert connector.calls == 2
+        assert connector.calls == 1
+        with pytest.raises(UpstreamAuthError) as retrieved:
+            await connector.fetch_many(K.INVOICE, ["in_0001"])
+        assert listed.value.message == retrieved.value.message
     finally:
         await connector.aclose()
+
+
+async def test_an_invoice_list_stripe_refuses_is_the_error_the_sdk_would_raise(
+    case: ConnectorCase,
+) -> None:
+    """Stripe's 400 for a bad parameter, read past the SDK, is the error (type, code,
+    parameter) the SDK's own request gets for it."""
+    connector = case.connector
+    assert isinstance(connector, BillingConnector)
+    with pytest.raises(UpstreamRejected) as listed:
+        await connector.list_page(K.INVOICE, filters={"status": "lost"})
+    with pytest.raises(stripe.InvalidRequestError) as sdk:
+        await connector._stripe.raw_request_async("get", "/v1/invoices", status="lost", limit=100)
+    assert listed.value.message == translate(sdk.value).message
+    assert listed.value.message.startswith("billing rejected the request (")
+    assert "param status" in listed.value.message
 
 
 async def test_a_hung_request_is_an_upstream_timeout(sandbox: tuple[str, httpx.Client]) -> None:

@@ -41,6 +41,7 @@ from connectors.commands import (
 )
 from connectors.errors import UpstreamAuthError, UpstreamRejected
 from connectors.models import (
+    Booked,
     ConnectorConfig,
     CustomerRecord,
     Invoice,
@@ -238,6 +239,17 @@ async def test_fetch_related_groups_invoices_by_customer(
     groups = await billing.fetch_related(K.INVOICE, [*parents, "cus_unknown"])
     assert [len(g) for g in groups] == [1, 1, 0, 0]
     assert [g[0].customer_id for g in groups[:2]] == parents[:2]
+
+
+async def test_localstripes_invoices_book_as_their_records(
+    billing: BillingConnector, world: World
+) -> None:
+    listed = await billing.list_all(K.INVOICE, limit=100)
+    before = billing.calls
+    page = await billing.ledger_page(K.INVOICE, limit=100)
+    assert (page.items, page.cursor) == ([Booked.of_invoice(i) for i in listed], None)
+    assert billing.calls - before == 1
+    assert listed, "the world bills invoices"
 
 
 async def test_an_invoice_write_bills_a_pending_item(
