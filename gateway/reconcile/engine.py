@@ -21,10 +21,11 @@ a run that did not complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -99,6 +100,7 @@ PAGE = 100  # billing's largest list page
 # finalised in the scope). One made earlier still and posted is found by its posting (the
 # source is asked for an orphan's key); unposted, it is not seen.
 DRAFTED_BEFORE = timedelta(days=7)
+STAGE_ROWS = 5000  # read records written to reconciliation_items together
 # Staged records grouped and compared in the database at a time: about half as many keys,
 # of which only those that differ (1% in the benchmark) are read back.
 MERGE_PAGE = 10_000
@@ -160,6 +162,24 @@ class _Found:
     entity: str
     period: Period
     invoice_id: str | None
+
+
+class _Staging:
+    """Read records kept until there are ``STAGE_ROWS`` of them: a COPY for every page of
+    100 invoices cost a transaction and asyncpg's look-up of the table's columns each."""
+
+    def __init__(self, write: Callable[[Sequence[Staged]], Awaitable[None]]) -> None:
+        self._write = write
+        self._rows: list[Staged] = []
+
+    async def add(self, rows: Iterable[Staged]) -> None:
+        self._rows += rows
+        if len(self._rows) >= STAGE_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        await self._write(rows)
 
 
 @dataclass
@@ -452,18 +472,19 @@ class Reconciler:
                 ObjectKind.INVOICE, cursor=cursor, limit=PAGE, filters=filters
             )
 
-        async for page in paging.Pages(invoices):
-            rows = []
-            for invoice in page.items:
-                if not invoice.live or not scope.covers(invoice.day):
-                    continue
-                customer = directory.customer(scope.source, invoice.customer_id)
-                if customer is None or not scope.covers_entity(customer.entity):
-                    continue
-                rows.append(staged(run.id, Ledger.INVOICE, "source", invoice.id, invoice))
-            await self._stage(rows)
-            progress.stats["source"] += len(rows)
-            await self._moved(run, progress, Phase.READING)
+        async with self._staging() as staging:
+            async for page in paging.Pages(invoices):
+                rows = []
+                for invoice in page.items:
+                    if not invoice.live or not scope.covers(invoice.day):
+                        continue
+                    customer = directory.customer(scope.source, invoice.customer_id)
+                    if customer is None or not scope.covers_entity(customer.entity):
+                        continue
+                    rows.append(staged(run.id, Ledger.INVOICE, "source", invoice.id, invoice))
+                await staging.add(rows)
+                progress.stats["source"] += len(rows)
+                await self._moved(run, progress, Phase.READING)
 
     async def _read_credits(self, run: RunView, directory: _Directory, progress: _Progress) -> None:
         """Approved service credits, opsgraph's own, decided in the scope's periods."""
@@ -519,13 +540,16 @@ class Reconciler:
                 }
                 if entity is not None:
                     filters["subsidiary"] = entity
-                async for page in ledger_pages(erp, filters):
-                    rows = [
-                        staged(run.id, ledger, side, key_of(p), p, p.entity) for p in page if p.live
-                    ]
-                    await self._stage(rows)
-                    progress.stats[side] += len(rows)
-                    await self._moved(run, progress, Phase.READING)
+                async with self._staging() as staging:
+                    async for page in ledger_pages(erp, filters):
+                        rows = [
+                            staged(run.id, ledger, side, key_of(p), p, p.entity)
+                            for p in page
+                            if p.live
+                        ]
+                        await staging.add(rows)
+                        progress.stats[side] += len(rows)
+                        await self._moved(run, progress, Phase.READING)
 
     async def _last_event(self) -> int:
         """The last inbox event received ``watermark_lag_s`` ago or more: one received
@@ -625,6 +649,14 @@ class Reconciler:
             progress.stats["target"] += sum(r.side == "target" for r in rows)
             await self._moved(run, progress, Phase.READING)
         return keys
+
+    @contextlib.asynccontextmanager
+    async def _staging(self) -> AsyncIterator[_Staging]:
+        """Records on their way to ``_stage``, ``STAGE_ROWS`` at a time; what is left is
+        written as the block ends (a reader that fails leaves it: its run fails)."""
+        staging = _Staging(self._stage)
+        yield staging
+        await staging.flush()
 
     async def _stage(self, rows: Sequence[Staged]) -> None:
         """Writes read records into the keyed table: on PostgreSQL by COPY (a million

@@ -231,3 +231,22 @@ async def test_times_come_back_aware_and_in_utc(migrated_url: str) -> None:
                 )
     finally:
         await engine.dispose()
+
+
+def _persistence(connection: Connection) -> str:
+    """``reconciliation_items``' persistence on PostgreSQL: p(ermanent) or u(nlogged)."""
+    query = "SELECT relpersistence::text FROM pg_class WHERE relname = 'reconciliation_items'"
+    return str(connection.exec_driver_sql(query).scalar())
+
+
+def test_staged_reconciliation_items_stay_out_of_the_write_ahead_log(
+    postgres_database: str,
+) -> None:
+    """0009: the records a run stages, thrown away when it ends, are unlogged on
+    PostgreSQL (their WAL and its flushes were most of what staging cost the database)."""
+    upgrade(postgres_database, "0008")
+    assert asyncio.run(_on(postgres_database, _persistence)) == "p"
+    upgrade(postgres_database)
+    assert asyncio.run(_on(postgres_database, _persistence)) == "u"
+    downgrade(postgres_database, "0008")
+    assert asyncio.run(_on(postgres_database, _persistence)) == "p"
