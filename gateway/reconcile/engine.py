@@ -30,7 +30,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Delete, and_, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    String,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors import paging
@@ -709,21 +723,23 @@ class Reconciler:
                 within = [*mine, ItemRow.key > after]
                 if last is not None:
                     within.append(ItemRow.key <= last)
-                keys = (
-                    select(ItemRow.key, _AGREE)
-                    .where(*within)
-                    .group_by(ItemRow.key)
-                    .order_by(ItemRow.key)
+                # The keys that differ, and one row (key NULL) counting those that agree:
+                # the agreeing keys (99% in the benchmark) are not sent here one by one.
+                grouped = select(ItemRow.key, _AGREE).where(*within).group_by(ItemRow.key).cte()
+                keys = union_all(
+                    select(grouped.c.key, literal(0)).where(not_(grouped.c.agree)),
+                    select(literal(None, String), func.count()).where(grouped.c.agree),
                 )
                 page = list(await connection.execute(keys))
-                differ = [key for key, agree in page if not agree]
+                differ = sorted(key for key, _ in page if key is not None)
+                agreeing = sum(n for key, n in page if key is None)
                 rows = []
                 if differ:
                     # Within the page's range too: PostgreSQL takes a key list alone as a
                     # filter over the whole run, not as a place in the index.
                     wanted = select(*columns).where(*within, ItemRow.key.in_(differ))
                     rows = list(await connection.execute(wanted))
-            if not page:
+            if not differ and not agreeing:
                 return
             items: dict[str, list[Any]] = {key: [] for key in differ}
             for row in rows:
@@ -732,7 +748,7 @@ class Reconciler:
             for key, group in items.items():
                 group.sort(key=lambda r: (r.side, r.id))
                 differing.append((key, [item_of(r) for r in group]))
-            yield len(page) - len(differ), differing
+            yield agreeing, differing
             if last is None:
                 return
             after = last

@@ -99,6 +99,27 @@ async def test_a_full_run_finds_exactly_the_planted_discrepancies(
     assert {e.last_run_id for e in page.exceptions} == {again.id}
 
 
+@pytest.fixture
+def linked_sqlite(boxes: Sandboxes, sqlite_database: str) -> str:
+    upgrade(sqlite_database)
+    asyncio.run(link_customers(sqlite_database, boxes.world))
+    return sqlite_database
+
+
+async def test_the_embedded_default_sqlite_finds_the_same_discrepancies(
+    boxes: Sandboxes, linked_sqlite: str
+) -> None:
+    settings = boxes.settings(linked_sqlite, connector={"timeout_s": 5})
+    services = Services.build(settings, OwnershipMap.load(settings.ownership_file))
+    try:
+        run = await services.reconciler.run(QUARTER, "finance@example.com")
+        assert run.status is RunStatus.COMPLETED and run.error is None
+        assert set(await book(services)) == planted(boxes)
+        assert run.stats["kinds"] == {kind: 1 for kind in KINDS.values()}
+    finally:
+        await services.aclose()
+
+
 async def test_what_is_read_is_staged_in_groups_and_nothing_is_left_behind(
     boxes: Sandboxes, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
