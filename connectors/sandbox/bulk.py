@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from connectors.models import (
     CustomerRecord,
@@ -72,8 +73,37 @@ def _month(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _at(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+def _seconds(day: date) -> int:
+    """Midnight UTC of ``day`` in Unix seconds."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class _Period(NamedTuple):
+    first: int  # its first invoice's position
+    invoices: int  # how many it has
+    start: int  # its first day, Unix seconds
+    end: int  # the next period's first day
+
+
+class InvoiceFacts(NamedTuple):
+    """Billing's ``n``-th invoice in plain values, times in Unix seconds: what
+    ``BenchWorld.invoice`` makes an ``Invoice`` of, and what the billing sandbox makes its
+    documents of without the model (a million of them a run; the model's objects, and the
+    Unix times taken back from its datetimes, were most of the cost of each)."""
+
+    id: str
+    customer_id: str
+    number: str
+    status: InvoiceStatus
+    currency: str
+    subtotal: int  # minor units
+    tax: int  # minor units
+    issued: int  # made and finalised
+    period: tuple[int, int]  # [start, end)
 
 
 @dataclass(frozen=True)
@@ -92,7 +122,9 @@ class BenchWorld:
     seed: int = 1
     _victims: dict[int, ExceptionKind] = field(init=False, repr=False, compare=False)
     _extras: list[tuple[int, ExceptionKind]] = field(init=False, repr=False, compare=False)
-    _periods: tuple[tuple[datetime, datetime], ...] = field(init=False, repr=False, compare=False)
+    _periods: tuple[_Period, ...] = field(init=False, repr=False, compare=False)
+    _invoice_prefix: str = field(init=False, repr=False, compare=False)
+    _customer_prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.invoices < 1 or self.seed < 0:
@@ -102,11 +134,17 @@ class BenchWorld:
             for block in range(self.invoices // EVERY)
         }
         extras = [(n, kind) for n, kind in victims.items() if kind in _EXTRAS]
-        starts = [_at(_month(FIRST, k)) for k in range(PERIODS + 1)]
-        periods = tuple(zip(starts, starts[1:], strict=False))
+        starts = [_seconds(_month(FIRST, k)) for k in range(PERIODS + 1)]
+        firsts = [-(-k * self.invoices // PERIODS) for k in range(PERIODS + 1)]
+        periods = tuple(
+            _Period(firsts[k], firsts[k + 1] - firsts[k], starts[k], starts[k + 1])
+            for k in range(PERIODS)
+        )
         object.__setattr__(self, "_victims", victims)
         object.__setattr__(self, "_extras", extras)
         object.__setattr__(self, "_periods", periods)
+        object.__setattr__(self, "_invoice_prefix", f"in_b{self.seed}x")
+        object.__setattr__(self, "_customer_prefix", f"cus_b{self.seed}x")
 
     # -- sizes and ids -----------------------------------------------------------------------
 
@@ -130,11 +168,8 @@ class BenchWorld:
         """The periods the invoices are issued in: [first day, day after the last)."""
         return FIRST, _month(FIRST, PERIODS)
 
-    def _prefix(self, kind: str) -> str:
-        return f"{kind}_b{self.seed}x"
-
     def invoice_id(self, n: int) -> str:
-        return f"{self._prefix('in')}{n:08d}"
+        return f"{self._invoice_prefix}{n:08d}"
 
     def _orphan_id(self, n: int) -> str:
         return f"in_b{self.seed}o{n:08d}"  # no invoice's: another prefix
@@ -147,10 +182,10 @@ class BenchWorld:
         return n if n < count else None
 
     def invoice_position(self, id_: str) -> int | None:
-        return self._position(id_, self._prefix("in"), self.invoices)
+        return self._position(id_, self._invoice_prefix, self.invoices)
 
     def billing_customer_position(self, id_: str) -> int | None:
-        return self._position(id_, self._prefix("cus"), self.customers)
+        return self._position(id_, self._customer_prefix, self.customers)
 
     def erp_customer_position(self, id_: str) -> int | None:
         n = int(id_) - ERP_CUSTOMERS_FROM if id_.isdigit() else -1
@@ -169,7 +204,7 @@ class BenchWorld:
             name=f"Bench Customer {c}",
             currency=currency,
             legal_entity=ENTITIES[currency][0],
-            billing_id=f"{self._prefix('cus')}{c:07d}",
+            billing_id=f"{self._customer_prefix}{c:07d}",
             erp_id=str(ERP_CUSTOMERS_FROM + c),
         )
 
@@ -190,32 +225,45 @@ class BenchWorld:
             legal_entity=customer.legal_entity if erp else None,
         )
 
-    def invoice(self, n: int) -> Invoice:
+    def invoice_facts(self, n: int) -> InvoiceFacts:
         """Billing's ``n``-th invoice: issued in the period its position falls in, spread
-        over the period's first 27 days; paid, but for the last period's (open)."""
+        over the period's first 27 days from 09:00; paid, but for the last period's (open)."""
         k = n * PERIODS // self.invoices
-        first = -(-k * self.invoices // PERIODS)  # the period's first position
-        count = -(-(k + 1) * self.invoices // PERIODS) - first
-        start, end = self._periods[k]
-        issued = start + timedelta(hours=9, seconds=(n - first) * 27 * 86400 // count)
+        period = self._periods[k]
+        issued = period.start + 9 * 3600 + (n - period.first) * 27 * 86400 // period.invoices
         c = n % self.customers
         currency = _CURRENCIES[c % len(_CURRENCIES)]
         mixed = _mix(self.seed, n)
         subtotal = _PRICES[mixed % len(_PRICES)][currency] * (1 + mixed // 7 % 12)
-        tax = subtotal * ENTITIES[currency][1] // 10000
+        return InvoiceFacts(
+            self.invoice_id(n),
+            f"{self._customer_prefix}{c:07d}",
+            f"B{self.seed}-{n:08d}",
+            InvoiceStatus.PAID if k < PERIODS - 1 else InvoiceStatus.OPEN,
+            currency,
+            subtotal,
+            subtotal * ENTITIES[currency][1] // 10000,
+            issued,
+            (period.start, period.end),
+        )
+
+    def invoice(self, n: int) -> Invoice:
+        """Billing's ``n``-th invoice (``invoice_facts``) as the model holds it."""
+        facts = self.invoice_facts(n)
+        issued, currency = _utc(facts.issued), facts.currency
         return Invoice(
             system=SystemName.BILLING,
-            id=self.invoice_id(n),
-            customer_id=f"{self._prefix('cus')}{c:07d}",
-            number=f"B{self.seed}-{n:08d}",
-            status=InvoiceStatus.PAID if k < PERIODS - 1 else InvoiceStatus.OPEN,
-            subtotal=Money(subtotal, currency),
-            tax=Money(tax, currency),
-            total=Money(subtotal + tax, currency),
+            id=facts.id,
+            customer_id=facts.customer_id,
+            number=facts.number,
+            status=facts.status,
+            subtotal=Money(facts.subtotal, currency),
+            tax=Money(facts.tax, currency),
+            total=Money(facts.subtotal + facts.tax, currency),
             issued_at=issued,
             finalized_at=issued,
-            period_start=start,
-            period_end=end,
+            period_start=_utc(facts.period[0]),
+            period_end=_utc(facts.period[1]),
         )
 
     def posting(self, p: int) -> Posting | None:
@@ -248,7 +296,7 @@ class BenchWorld:
 
     def _posted(self, n: int) -> Posting:
         """Invoice ``n`` posted as it was billed, on the day it was issued."""
-        invoice = self.invoice(n)
+        invoice = self.invoice_facts(n)
         c = n % self.customers
         return Posting(
             system=SystemName.ERP,
@@ -256,10 +304,10 @@ class BenchWorld:
             type=PostingType.INVOICE,
             customer_id=str(ERP_CUSTOMERS_FROM + c),
             external_id=invoice.id,
-            subsidiary=ENTITIES[invoice.subtotal.currency][0],
-            amount=invoice.subtotal,
-            tax=invoice.tax,
-            tran_date=invoice.issued_at.date(),
+            subsidiary=ENTITIES[invoice.currency][0],
+            amount=Money(invoice.subtotal, invoice.currency),
+            tax=Money(invoice.tax, invoice.currency),
+            tran_date=_utc(invoice.issued).date(),
             status=PostingState.PAID_IN_FULL
             if invoice.status is InvoiceStatus.PAID
             else PostingState.OPEN,

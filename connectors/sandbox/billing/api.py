@@ -138,13 +138,21 @@ class StripeApi:
         made on demand by the seed path's builders (``Store.generate``)."""
         world = BenchWorld(invoices, seed)
         # As the seed dates customers: at the earliest moment of their history.
-        origin = documents.ts(world.invoice(0).issued_at) or 0
+        origin = world.invoice_facts(0).issued
 
         def customer(c: int) -> Doc:
             return documents.seeded_customer(world.customer_record(SystemName.BILLING, c), origin)
 
         def invoice(n: int) -> Doc:
-            return documents.seeded_invoice(world.invoice(n))
+            # What ``seeded_invoice(world.invoice(n))`` makes, from the facts the ``Invoice``
+            # is made of: a list page is mostly this, done a hundred times.
+            facts = world.invoice_facts(n)
+            return documents.billed_invoice(
+                facts.id, customer_id=facts.customer_id, currency=facts.currency,
+                status=facts.status, subtotal=facts.subtotal, tax=facts.tax,
+                total=facts.subtotal + facts.tax, created=facts.issued, number=facts.number,
+                period=facts.period, finalized=facts.issued,
+            )  # fmt: skip
 
         customers = Generated(world.customers, world.billing_customer_position, customer)
         self.store.generate("customer", customers)

@@ -331,14 +331,28 @@ def seeded_customer(r: CustomerRecord, created: int) -> Doc:
 
 
 def seeded_invoice(r: Invoice) -> Doc:
-    created = ts(r.issued_at) or 0
-    start, end = ts(r.period_start), ts(r.period_end)
-    line = invoice_line(r.id, r.id, r.subtotal.amount_minor, r.subtotal.currency,
+    return billed_invoice(
+        r.id, customer_id=r.customer_id, currency=r.total.currency, status=r.status,
+        subtotal=r.subtotal.amount_minor, tax=r.tax.amount_minor, total=r.total.amount_minor,
+        created=ts(r.issued_at) or 0, number=r.number,
+        period=(ts(r.period_start), ts(r.period_end)), subscription_id=r.subscription_id,
+        finalized=ts(r.finalized_at),
+    )  # fmt: skip
+
+
+def billed_invoice(
+    id_: str, *, customer_id: str, currency: str, status: str, subtotal: int, tax: int,
+    total: int, created: int, number: str | None, period: tuple[int | None, int | None],
+    subscription_id: str | None = None, finalized: int | None = None,
+) -> Doc:  # fmt: skip
+    """An invoice as seeding makes one from a record (``seeded_invoice``), and billing the
+    bench world's from their facts (``StripeApi.bulk``): one line, its subtotal over its
+    period."""
+    start, end = period
+    line = invoice_line(id_, id_, subtotal, currency,
                         {"start": start or created, "end": end or created})  # fmt: skip
     return invoice(
-        r.id, customer_id=r.customer_id, currency=r.total.currency, status=r.status,
-        subtotal=r.subtotal.amount_minor, tax=r.tax.amount_minor,
-        total=r.total.amount_minor, created=created,
-        number=r.number, period=(start, end), subscription_id=r.subscription_id, lines=[line],
-        finalized=ts(r.finalized_at),
+        id_, customer_id=customer_id, currency=currency, status=status, subtotal=subtotal,
+        tax=tax, total=total, created=created, number=number, period=period,
+        subscription_id=subscription_id, lines=[line], finalized=finalized,
     )  # fmt: skip

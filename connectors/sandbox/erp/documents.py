@@ -30,6 +30,7 @@ COLLECTIONS = {
     PostingType.JOURNAL_ENTRY: "journalEntry",
 }
 TYPE_CODES = {"invoice": "CustInvc", "creditMemo": "CustCred", "journalEntry": "Journal"}
+RECORD_TYPES = {kind: kind.lower() for kind in TRANSACTIONS}  # as SuiteQL spells them
 STATUS_NAMES = {
     "open": "Open",
     "paidInFull": "Paid In Full",
@@ -113,7 +114,8 @@ class Ledger:
             balances = self.balances()
             return [_customer_row(doc, balances) for doc in self.store.all("customer")]
         if name == "transaction":
-            return [_transaction_row(t, doc) for t in TRANSACTIONS for doc in self.store.all(t)]
+            # ``each``, not ``all``: one document at a time, not a million held at once.
+            return [_transaction_row(t, doc) for t in TRANSACTIONS for doc in self.store.each(t)]
         if name == "subsidiary":
             return [{"id": d["id"], "name": d["name"]} for d in self.store.all("subsidiary")]
         if name == "currency":
@@ -301,6 +303,10 @@ def posting_doc(
     p: Posting, customer_name: str | None, subsidiary: dict[str, str], modified: str
 ) -> dict[str, Any]:
     """A seeded posting's document (an invoice, credit memo or journal entry)."""
+    # Text, not the enum: a document made on demand goes into a SuiteQL table as it is, and
+    # the collector tracks a row holding an enum member (100,000 such rows: a full
+    # collection of the sandbox process took 0.19 s, not 0.03 s).
+    status = str(p.status)
     doc = {
         "id": p.id,
         "externalId": p.external_id,
@@ -311,7 +317,7 @@ def posting_doc(
         "subtotal": p.amount.amount_str(),
         "taxTotal": p.tax.amount_str(),
         "total": (p.amount + p.tax).amount_str(),
-        "status": {"id": p.status, "refName": STATUS_NAMES.get(p.status, p.status)},
+        "status": {"id": status, "refName": STATUS_NAMES.get(status, status)},
         "memo": p.memo,
         "lastModifiedDate": modified,
     }
@@ -426,7 +432,7 @@ def _customer_row(doc: dict[str, Any], balances: dict[str, Decimal]) -> Row:
 def _transaction_row(kind: str, doc: dict[str, Any]) -> Row:
     return {
         "id": doc["id"],
-        "recordtype": kind.lower(),
+        "recordtype": RECORD_TYPES[kind],
         "type": TYPE_CODES[kind],
         "externalid": doc.get("externalId"),
         **_ref_columns("entity", doc),

@@ -400,17 +400,29 @@ def execute(
         first = after(found, bound, key=key)
         end = bisect_left(found, (1, Decimal(0), ""), key=key)  # where text and nulls begin
     stop = end if limit is None else min(end, first + offset + limit)
-    return [_item(query, row) for row in found[first + offset : stop]], end - first
+    item = _projection(query)
+    return [item(row) for row in found[first + offset : stop]], end - first
 
 
-def _item(query: Query, row: Row) -> dict[str, str]:
+def _projection(query: Query) -> Callable[[Row], dict[str, str]]:
+    """A row's item: the columns selected that have a value, read as ``_value`` reads
+    them, with the keys they are read under worked out once for the page, not per row."""
     if query.columns is None:
-        return {k: v for k, v in row.items() if "@" not in k and v is not None}
-    item: dict[str, str] = {}
-    for c in query.columns:
-        value = _value(row, c.source, c.display)
-        if value is not None:
-            item[c.name] = value
+        return lambda row: {k: v for k, v in row.items() if "@" not in k and v is not None}
+    # (name in the item, the key read, for a display name the key read when a row has none)
+    reads = [
+        (c.name, f"{c.source}@df", c.source) if c.display else (c.name, c.source, None)
+        for c in query.columns
+    ]
+
+    def item(row: Row) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, key, otherwise in reads:
+            value = row.get(key) if otherwise is None else row.get(key, row.get(otherwise))
+            if value is not None:
+                out[name] = value
+        return out
+
     return item
 
 

@@ -4,11 +4,13 @@ themselves (``/_sandbox/bulk``) as the very documents the seed path stores."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,8 +18,11 @@ from connectors import codec
 from connectors.models import ExceptionKind, InvoiceStatus, Posting, Record, SystemName
 from connectors.money import Money
 from connectors.sandbox import billing, crm, erp, jsonio
+from connectors.sandbox.billing import documents
+from connectors.sandbox.billing.api import StripeApi
 from connectors.sandbox.bulk import KINDS, BenchWorld
 from connectors.sandbox.config import SandboxConfig
+from connectors.sandbox.erp.api import NetSuiteApi
 from connectors.sandbox.fleet import CreateApp
 
 WORLD = BenchWorld(invoices=2100, seed=4)
@@ -151,6 +156,27 @@ def test_billing_makes_the_documents_its_seed_path_stores(
             assert bulk == seed
     customer = stripe.get(f"/v1/customers/{WORLD.customer(3).billing_id}", headers=STRIPE).json()
     assert customer["metadata"] == {"opsgraph_id": "cust_b0000003"}
+
+
+def test_billing_makes_every_invoice_byte_for_byte_as_the_seed_path_would() -> None:
+    """Billing makes the world's invoices from their facts (``invoice_facts``), not through
+    the ``Invoice`` the seed path takes: the same documents, keys in the same order."""
+    api = StripeApi(SandboxConfig())
+    api.bulk(WORLD.invoices, WORLD.seed)
+    for n in range(WORLD.invoices):
+        made = api.store.get("invoice", WORLD.invoice_id(n))
+        assert orjson.dumps(made) == orjson.dumps(documents.seeded_invoice(WORLD.invoice(n))), n
+
+
+def test_the_erps_rows_of_what_it_made_hold_nothing_the_collector_tracks() -> None:
+    """A SuiteQL row of text alone is not tracked by the garbage collector; one holding an
+    enum member is, and 100,000 of those made each full collection of the sandbox process
+    take 0.19 s instead of 0.03 s, ten times that at a million."""
+    api = NetSuiteApi(SandboxConfig())
+    api.bulk(WORLD.invoices, WORLD.seed)
+    rows = api.ledger.table("transaction").rows
+    assert len(rows) == WORLD.posted
+    assert not any(gc.is_tracked(row) for row in rows)
 
 
 def _comparable(doc: dict[str, Any]) -> dict[str, Any]:

@@ -340,6 +340,23 @@ def test_ids_order_and_compare_as_numbers_through_keyset_pages() -> None:
     ]
 
 
+def test_an_item_holds_the_columns_selected_that_have_a_value() -> None:
+    """A display name is the reference's, or the column's own where a row has none; a null
+    is left out; ``*`` leaves display names out."""
+    rows: list[Row] = [
+        {"id": "1", "status": "open", "status@df": "Open", "memo": "m1"},
+        {"id": "2", "status": "x", "memo": None},  # no display name, no memo
+    ]
+    q = "SELECT id, BUILTIN.DF(status) AS shown, BUILTIN.DF(memo), memo FROM transaction"
+    items, total = execute(parse(q), Table(rows))
+    assert (items, total) == ([
+        {"id": "1", "shown": "Open", "expr2": "m1", "memo": "m1"},
+        {"id": "2", "shown": "x"},
+    ], 2)  # fmt: skip
+    every, _ = execute(parse("SELECT * FROM transaction"), Table(rows))
+    assert every == [{"id": "1", "status": "open", "memo": "m1"}, {"id": "2", "status": "x"}]
+
+
 class _Touched(dict[str, str | None]):
     """A row that notes each time a query reads it."""
 
