@@ -168,8 +168,7 @@ def invoice(obj: Obj) -> Invoice:
     )
 
 
-_STATUSES = frozenset(InvoiceStatus)
-_UNBOOKED = frozenset(s.value for s in UNBOOKED)
+_STATUSES = frozenset(InvoiceStatus)  # a StrEnum's members are their values as keys
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -195,7 +194,7 @@ def booked_invoice(obj: Obj) -> Booked:
     return Booked(
         obj["id"], ref_id(obj["customer"]) or "", None, int(obj.get("subtotal") or 0),
         int(tax or 0), currency, _day(created if finalized is None else finalized),
-        None, status not in _UNBOOKED,
+        None, status not in UNBOOKED,
     )  # fmt: skip
 
 
